@@ -1,0 +1,46 @@
+# OpenChargeback — `make demo` to try it, `make test` for the full check.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export DEBUG ?= true
+
+.PHONY: demo test lint typecheck pytest pytest-postgres venv clean serve
+
+$(BIN)/openchargeback: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/openchargeback
+
+venv: $(BIN)/openchargeback
+
+demo: venv
+	$(BIN)/openchargeback migrate --no-input -v 0
+	$(BIN)/openchargeback load_demo
+	@echo ""
+	@echo "OpenChargeback is running on http://127.0.0.1:8000/admin/"
+	@echo "Sign in as finance@example.edu with password 'demo-finance' (see README for other roles)."
+	@echo "Press Ctrl+C to stop."
+	$(BIN)/openchargeback runserver 127.0.0.1:8000
+
+serve: venv
+	$(BIN)/openchargeback runserver 127.0.0.1:8000
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy .
+
+pytest: venv
+	$(BIN)/pytest
+
+pytest-postgres: venv
+	$(BIN)/python scripts/pytest_postgres.py
+
+test: lint typecheck pytest pytest-postgres
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

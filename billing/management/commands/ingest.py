@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from billing.services.ingest import IngestReport, batch_ingest
+from chargeback.command import ChargebackCommand
+from chargeback.formatting import money
+
+
+class Command(ChargebackCommand):
+    help = (
+        "Import FOCUS CSV files (optionally .csv.gz) as one batch for a source and period. "
+        "All or nothing: a bad file changes nothing and names the line and column. The same files "
+        "again are a no-op; new files for the same source and period replace the previous batch, "
+        "keeping review decisions of identical rows. Every line becomes a charge; lines without "
+        "PI, project or fund/org are flagged, never dropped. Closed periods refuse imports."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("files", nargs="+", metavar="FILE", help="FOCUS CSV files forming one batch")
+        parser.add_argument("-s", "--source", required=True, help="Source name (see 'sources list')")
+        parser.add_argument(
+            "-p", "--period", help="Billing period YYYY-MM (default: from the file names, else the first row)"
+        )
+        parser.add_argument("--dry-run", action="store_true", help="Validate and report without writing")
+        super().add_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        paths = [Path(f) for f in options["files"]]
+        progress = None
+        big = sum(p.stat().st_size for p in paths if p.is_file()) > 20 * 1024 * 1024
+        if options["output_format"] == "text" and sys.stderr.isatty() and big:
+            progress = self._progress
+        report = batch_ingest(
+            paths=paths,
+            source_name=options["source"],
+            period=options["period"],
+            actor=self.actor,
+            dry_run=options["dry_run"],
+            progress=progress,
+        )
+        if progress is not None:
+            sys.stderr.write("\n")
+        self.emit(options, report.as_dict(), self._text(report))
+
+    @staticmethod
+    def _progress(done: int, total: int) -> None:
+        width = 40
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%")
+        sys.stderr.flush()
+
+    @staticmethod
+    def _text(r: IngestReport) -> str:
+        if r.status == "already_imported":
+            return f"already imported as batch {r.batch_id}; nothing changed"
+        currency = r.currencies[0] if len(r.currencies) == 1 else ""
+        head = {
+            "dry_run": "Dry run (nothing written)",
+            "applied": f"Imported batch {r.batch_id}",
+        }[r.status]
+        lines = [
+            f"{head}: source {r.source}, period {r.period}, {len(r.files)} file(s), FOCUS {r.focus_version}",
+            f"  rows          {r.rows}",
+            "  periods       " + ", ".join(f"{p} ({n})" for p, n in r.periods_seen.items()),
+            f"  list total    {money(r.list_total, currency)}",
+            f"  billed total  {money(r.billed_total, currency)}",
+            f"  flagged       {r.flagged_rows} rows, {money(r.flagged_cost, currency)}",
+        ]
+        if r.flag_counts:
+            lines.append("  flag reasons  " + ", ".join(f"{k} ({v})" for k, v in r.flag_counts.items()))
+        if r.new_pis or r.new_projects:
+            lines.append(f"  new           {r.new_pis} PIs, {r.new_projects} projects")
+        if r.replaced_batch_id:
+            lines.append(
+                f"  replaced      batch {r.replaced_batch_id} ({r.carried_decisions} review decisions carried over)"
+            )
+        lines += [f"  warning: {w}" for w in r.warnings]
+        return "\n".join(lines)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from billing.selectors import period_summaries
+from billing.services.periods import period_close, period_finalize, period_open, period_reopen
+from chargeback.command import ChargebackCommand
+from chargeback.formatting import money
+
+
+class Command(ChargebackCommand):
+    help = (
+        "List billing periods or move one through its lifecycle: open → closed → finalized. "
+        "A closed period refuses imports and review changes; reopening needs a reason; "
+        "finalizing is permanent and refused while flagged charges remain."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = self.add_subcommands(parser, "{list,open,close,reopen,finalize}")
+        sub.add_parser("list", help="Status, charges, totals and flagged charges per period")
+        p = sub.add_parser("open", help="Create a period (open) if it does not exist")
+        p.add_argument("period", metavar="YYYY-MM")
+        p = sub.add_parser("close", help="Close an open period")
+        p.add_argument("period", metavar="YYYY-MM")
+        p.add_argument("-n", "--notes", default="", help="A note kept with the transition")
+        p = sub.add_parser("reopen", help="Reopen a closed period (a reason is required)")
+        p.add_argument("period", metavar="YYYY-MM")
+        p.add_argument("--reason", required=True, help="Why the period is reopened")
+        p = sub.add_parser("finalize", help="Finalize a closed period, permanently")
+        p.add_argument("period", metavar="YYYY-MM")
+        p.add_argument("-n", "--notes", default="", help="A note kept with the transition")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "list":
+            rows = period_summaries()
+            self.emit(options, rows, self._table(rows))
+            return
+        period = options["period"]
+        if action == "open":
+            obj = period_open(period=period, actor=self.actor)
+        elif action == "close":
+            obj = period_close(period=period, actor=self.actor, notes=options["notes"])
+        elif action == "reopen":
+            obj = period_reopen(period=period, actor=self.actor, reason=options["reason"])
+        else:
+            obj = period_finalize(period=period, actor=self.actor, notes=options["notes"])
+        self.emit(options, {"period": obj.period, "status": obj.status}, f"period {obj.period} is {obj.status}")
+
+    @staticmethod
+    def _table(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "no billing periods yet (import a file, or 'openchargeback periods open YYYY-MM')"
+        out = [
+            f"{'period':<8} {'status':<10} {'charges':>9} {'billed':>16} {'list':>16} "
+            f"{'flagged':>8} {'flagged cost':>14}"
+        ]
+        for r in rows:
+            out.append(
+                f"{r['period']:<8} {r['status']:<10} {r['charges']:>9} {money(r['billed_cost']):>16} "
+                f"{money(r['list_cost']):>16} {r['flagged_charges']:>8} {money(r['flagged_cost']):>14}"
+            )
+        return "\n".join(out)

@@ -1,0 +1,362 @@
+"""Import FOCUS files as one batch: atomic, idempotent, replacing, nothing lost.
+
+`batch_ingest` is the one entry point, behind `openchargeback ingest` and the admin upload.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from billing.ingest.columns import DEDICATED
+from billing.ingest.reader import POS, FileReader, IngestError, file_sha256
+from billing.ingest.rules import RuleSet
+from billing.ingest.writer import ChargeWriter
+from billing.models import (
+    BillingPeriod,
+    Charge,
+    ImportBatch,
+    ImportFile,
+    ReviewDecision,
+    Source,
+    validate_period,
+)
+from chargeback.audit import Actor, audit_record
+from chargeback.money import ZERO, MoneyRangeError
+
+from .errors import BillingError
+from .periods import period_get_or_open
+
+PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
+_FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
+ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
+
+
+@dataclass
+class IngestReport:
+    status: str  # applied | dry_run | already_imported
+    source: str
+    period: str
+    files: list[str]
+    rows: int = 0
+    list_total: Decimal = ZERO
+    billed_total: Decimal = ZERO
+    flagged_rows: int = 0
+    flagged_cost: Decimal = ZERO
+    flag_counts: dict[str, int] = field(default_factory=dict)
+    periods_seen: dict[str, int] = field(default_factory=dict)
+    currencies: list[str] = field(default_factory=list)
+    focus_version: str = ""
+    new_pis: int = 0
+    new_projects: int = 0
+    warnings: list[str] = field(default_factory=list)
+    batch_id: int | None = None
+    replaced_batch_id: int | None = None
+    carried_decisions: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        for key in ("list_total", "billed_total", "flagged_cost"):
+            data[key] = str(data[key])
+        return data
+
+
+def detect_source(filename: str) -> Source | None:
+    """The enabled source whose file pattern matches the name (longest pattern wins)."""
+    lowered = filename.lower()
+    candidates = [
+        s for s in Source.objects.filter(enabled=True).exclude(file_pattern="")
+        if fnmatch.fnmatch(lowered, s.file_pattern.lower())
+    ]  # fmt: skip
+    candidates.sort(key=lambda s: -len(s.file_pattern))
+    return candidates[0] if candidates else None
+
+
+def detect_period(paths: Sequence[Path]) -> str | None:
+    """A period from the file names (`2025-01`, `2025_01`, `202501`), else from the first data row."""
+    for path in paths:
+        match = PERIOD_IN_NAME.search(path.name)
+        if match:
+            return f"{match.group(1)}-{match.group(2)}"
+    for index, path in enumerate(paths):
+        with FileReader(path, index) as reader:
+            for row in reader.rows():
+                start = row.values[POS["billing_period_start"]]
+                if start:
+                    return str(start[:7])
+                break
+    return None
+
+
+def batch_ingest(
+    *,
+    paths: Sequence[Path],
+    source_name: str,
+    period: str | None = None,
+    actor: Actor,
+    dry_run: bool = False,
+    display_names: Sequence[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Import `paths` as one batch of `source_name` for `period`.
+
+    Raises IngestError (bad file: file, line and column named) or BillingError (a rule refused
+    it: unknown source, locked period). In both cases the database is untouched.
+    """
+    if not paths:
+        raise BillingError("no files given")
+    names = list(display_names or [p.name for p in paths])
+    source = Source.objects.filter(name=source_name).first()
+    if source is None:
+        known = ", ".join(Source.objects.values_list("name", flat=True)) or "none"
+        raise BillingError(
+            f"unknown source {source_name!r} (known: {known}); add it with 'openchargeback sources add {source_name}'"
+        )
+    if not source.enabled:
+        raise BillingError(f"source {source.name!r} is disabled; enable it in the admin first")
+    for path, name in zip(paths, names, strict=True):
+        if not path.is_file():
+            raise IngestError(name, None, "no such file")
+    if period is None:
+        period = detect_period(paths)
+        if period is None:
+            raise BillingError("cannot tell the billing period from the file names or contents; give --period")
+    try:
+        validate_period(period)
+    except Exception:
+        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)") from None
+
+    hashes = [file_sha256(p) for p in paths]
+    content_sha = hashlib.sha256("".join(sorted(h for h, _ in hashes)).encode()).hexdigest()
+    report = IngestReport(status="dry_run" if dry_run else "applied", source=source.name, period=period, files=names)
+
+    existing = ImportBatch.objects.filter(content_sha256=content_sha, status=ImportBatch.Status.APPLIED).first()
+    if existing is not None:
+        report.status = "already_imported"
+        report.batch_id = existing.pk
+        report.rows = existing.row_count
+        report.list_total, report.billed_total = existing.list_total, existing.billed_total
+        report.flagged_rows, report.flagged_cost = existing.flagged_rows, existing.flagged_cost
+        report.periods_seen, report.flag_counts = existing.periods_seen, existing.flag_counts
+        report.currencies, report.focus_version = existing.currencies, existing.focus_version
+        return report
+
+    if dry_run:
+        period_obj = BillingPeriod.objects.filter(period=period).first()
+        if period_obj is not None and not period_obj.accepts_changes:
+            raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
+        _process(paths, names, report, RuleSet(period=period, dry_run=True), writer=None, progress=progress)
+        return report
+
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
+            if not period_obj.accepts_changes:
+                raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
+            previous = (
+                ImportBatch.objects.select_for_update()
+                .filter(source=source, period=period_obj, status=ImportBatch.Status.APPLIED)
+                .first()
+            )
+            batch = ImportBatch.objects.create(
+                source=source, period=period_obj, content_sha256=content_sha,
+                actor=actor.label, user_id=actor.user_id,
+                status=ImportBatch.Status.ROLLED_BACK,  # becomes APPLIED once every row is in
+            )  # fmt: skip
+            for path, name, (sha, size) in zip(paths, names, hashes, strict=True):
+                stored_name, created = _store_original(path, name, sha)
+                if created:
+                    stored.append(stored_name)
+                ImportFile.objects.create(batch=batch, name=name, sha256=sha, size=size, stored=stored_name)
+            writer = ChargeWriter(batch_id=batch.pk, period_id=period_obj.pk, source_id=source.pk)
+            rules = RuleSet(period=period, dry_run=False)
+            per_file = _process(paths, names, report, rules, writer=writer, progress=progress)
+            for import_file, rows in zip(batch.files.order_by("id"), per_file, strict=True):
+                import_file.rows = rows
+                import_file.save(update_fields=["rows"])
+            if previous is not None:
+                previous.status = ImportBatch.Status.SUPERSEDED
+                previous.save(update_fields=["status"])
+                Charge.objects.filter(batch=previous).update(active=False)
+                report.replaced_batch_id = previous.pk
+                report.carried_decisions = _carry_over_decisions(previous=previous, batch=batch, actor=actor)
+            batch.status = ImportBatch.Status.APPLIED
+            batch.supersedes = previous
+            batch.focus_version = report.focus_version
+            batch.row_count = report.rows
+            batch.list_total, batch.billed_total = report.list_total, report.billed_total
+            batch.flagged_rows, batch.flagged_cost = report.flagged_rows, report.flagged_cost
+            if report.carried_decisions:
+                flagged = Charge.objects.filter(batch=batch, review_state=Charge.ReviewState.FLAGGED)
+                batch.flagged_rows = flagged.count()
+                report.flagged_rows = batch.flagged_rows
+            batch.flag_counts, batch.periods_seen = report.flag_counts, report.periods_seen
+            batch.currencies, batch.warnings = report.currencies, report.warnings
+            batch.save()
+            source.last_import_status = f"batch {batch.pk}: {report.rows} rows, {report.flagged_rows} flagged"
+            source.last_import_at = timezone.now()
+            source.save(update_fields=["last_import_status", "last_import_at"])
+            report.batch_id = batch.pk
+            report.new_pis, report.new_projects = len(rules.new_pis), len(rules.new_projects)
+            audit_record(
+                actor=actor, action="batch.import", obj=batch, period=period,
+                before={"batch": previous.pk} if previous else None,
+                after=report.as_dict(),
+            )  # fmt: skip
+    except BaseException:
+        for name in stored:
+            default_storage.delete(name)
+        raise
+    return report
+
+
+def _store_original(path: Path, name: str, sha: str) -> tuple[str, bool]:
+    """Keep the original file, content-addressed; reuse an identical earlier copy."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "upload.csv"
+    target = f"imports/{sha[:2]}/{sha}/{safe}"
+    if default_storage.exists(target):
+        return target, False
+    with path.open("rb") as fh:
+        saved = default_storage.save(target, File(fh, name=safe))
+    return saved, True
+
+
+def _process(
+    paths: Sequence[Path],
+    names: Sequence[str],
+    report: IngestReport,
+    rules: RuleSet,
+    *,
+    writer: ChargeWriter | None,
+    progress: ProgressCallback | None,
+) -> list[int]:
+    """Read every row of every file, attribute, flag, total and (unless dry run) write."""
+    total_bytes = sum(p.stat().st_size for p in paths)
+    done_bytes = 0
+    list_total = billed_total = flagged_cost = ZERO
+    flag_counts: Counter[str] = Counter()
+    periods: Counter[str] = Counter()
+    currencies: set[str] = set()
+    versions: list[str] = []
+    rounded = flagged_rows = 0
+    per_file: list[int] = []
+    pos_list, pos_billed = POS["list_cost"], POS["billed_cost"]
+    pos_start, pos_currency = POS["billing_period_start"], POS["billing_currency"]
+    expected_currency = rules.expected_currency
+    for index, (path, name) in enumerate(zip(paths, names, strict=True)):
+        rows_in_file = 0
+        with FileReader(path, index, display_name=name) as reader:
+            for row in reader.rows():
+                values = row.values
+                billed = values[pos_billed]
+                if billed is None:
+                    raise IngestError(
+                        name, row.line, "empty; every line needs a billed cost", _FOCUS_NAME["billed_cost"]
+                    )
+                if values[pos_currency] is None:
+                    values[pos_currency] = expected_currency
+                attr = rules.attribute(row)
+                rows_in_file += 1
+                listed = values[pos_list]
+                list_total += billed if listed is None else listed
+                billed_total += billed
+                start = values[pos_start]
+                periods[start[:7] if start else "unknown"] += 1
+                currencies.add(values[pos_currency])
+                if attr.reasons:
+                    flagged_rows += 1
+                    flagged_cost += billed
+                    for reason in attr.reasons:
+                        flag_counts[reason.partition(":")[0]] += 1
+                if writer is not None:
+                    try:
+                        writer.add(row, attr)
+                    except MoneyRangeError as exc:
+                        raise IngestError(name, row.line, str(exc)) from None
+                    if progress is not None and rows_in_file % writer.chunk_rows == 0:
+                        progress(done_bytes + reader.bytes_read, total_bytes)
+            rounded += reader.rounded_values
+            if reader.plan is not None:
+                versions.append(reader.plan.focus_version)
+            done_bytes += path.stat().st_size
+        if rows_in_file == 0:
+            report.warnings.append(f"{name}: no data lines")
+        per_file.append(rows_in_file)
+    if writer is not None:
+        writer.flush()
+    if progress is not None:
+        progress(total_bytes, total_bytes)
+    report.rows = sum(per_file)
+    report.flagged_rows = flagged_rows
+    report.list_total, report.billed_total, report.flagged_cost = list_total, billed_total, flagged_cost
+    report.flag_counts = dict(sorted(flag_counts.items()))
+    report.periods_seen = dict(sorted(periods.items()))
+    report.currencies = sorted(currencies)
+    report.focus_version = ",".join(sorted(set(versions)))
+    if rounded:
+        report.warnings.append(f"{rounded} amounts had more than 10 decimal places and were rounded half-up")
+    if len(currencies) > 1:
+        report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(currencies))}")
+    if rules.dry_run:
+        report.new_pis, report.new_projects = len(rules.new_pis), len(rules.new_projects)
+    return per_file
+
+
+def _carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: Actor) -> int:
+    """Identical rows (same fingerprint) keep the review outcome they had in the replaced batch."""
+    decided = (
+        Charge.objects.filter(batch=previous, decisions__isnull=False).distinct().order_by("file_index", "line_number")
+    )
+    carry: dict[str, list[Charge]] = {}
+    for old in decided.iterator(chunk_size=2000):
+        carry.setdefault(old.fingerprint, []).append(old)
+    if not carry:
+        return 0
+    updated: list[Charge] = []
+    decisions: list[ReviewDecision] = []
+    fields = [
+        "review_state",
+        "flag_reasons",
+        "pi_id",
+        "project_id",
+        "fund_org",
+        "cost_center",
+        "account_code",
+    ]
+    fingerprints = list(carry)
+    for start in range(0, len(fingerprints), 500):
+        chunk = fingerprints[start : start + 500]
+        new_rows = Charge.objects.filter(batch=batch, fingerprint__in=chunk).order_by("file_index", "line_number")
+        by_fp: dict[str, list[Charge]] = {}
+        for new in new_rows:
+            by_fp.setdefault(new.fingerprint, []).append(new)
+        for fp, news in by_fp.items():
+            for new, old in zip(news, carry[fp], strict=False):
+                state_before = new.review_state
+                for name in fields:
+                    setattr(new, name, getattr(old, name))
+                updated.append(new)
+                decisions.append(
+                    ReviewDecision(
+                        charge=new, decision=ReviewDecision.Decision.CARRIED_OVER,
+                        state_before=state_before, state_after=new.review_state,
+                        note=f"carried over from charge {old.pk} of batch {previous.pk}",
+                        actor=actor.label, user_id=actor.user_id,
+                    )
+                )  # fmt: skip
+    Charge.objects.bulk_update(updated, fields, batch_size=1000)
+    ReviewDecision.objects.bulk_create(decisions, batch_size=1000)
+    return len(decisions)

@@ -1,0 +1,26 @@
+from typing import Any
+
+from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+
+def _sqlite_pragmas(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        # WAL: readers are not blocked by an import; NORMAL is durable across app crashes.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.execute("PRAGMA cache_size=-65536")
+
+
+class ChargebackConfig(AppConfig):
+    name = "chargeback"
+    verbose_name = "OpenChargeback"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        connection_created.connect(_sqlite_pragmas, dispatch_uid="openchargeback-sqlite-pragmas")

@@ -1,0 +1,59 @@
+"""Cross-cutting models: the audit trail and the organization's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """Append-only record of every state change: who, what, on which object, before and after."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=200, help_text="User email, or cli:<os user> for the command line")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=300, blank=True)
+    period = models.CharField(max_length=7, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("audit events are append-only")
+
+
+class Organization(models.Model):
+    """The one organization this installation bills for: branding and billing defaults."""
+
+    name = models.CharField(max_length=200, default="Research Computing")
+    expected_currency = models.CharField(
+        max_length=3, default="USD", help_text="ISO 4217 code; charges in another currency are flagged"
+    )
+    address = models.TextField(blank=True)
+    contact_email = models.EmailField(blank=True)
+    footer_text = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> Organization:
+        org = cls.objects.order_by("pk").first()
+        return org if org is not None else cls.objects.create()

@@ -1,0 +1,1 @@
+"""Journal formats and exports (built by the journals work; nothing here yet)."""

@@ -1,0 +1,1 @@
+"""Statements and the email outbox (built by the statements work; nothing here yet)."""

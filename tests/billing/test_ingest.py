@@ -1,0 +1,364 @@
+"""`openchargeback ingest`: the import contract of design.md §6, through the command."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from billing.models import PI, BillingPeriod, Charge, ImportBatch, ImportFile, Project
+from chargeback.models import AuditEvent
+from tests.conftest import MINIMAL_HEADER, minimal_row, tags
+
+pytestmark = pytest.mark.django_db
+
+FULL_HEADER = [
+    "BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd",
+    "ChargeCategory", "ChargeClass", "BillingCurrency", "ListCost", "ContractedCost", "BilledCost",
+    "EffectiveCost", "PricingQuantity", "PricingUnit", "ServiceName", "ResourceId", "RegionId", "SkuId",
+    "InvoiceId", "CommitmentDiscountId", "x_ServiceCode", "Tags",
+]  # fmt: skip
+
+
+def full_row(billed: str, **overrides: str) -> list[str]:
+    row = dict(
+        zip(FULL_HEADER, [
+            "123456789012", "2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z", "2025-01-05T00:00:00Z",
+            "2025-01-06T00:00:00Z", "Usage", "", "USD", billed, billed, billed, billed, "24", "Hours",
+            "Amazon EC2", "i-0abc", "us-east-1", "SKU1", "INV-1", "NULL", "AmazonEC2", tags(),
+        ], strict=True)
+    )  # fmt: skip
+    row.update(overrides)
+    return [row[h] for h in FULL_HEADER]
+
+
+def nothing_written() -> bool:
+    media = Path(settings.MEDIA_ROOT)
+    stored = [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+    return not Charge.objects.exists() and not ImportBatch.objects.exists() and not stored
+
+
+class TestAMinimalFile:
+    def test_it_imports_every_line_with_exact_totals(self, run, focus_files):
+        path = focus_files.write(
+            "hpc-2025-01.csv", [minimal_row("10.0000000001"), minimal_row("0.1"), minimal_row("0.2")]
+        )
+        result = run("ingest", str(path), "-s", "hpc", "--format", "json")
+        assert result.code == 0, result.err
+        report = result.json()
+        assert report["status"] == "applied"
+        assert report["rows"] == 3
+        assert report["billed_total"] == "10.3000000001"
+        assert report["periods_seen"] == {"2025-01": 3}
+        assert report["focus_version"] == "minimal"
+        assert Charge.objects.count() == 3
+        charge = Charge.objects.order_by("line_number").first()
+        assert charge.billed_cost == Decimal("10.0000000001")
+        assert charge.pi.email == "alice@example.edu"
+        assert charge.project.code == "genomics"
+        assert charge.fund_org == "BIO-2025-001"
+        assert charge.line_number == 2
+        assert charge.review_state == "ok"
+        assert charge.charge_period_start.isoformat() == "2025-01-01T00:00:00+00:00"
+
+    def test_the_period_comes_from_the_file_name_or_else_the_first_row(self, run, focus_files):
+        named = focus_files.write("hpc_202502.csv", [minimal_row(period="2025-02")])
+        unnamed = focus_files.write("export.csv", [minimal_row(period="2025-03")])
+        assert run("ingest", str(named), "-s", "hpc", "--format", "json").json()["period"] == "2025-02"
+        assert run("ingest", str(unnamed), "-s", "hpc", "--format", "json").json()["period"] == "2025-03"
+
+    def test_the_text_report_names_rows_totals_flags_and_the_batch(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("5"), minimal_row("7", tag_json=tags(pi=None))])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        batch = ImportBatch.objects.get()
+        assert f"Imported batch {batch.pk}" in result.out
+        assert "rows          2" in result.out
+        assert "billed total  12.00 USD" in result.out
+        assert "flagged       1 rows, 7.00 USD" in result.out
+        assert "missing_pi (1)" in result.out
+
+
+class TestFormats:
+    def test_full_focus_columns_extensions_and_other_focus_columns_are_all_kept(self, run, focus_files):
+        path = focus_files.write("aws.csv", [full_row("3.5")], FULL_HEADER)
+        assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+        charge = Charge.objects.get()
+        assert charge.billing_currency == "USD"
+        assert charge.pricing_quantity == Decimal("24")
+        assert charge.pricing_unit == "Hours"
+        assert charge.invoice_id == "INV-1"
+        assert charge.region_id == "us-east-1"
+        assert charge.extensions == {"x_ServiceCode": "AmazonEC2"}
+        assert charge.focus_extra == {}  # CommitmentDiscountId was NULL
+        assert charge.tags["pi_email"] == "alice@example.edu"
+        assert ImportBatch.objects.get().focus_version == "1.2"
+
+    def test_column_names_match_case_insensitively(self, run, focus_files):
+        header = [h.lower() for h in MINIMAL_HEADER]
+        path = focus_files.write("lower.csv", [minimal_row("2")], header)
+        assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+        assert Charge.objects.get().billed_cost == Decimal("2")
+
+    @pytest.mark.parametrize(
+        "value, expected",
+        [
+            ("2025-01-03", "2025-01-03T00:00:00+00:00"),
+            ("2025-01-03 04:05:06", "2025-01-03T04:05:06+00:00"),
+            ("2025-01-03T04:05:06Z", "2025-01-03T04:05:06+00:00"),
+            ("2025-01-03T04:05:06-05:00", "2025-01-03T09:05:06+00:00"),
+        ],
+    )
+    def test_dates_are_read_in_every_documented_shape(self, run, focus_files, value, expected):
+        row = minimal_row()
+        row[2] = value
+        path = focus_files.write("d.csv", [row])
+        assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+        assert Charge.objects.get().charge_period_start.isoformat() == expected
+
+    def test_null_and_empty_cells_are_null(self, run, focus_files):
+        row = minimal_row("4")
+        row[4] = "NULL"  # ListCost
+        row[5] = ""  # ContractedCost
+        path = focus_files.write("n.csv", [row])
+        assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+        charge = Charge.objects.get()
+        assert charge.list_cost is None
+        assert charge.contracted_cost is None
+
+    def test_a_bom_crlf_and_gzip_are_fine(self, run, focus_files):
+        path = focus_files.write("x.csv.gz", [minimal_row("1"), minimal_row("2")], newline="\r\n", bom=True, gz=True)
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+        assert result.code == 0, result.err
+        assert result.json()["billed_total"] == "3.0000000000"
+
+    def test_blank_lines_are_not_data_lines(self, run, focus_files):
+        path = focus_files.write("b.csv", [minimal_row("1"), [], minimal_row("2")])
+        assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+        assert Charge.objects.count() == 2
+
+
+class TestBadInputChangesNothing:
+    @pytest.mark.parametrize(
+        "column, value, message",
+        [
+            ("BilledCost", "12,50", "b.csv:3: column BilledCost: '12,50' is not a number"),
+            ("ListCost", "NaN", "b.csv:3: column ListCost: 'NaN' is not a finite number"),
+            (
+                "ChargePeriodStart",
+                "yesterday",
+                "b.csv:3: column ChargePeriodStart: 'yesterday' is not a date",
+            ),
+            ("Tags", "{not json", "b.csv:3: column Tags: Tags are not valid JSON"),
+            ("Tags", '["a"]', "b.csv:3: column Tags: Tags must be a JSON object"),
+            ("BilledCost", "", "b.csv:3: column BilledCost: empty; every line needs a billed cost"),
+        ],
+    )
+    def test_a_bad_cell_names_file_line_and_column(self, run, focus_files, column, value, message):
+        bad = minimal_row("2")
+        bad[MINIMAL_HEADER.index(column)] = value
+        path = focus_files.write("b.csv", [minimal_row("1"), bad, minimal_row("3")])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err.startswith(message)
+        assert nothing_written()
+
+    def test_a_missing_mandatory_column_is_refused(self, run, focus_files):
+        header = [h for h in MINIMAL_HEADER if h != "BilledCost"]
+        path = focus_files.write("m.csv", [minimal_row()[:6] + minimal_row()[7:]], header)
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == "m.csv:1: missing mandatory column BilledCost"
+        assert nothing_written()
+
+    def test_a_row_with_the_wrong_number_of_cells_is_refused(self, run, focus_files):
+        path = focus_files.write("w.csv", [minimal_row(), minimal_row()[:-1]])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.err == "w.csv:3: expected 12 cells like the header, found 11"
+        assert nothing_written()
+
+    def test_an_empty_file_a_missing_file_and_a_binary_file_are_refused(self, run, focus_files):
+        empty = focus_files.raw("empty.csv", "")
+        assert (
+            run("ingest", str(empty), "-s", "aws", "-p", "2025-01").err
+            == "empty.csv: the file is empty (no header row)"
+        )
+        assert (
+            run("ingest", str(focus_files.root / "nope.csv"), "-s", "aws", "-p", "2025-01").err
+            == "nope.csv: no such file"
+        )
+        binary = focus_files.root / "bin.csv"
+        binary.write_bytes(b"BilledCost,BillingPeriodStart\n\xff\xfe\x00,2025-01-01\n")
+        result = run("ingest", str(binary), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1 and "not UTF-8 text" in result.err
+        assert nothing_written()
+
+    def test_a_bad_second_file_leaves_the_first_unimported(self, run, focus_files):
+        good = focus_files.write("part1.csv", [minimal_row("1")])
+        bad = focus_files.write("part2.csv", [minimal_row("x")])
+        result = run("ingest", str(good), str(bad), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == "part2.csv:2: column ListCost: 'x' is not a number"
+        assert nothing_written()
+        assert not BillingPeriod.objects.exists()
+
+    def test_an_unknown_source_is_refused_with_the_known_ones(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row()])
+        result = run("ingest", str(path), "-s", "awz", "-p", "2025-01")
+        assert result.code == 1
+        assert "unknown source 'awz' (known: aws, azure, gcp, hpc, storage)" in result.err
+        assert nothing_written()
+
+    def test_an_amount_beyond_the_embedded_range_is_refused_on_sqlite(self, run, focus_files):
+        from django.db import connection
+
+        if connection.vendor != "sqlite":
+            pytest.skip("PostgreSQL stores numeric(38,10): no such limit")
+        path = focus_files.write("big.csv", [minimal_row("1"), minimal_row("1000000000000")])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err.startswith("big.csv:3: ")
+        assert "exceeds the embedded database's range" in result.err
+        assert nothing_written()
+
+
+class TestNothingIsLost:
+    def test_identical_lines_in_one_file_are_all_kept(self, run, focus_files):
+        path = focus_files.write("dup.csv", [minimal_row("1"), minimal_row("1"), minimal_row("1")])
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        charges = list(Charge.objects.order_by("line_number"))
+        assert [c.line_number for c in charges] == [2, 3, 4]
+        assert len({c.fingerprint for c in charges}) == 1
+
+    def test_lines_without_pi_project_or_fund_are_stored_and_flagged(self, run, focus_files):
+        path = focus_files.write("f.csv", [
+            minimal_row("1", tag_json=tags(pi=None)),
+            minimal_row("2", tag_json=tags(project=None, fund=None)),
+            minimal_row("3", tag_json=""),
+        ])  # fmt: skip
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+        report = result.json()
+        assert report["rows"] == 3 and report["flagged_rows"] == 3
+        assert report["flagged_cost"] == "6.0000000000"
+        reasons = [c.flag_reason_list for c in Charge.objects.order_by("line_number")]
+        assert reasons[0] == ["missing_pi"]
+        assert reasons[1] == ["missing_project", "missing_fund_org"]
+        assert reasons[2] == ["missing_pi", "missing_project", "missing_fund_org"]
+        assert set(Charge.objects.values_list("review_state", flat=True)) == {"flagged"}
+
+
+class TestIdempotenceAndReplacement:
+    def test_the_same_file_again_is_a_no_op_that_says_so(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("1")])
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        batch = ImportBatch.objects.get()
+        events = AuditEvent.objects.count()
+        again = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert again.code == 0
+        assert again.out.strip() == f"already imported as batch {batch.pk}; nothing changed"
+        assert Charge.objects.count() == 1 and ImportBatch.objects.count() == 1
+        assert AuditEvent.objects.count() == events
+
+    def test_a_new_file_replaces_the_batch_and_keeps_decisions_on_identical_rows(self, run, focus_files):
+        gpu = minimal_row("50", resource="gpu-1", tag_json=tags(pi=None))
+        first = focus_files.write("v1.csv", [minimal_row("1"), gpu])
+        run("ingest", str(first), "-s", "aws", "-p", "2025-01")
+        flagged = Charge.objects.get(review_state="flagged")
+        assert run("review", "approve", "--id", str(flagged.pk), "--note", "known").code == 0
+
+        second = focus_files.write("v2.csv", [minimal_row("1"), gpu, minimal_row("9", resource="new")])
+        result = run("ingest", str(second), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        old, new = ImportBatch.objects.order_by("id")
+        assert old.status == "superseded" and new.status == "applied"
+        assert new.supersedes == old
+        assert result["replaced_batch_id"] == old.pk
+        assert result["carried_decisions"] == 1
+        assert not Charge.objects.filter(batch=old, active=True).exists()
+        carried = Charge.objects.get(batch=new, resource_id="gpu-1")
+        assert carried.review_state == "approved"
+        assert carried.decisions.get().decision == "carried_over"
+        assert Charge.objects.filter(active=True).count() == 3
+        assert result["flagged_rows"] == 0
+
+    def test_several_files_on_one_command_line_form_one_batch(self, run, focus_files):
+        a = focus_files.write("part-1.csv", [minimal_row("1")])
+        b = focus_files.write("part-2.csv.gz", [minimal_row("2"), minimal_row("3")], gz=True)
+        result = run("ingest", str(a), str(b), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        batch = ImportBatch.objects.get()
+        assert result["rows"] == 3
+        assert list(batch.files.values_list("name", "rows")) == [("part-1.csv", 1), ("part-2.csv.gz", 2)]
+        assert sorted(Charge.objects.values_list("file_index", "line_number")) == [(0, 2), (1, 2), (1, 3)]
+
+    def test_the_original_files_are_stored_with_their_sha256(self, run, focus_files):
+        import hashlib
+
+        path = focus_files.write("keep.csv", [minimal_row("1")])
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        stored = ImportFile.objects.get()
+        assert stored.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert stored.stored.read() == path.read_bytes()
+
+
+class TestLockedPeriods:
+    @pytest.mark.parametrize("final_status", ["closed", "finalized"])
+    def test_a_closed_or_finalized_period_refuses_imports(self, run, focus_files, final_status):
+        run("periods", "open", "2025-01")
+        run("periods", "close", "2025-01")
+        if final_status == "finalized":
+            assert run("periods", "finalize", "2025-01").code == 0
+        path = focus_files.write("late.csv", [minimal_row("1")])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == f"period 2025-01 is {final_status}; imports are refused"
+        assert not Charge.objects.exists()
+        dry = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--dry-run")
+        assert dry.code == 1
+
+
+class TestDryRun:
+    def test_a_dry_run_reports_without_writing(self, run, focus_files):
+        path = focus_files.write(
+            "d.csv", [minimal_row("1"), minimal_row("2", tag_json=tags(pi="new@example.edu", project="p2"))]
+        )
+        report = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--dry-run", "--format", "json").json()
+        assert report["status"] == "dry_run"
+        assert report["rows"] == 2 and report["billed_total"] == "3.0000000000"
+        assert report["new_pis"] == 2 and report["new_projects"] == 2
+        assert nothing_written()
+        assert not PI.objects.exists() and not Project.objects.exists() and not BillingPeriod.objects.exists()
+
+
+class TestAttribution:
+    def test_emails_are_normalised_and_pis_and_projects_created_on_first_sight(self, run, focus_files):
+        path = focus_files.write("a.csv", [
+            minimal_row("1", tag_json=tags(pi="  Alice@Example.EDU ")),
+            minimal_row("2", tag_json=tags(pi="alice@example.edu")),
+        ])  # fmt: skip
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert list(PI.objects.values_list("email", flat=True)) == ["alice@example.edu"]
+        project = Project.objects.get()
+        assert project.pi.email == "alice@example.edu" and project.fund_org == "BIO-2025-001"
+
+    def test_tag_keys_follow_the_configurable_mapping(self, run, focus_files):
+        from billing.models import TagMapping
+
+        TagMapping.objects.create(field="pi_email", tag_key="Owner", priority=0)
+        TagMapping.objects.filter(field="reference_1").update(tag_key="grant_number")
+        row = minimal_row(
+            "1",
+            tag_json=json.dumps(
+                {"owner": "bob@example.edu", "project_id": "p", "fund_org": "F-1", "grant_number": "NSF-1"}
+            ),
+        )
+        path = focus_files.write("m.csv", [row])
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        charge = Charge.objects.get()
+        assert charge.pi.email == "bob@example.edu"
+        assert charge.reference_1 == "NSF-1"
+
+    def test_a_missing_fund_tag_takes_the_projects_default(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("1"), minimal_row("2", tag_json=tags(fund=None))])
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert set(Charge.objects.values_list("fund_org", "review_state")) == {("BIO-2025-001", "ok")}

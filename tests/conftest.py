@@ -1,0 +1,122 @@
+"""Shared fixtures: personas, FOCUS file builders and the command runner."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+MINIMAL_HEADER = [
+    "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ListCost",
+    "ContractedCost", "BilledCost", "EffectiveCost", "ResourceId", "ResourceName", "ServiceName", "Tags",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(settings: Any, tmp_path: Path) -> None:
+    """Stored originals, PDFs and mail go to a per-test folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+
+
+def tags(
+    pi: str | None = "alice@example.edu",
+    project: str | None = "genomics",
+    fund: str | None = "BIO-2025-001",
+    **more: str,
+) -> str:
+    data = {"pi_email": pi, "project_id": project, "fund_org": fund, **more}
+    return json.dumps({k: v for k, v in data.items() if v is not None})
+
+
+def minimal_row(
+    billed: str = "100.00",
+    *,
+    listed: str | None = None,
+    period: str = "2025-01",
+    resource: str = "i-1",
+    service: str = "Amazon EC2",
+    tag_json: str | None = None,
+) -> list[str]:
+    start = f"{period}-01"
+    return [
+        start, f"{period}-28", start, f"{period}-28", listed or billed, billed, billed, billed,
+        resource, resource, service, tag_json if tag_json is not None else tags(),
+    ]  # fmt: skip
+
+
+@dataclass
+class FocusFiles:
+    root: Path
+
+    def write(
+        self,
+        name: str,
+        rows: Sequence[Sequence[str]],
+        header: Sequence[str] = MINIMAL_HEADER,
+        *,
+        newline: str = "\n",
+        bom: bool = False,
+        gz: bool = False,
+    ) -> Path:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator=newline)
+        writer.writerow(header)
+        writer.writerows(rows)
+        text = ("\ufeff" if bom else "") + buffer.getvalue()
+        path = self.root / name
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if gz else data)
+        return path
+
+    def raw(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def focus_files(tmp_path: Path) -> FocusFiles:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return FocusFiles(folder)
+
+
+@dataclass
+class Result:
+    out: str
+    err: str
+    code: int
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def run() -> Callable[..., Result]:
+    """Run an openchargeback command the way the console does; errors give a code, not a raise."""
+
+    def _run(*args: str) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            call_command(*args, stdout=out, stderr=err)
+        except CommandError as exc:
+            return Result(out.getvalue(), str(exc), exc.returncode)
+        return Result(out.getvalue(), err.getvalue(), 0)
+
+    return _run
+
+
+@pytest.fixture
+def in_ci() -> Iterator[bool]:
+    yield os.environ.get("CI", "").lower() in {"1", "true", "yes"}
