@@ -1,0 +1,72 @@
+"""`openchargeback show` and `openchargeback sources`."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing.models import Source
+from chargeback.models import AuditEvent
+from tests.conftest import minimal_row, tags
+
+pytestmark = pytest.mark.django_db
+
+
+def test_show_gives_a_pis_projects_with_totals(run, focus_files):
+    path = focus_files.write("a.csv", [
+        minimal_row("10.004", listed="12"),
+        minimal_row("0.003"),
+        minimal_row("7", tag_json=tags(project="atlas", fund="PHYS-2025-002")),
+        minimal_row("99", tag_json=tags(pi="bob@example.edu", project="bobs")),
+        minimal_row("3", tag_json=tags(project="atlas", fund="bad fund", extra="x")),
+    ])  # fmt: skip
+    from billing.models import FundOrgPattern
+
+    FundOrgPattern.objects.create(pattern=r"^[A-Z]+-\d{4}-\d{3}$")
+    run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    data = run("show", "Alice@Example.edu", "-p", "2025-01", "--format", "json").json()
+    assert data == {
+        "pi_email": "alice@example.edu",
+        "period": "2025-01",
+        "projects": [
+            {"project_id": "atlas", "fund_org": "PHYS-2025-002", "charges": 1, "list_cost": "7.0000000000",
+             "billed_cost": "7.0000000000", "flagged_charges": 0, "flagged_cost": "0.0000000000"},
+            {"project_id": "atlas", "fund_org": "bad fund", "charges": 1, "list_cost": "3.0000000000",
+             "billed_cost": "3.0000000000", "flagged_charges": 1, "flagged_cost": "3.0000000000"},
+            {"project_id": "genomics", "fund_org": "BIO-2025-001", "charges": 2, "list_cost": "12.0030000000",
+             "billed_cost": "10.0070000000", "flagged_charges": 0, "flagged_cost": "0.0000000000"},
+        ],
+        "total_list_cost": "22.0030000000",
+        "total_billed_cost": "20.0070000000",
+        "total_flagged_cost": "3.0000000000",
+    }  # fmt: skip
+    text = run("show", "alice@example.edu", "-p", "2025-01").out
+    assert "genomics" in text and "20.01" in text
+
+
+def test_show_for_an_unknown_pi_is_an_error(run):
+    result = run("show", "nobody@example.edu", "-p", "2025-01")
+    assert (result.code, result.err) == (1, "no PI with email 'nobody@example.edu'")
+
+
+def test_sources_add_and_list(run):
+    result = run("sources", "add", "Slurm", "--display-name", "Slurm cluster", "--pattern", "slurm-*.csv",
+                 "--credit-fund-org", "RC-HPC-001", "--gl-account", "54200")  # fmt: skip
+    assert result.out.strip() == "added source slurm"
+    source = Source.objects.get(name="slurm")
+    assert (source.credit_fund_org, source.gl_account, source.file_pattern) == ("RC-HPC-001", "54200", "slurm-*.csv")
+    assert AuditEvent.objects.filter(action="source.add").exists()
+    names = [s["name"] for s in run("sources", "list", "--format", "json").json()]
+    assert names == ["aws", "azure", "gcp", "hpc", "slurm", "storage"]
+    again = run("sources", "add", "slurm")
+    assert (again.code, again.err) == (1, "source 'slurm' already exists")
+    bad = run("sources", "add", "no spaces!")
+    assert bad.code == 1 and bad.err.startswith("name:")
+
+
+def test_a_source_is_detected_from_its_file_pattern():
+    from billing.services.ingest import detect_source
+
+    Source.objects.filter(name="aws").update(file_pattern="aws-focus-*.csv*")
+    assert detect_source("AWS-FOCUS-2025-01.csv.gz").name == "aws"
+    assert detect_source("azure_export_2025-01.csv").name == "azure"
+    assert detect_source("unknown.csv") is None

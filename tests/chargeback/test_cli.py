@@ -1,0 +1,59 @@
+"""The `openchargeback` console script, run as a person would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def console(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = shutil.which("openchargeback", path=str(Path(sys.executable).parent)) or ""
+    base = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    base.update({"DEBUG": "true", "OPENCHARGEBACK_DATA_DIR": str(data_dir)}, **(env or {}))
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=base, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("cli")
+    result = console("migrate", "-v", "0", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    return data
+
+
+def test_help_lists_the_openchargeback_commands_with_what_they_do(migrated):
+    result = console("--help", data_dir=migrated)
+    assert result.returncode == 0
+    for name in ["ingest", "periods", "review", "show", "sources"]:
+        assert f"  {name}" in result.stdout
+    assert "Import FOCUS CSV files" in result.stdout
+    assert "migrate" in result.stdout and "createsuperuser" in result.stdout
+
+
+def test_an_error_is_one_line_on_stderr_with_exit_status_1(migrated, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("BillingPeriodStart,BilledCost\n2025-01-01,abc\n")
+    result = console("ingest", str(bad), "-s", "aws", "-p", "2025-01", data_dir=migrated)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: bad.csv:2: column BilledCost: 'abc' is not a number"
+    assert "Traceback" not in result.stderr
+
+
+def test_without_secret_key_and_debug_it_refuses_to_start(tmp_path):
+    result = console("periods", "list", data_dir=tmp_path, env={"DEBUG": "false", "SECRET_KEY": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("openchargeback: configuration error: SECRET_KEY must be set")
+
+
+def test_a_database_url_selects_the_database(tmp_path):
+    db = tmp_path / "other.sqlite3"
+    result = console("migrate", "-v", "0", data_dir=tmp_path / "d", env={"DATABASE_URL": f"sqlite:///{db}"})
+    assert result.returncode == 0, result.stderr
+    assert db.exists()
