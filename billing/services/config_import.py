@@ -1,0 +1,487 @@
+"""Move an OpenChargeback `config.yaml` (the older YAML-configured tool) into the database.
+
+Only the business rules move: tag mapping, review patterns, known sources and the GL journal
+settings. Runtime settings (SMTP, web, database, paths, logging) are environment variables here,
+so those keys are reported as ignored, with where their replacement lives. Values are taken as
+written: `${VAR}` references are not expanded and the old tool's defaults are not filled in.
+
+`config_load` reads the file; `config_import` validates everything first, then applies it in one
+transaction with one audit event. Running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils.text import slugify
+
+from billing.models import FlagPattern, FundOrgPattern, Source, TagMapping
+from chargeback.audit import Actor, audit_record
+from journals.models import JournalFormat
+
+from .errors import BillingError
+
+KINDS = ("tag_mappings", "flag_patterns", "fund_org_patterns", "sources", "journal_formats")
+
+# The old tool searched these columns with each review.flag_patterns regex.
+FLAG_FIELDS = "service_name,resource_id,resource_name"
+IMPORTED_NOTE = "imported from config.yaml"
+GL_FORMAT = "gl"
+JOURNAL_KEYS = ("fund_org_regex", "account_code_regex", "default_account", "debit_description", "credit_description")
+OLD_DEFAULT_TEMPLATE = "journal_gl.csv"
+
+IGNORED_TOP_LEVEL = {
+    "dev_mode": "without EMAIL_HOST in the environment, email is written to files under var/",
+    "currency": (
+        "a display symbol only; amounts are shown with each charge's ISO currency code "
+        "(set the expected currency, e.g. USD, on the Organization in the admin)"
+    ),
+    "database": "the database is the DATABASE_URL environment variable (default: SQLite under var/)",
+    "smtp": (
+        "configure EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, EMAIL_HOST_USER and EMAIL_HOST_PASSWORD environment variables"
+    ),
+    "email": "set DEFAULT_FROM_EMAIL in the environment",
+    "output": "statements, journals and imported files are stored under OPENCHARGEBACK_DATA_DIR",
+    "logging": "logs go to the console; set LOG_LEVEL in the environment",
+    "web": (
+        "run the web server with gunicorn or runserver; secret_key is the SECRET_KEY environment "
+        "variable; password rules are Django's AUTH_PASSWORD_VALIDATORS"
+    ),
+    "sources": "API credentials (never used by the old tool); import files with `openchargeback ingest`",
+}
+IMPORTED_TOP_LEVEL = ("tag_mapping", "review", "imports", "journal")
+
+
+@dataclass
+class ConfigImportReport:
+    """What an import did (or, in a dry run, would do), per kind of rule."""
+
+    dry_run: bool
+    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    changes: list[str] = field(default_factory=list)
+    ignored: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def changed(self) -> int:
+        return sum(self.created.values()) + sum(self.updated.values())
+
+
+@dataclass
+class _SourceSpec:
+    entry: str  # where it came from, for messages: imports.known_sources[2] ('Azure Local')
+    name: str
+    display_name: str
+    file_pattern: str
+    credit_fund_org: str
+    gl_account: str
+
+
+@dataclass
+class _Plan:
+    """The validated content of the file; nothing here has touched the database."""
+
+    tag_mapping: list[tuple[str, str]] = field(default_factory=list)
+    flag_patterns: list[str] = field(default_factory=list)
+    fund_org_patterns: list[str] = field(default_factory=list)
+    sources: list[_SourceSpec] = field(default_factory=list)
+    journal: dict[str, str] | None = None
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def config_load(*, path: Path) -> dict[str, Any]:
+    """The YAML file as a mapping; a missing, unreadable or malformed file is a BillingError."""
+    if not path.exists():
+        raise BillingError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BillingError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise BillingError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise BillingError(f"{path}: not valid YAML{where}: {problem}") from None
+    if data is None:
+        raise BillingError(f"{path}: the file is empty; nothing to import")
+    if not isinstance(data, dict):
+        raise BillingError(f"{path}: the top level must be a mapping of keys (found {_type_name(data)})")
+    return data
+
+
+# -- validation (no database) -------------------------------------------------------------------
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BillingError(f"{key} must be a mapping of keys (found {_type_name(value)})")
+    return value
+
+
+def _list(value: Any, key: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BillingError(f"{key} must be a list (found {_type_name(value)})")
+    return value
+
+
+def _text(value: Any, key: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        hint = f' (quote it: "{value}")' if isinstance(value, int | float) and not isinstance(value, bool) else ""
+        raise BillingError(f"{key} must be text, found {_type_name(value)}{hint}")
+    return value
+
+
+def _regex(value: str, key: str) -> None:
+    try:
+        re.compile(value, re.IGNORECASE)
+    except re.error as exc:
+        raise BillingError(f"{key}: '{value}' is not a valid regular expression ({exc})") from None
+
+
+def _fnmatch_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _plan(data: Mapping[str, Any], report: ConfigImportReport) -> _Plan:
+    plan = _Plan()
+    for key, value in data.items():
+        if not isinstance(key, str):
+            report.ignored[str(key)] = "not an OpenChargeback config key"
+        elif key in IGNORED_TOP_LEVEL:
+            _ignore_top_level(key, value, report)
+        elif key not in IMPORTED_TOP_LEVEL:
+            report.ignored[key] = "not an OpenChargeback config key"
+
+    tag_mapping = _mapping(data.get("tag_mapping"), "tag_mapping")
+    fields = {str(f) for f in TagMapping.Field.values}
+    for name, value in tag_mapping.items():
+        key = f"tag_mapping.{name}"
+        if name not in fields:
+            report.ignored[key] = f"not an attribution field (choose from {', '.join(sorted(fields))})"
+            continue
+        tag_key = _text(value, key)
+        if not tag_key.strip():
+            report.ignored[key] = f"empty (disabled in the old tool); existing mappings for {name} are kept"
+            continue
+        if len(tag_key) > TagMapping._meta.get_field("tag_key").max_length:  # type: ignore[operator]
+            raise BillingError(f"{key}: the tag key is too long")
+        plan.tag_mapping.append((name, tag_key))
+    if "project_id" not in tag_mapping:
+        report.warnings.append(
+            "tag_mapping.project_id is not set: the old tool then read the 'project' tag; "
+            "add a tag mapping for 'project' in the admin if your files use it"
+        )
+
+    review = _mapping(data.get("review"), "review")
+    _ignore_unknown(review, "review", ("flag_patterns", "fund_org_patterns"), report)
+    for attr in ("flag_patterns", "fund_org_patterns"):
+        key = f"review.{attr}"
+        target: list[str] = getattr(plan, attr)
+        for i, value in enumerate(_list(review.get(attr), key)):
+            pattern = _text(value, f"{key}[{i}]")
+            if not pattern:
+                report.warnings.append(f"{key}[{i}] is empty; skipped")
+                continue
+            _regex(pattern, f"{key}[{i}]")
+            if pattern in target:
+                report.warnings.append(f"{key}[{i}] '{pattern}' is listed twice; imported once")
+                continue
+            target.append(pattern)
+
+    imports = _mapping(data.get("imports"), "imports")
+    _ignore_unknown(imports, "imports", ("known_sources",), report)
+    seen: dict[str, str] = {}
+    for i, value in enumerate(_list(imports.get("known_sources"), "imports.known_sources")):
+        entry = f"imports.known_sources[{i}]"
+        item = _mapping(value, entry)
+        display = _text(item.get("name"), f"{entry}.name").strip()
+        if not display:
+            raise BillingError(f"{entry} has no name")
+        entry = f"{entry} ({display!r})"
+        name = slugify(display)
+        if not name:
+            raise BillingError(f"{entry}: the name gives no usable source name (letters, digits, hyphens)")
+        if name in seen:
+            raise BillingError(f"{seen[name]} and {entry} both become source {name!r}")
+        seen[name] = entry
+        _ignore_unknown(item, entry, ("name", "pattern", "fund_org", "account_code"), report)
+        pattern = _text(item.get("pattern"), f"{entry}.pattern").strip()
+        plan.sources.append(
+            _SourceSpec(
+                entry=entry, name=name, display_name=display,
+                # The old tool matched a case-insensitive substring of the file name.
+                file_pattern=f"*{_fnmatch_escape(pattern.lower())}*" if pattern else "",
+                credit_fund_org=_text(item.get("fund_org"), f"{entry}.fund_org").strip(),
+                gl_account=_text(item.get("account_code"), f"{entry}.account_code").strip(),
+            )
+        )  # fmt: skip
+
+    if "journal" in data:
+        journal = _mapping(data["journal"], "journal")
+        _ignore_unknown(journal, "journal", (*JOURNAL_KEYS, "template"), report)
+        plan.journal = {k: _text(journal.get(k), f"journal.{k}") for k in JOURNAL_KEYS}
+        for k in ("fund_org_regex", "account_code_regex"):
+            if plan.journal[k]:
+                _regex(plan.journal[k], f"journal.{k}")
+        groups = re.compile(plan.journal["fund_org_regex"]).groupindex if plan.journal["fund_org_regex"] else None
+        if groups is not None and not {"fund", "orgn"} <= set(groups):
+            report.warnings.append(
+                "journal.fund_org_regex has no named groups 'fund' and 'orgn'; "
+                "GL lines will carry the whole fund/org as the fund"
+            )
+        template = _text(journal.get("template"), "journal.template")
+        if template:
+            report.ignored["journal.template"] = (
+                "a file of the old tool; the gl format's columns are built in "
+                "(header and row templates are edited in the admin)"
+            )
+            if template != OLD_DEFAULT_TEMPLATE:
+                report.warnings.append(
+                    f"journal.template {template!r} is a custom template: recreate its columns in a "
+                    "journal format of kind 'template' in the admin"
+                )
+    return plan
+
+
+def _ignore_top_level(key: str, value: Any, report: ConfigImportReport) -> None:
+    reason = IGNORED_TOP_LEVEL[key]
+    if key == "email" and isinstance(value, dict) and isinstance(value.get("from_address"), str):
+        sender = value["from_address"]
+        if isinstance(value.get("from_name"), str) and value["from_name"]:
+            sender = f"{value['from_name']} <{sender}>"
+        reason = f'set DEFAULT_FROM_EMAIL="{sender}" in the environment'
+    if key == "web" and isinstance(value, dict) and "users" in value:
+        report.ignored["web.users"] = (
+            "create accounts in the admin (the first with `openchargeback createsuperuser`); "
+            "password hashes are not carried over"
+        )
+    report.ignored[key] = reason
+
+
+def _ignore_unknown(section: Mapping[str, Any], where: str, known: tuple[str, ...], report: ConfigImportReport) -> None:
+    for key in section:
+        if key not in known:
+            report.ignored[f"{where}.{key}"] = "not an OpenChargeback config key"
+
+
+def _check(obj: models.Model, what: str) -> None:
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise BillingError(f"{what}: {details}") from None
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+
+def config_import(*, data: dict[str, Any], actor: Actor, dry_run: bool = False) -> ConfigImportReport:
+    """Load the rules of an old `config.yaml` (already parsed) into the database.
+
+    Everything is validated before anything is written; any error refuses the whole import.
+    Existing rows are kept: a tag key from the file goes first for its field (other keys stay, after
+    it), patterns already present are not duplicated, sources and the `gl` journal format change
+    only where the file gives a value. A dry run reports the same without writing.
+    """
+    if not isinstance(data, dict):
+        raise BillingError(f"the configuration must be a mapping of keys (found {_type_name(data)})")
+    report = ConfigImportReport(dry_run=dry_run)
+    plan = _plan(data, report)
+    write = not dry_run
+    with transaction.atomic():
+        _apply_tag_mapping(plan, report, write)
+        _apply_flag_patterns(plan, report, write)
+        _apply_fund_org_patterns(plan, report, write)
+        _apply_sources(plan, report, write)
+        _apply_journal(plan, report, write)
+        if write:
+            audit_record(actor=actor, action="config.import", after=report.as_dict())
+    return report
+
+
+def _apply_tag_mapping(plan: _Plan, report: ConfigImportReport, write: bool) -> None:
+    kind = "tag_mappings"
+    for name, tag_key in plan.tag_mapping:
+        rows = list(TagMapping.objects.select_for_update().filter(field=name).order_by("priority", "id"))
+        mine = next((r for r in rows if r.tag_key == tag_key), None)
+        if mine is None:
+            if write:
+                TagMapping.objects.create(field=name, tag_key=tag_key, priority=0)
+            report.created[kind] += 1
+            report.changes.append(f"tag mapping {name}: added tag {tag_key!r}, tried first")
+        elif mine.priority != 0:
+            mine.priority = 0
+            if write:
+                mine.save(update_fields=["priority"])
+            report.updated[kind] += 1
+            report.changes.append(f"tag mapping {name}: tag {tag_key!r} now tried first")
+        else:
+            report.unchanged[kind] += 1
+        # The other keys keep working, after the imported one and in their old order.
+        floor = 0
+        for row in rows:
+            if row is mine:
+                continue
+            if row.priority <= floor:
+                row.priority = floor + 1
+                if write:
+                    row.save(update_fields=["priority"])
+                report.updated[kind] += 1
+                report.changes.append(f"tag mapping {name}: tag {row.tag_key!r} kept, tried at priority {row.priority}")
+            floor = row.priority
+
+
+def _pattern_name(pattern: str, taken: set[str]) -> str:
+    stem = slugify(pattern)[:40].strip("-_")
+    base = f"imported-{stem}" if stem else "imported"
+    if stem and base not in taken:
+        return base
+    n = 1
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def _apply_flag_patterns(plan: _Plan, report: ConfigImportReport, write: bool) -> None:
+    kind = "flag_patterns"
+    existing = {p.pattern: p for p in FlagPattern.objects.all()}
+    taken = set(FlagPattern.objects.values_list("name", flat=True))
+    for pattern in plan.flag_patterns:
+        found = existing.get(pattern)
+        if found is not None:
+            report.unchanged[kind] += 1
+            if not found.enabled:
+                report.warnings.append(f"flag pattern {found.name} ('{pattern}') exists but is disabled; left as is")
+            continue
+        obj = FlagPattern(
+            name=_pattern_name(pattern, taken), pattern=pattern, fields=FLAG_FIELDS,
+            description=IMPORTED_NOTE, enabled=True,
+        )  # fmt: skip
+        _check(obj, f"review.flag_patterns '{pattern}'")
+        taken.add(obj.name)
+        if write:
+            obj.save()
+        report.created[kind] += 1
+        report.changes.append(f"flag pattern {obj.name}: '{pattern}' on {FLAG_FIELDS}")
+
+
+def _apply_fund_org_patterns(plan: _Plan, report: ConfigImportReport, write: bool) -> None:
+    kind = "fund_org_patterns"
+    existing = set(FundOrgPattern.objects.values_list("pattern", flat=True))
+    for pattern in plan.fund_org_patterns:
+        if pattern in existing:
+            report.unchanged[kind] += 1
+            continue
+        obj = FundOrgPattern(pattern=pattern, description=IMPORTED_NOTE, enabled=True)
+        _check(obj, f"review.fund_org_patterns '{pattern}'")
+        if write:
+            obj.save()
+        report.created[kind] += 1
+        report.changes.append(f"fund/org pattern '{pattern}'")
+
+
+def _apply_sources(plan: _Plan, report: ConfigImportReport, write: bool) -> None:
+    kind = "sources"
+    no_credit: list[str] = []
+    for spec in plan.sources:
+        values = {
+            "file_pattern": spec.file_pattern,
+            "credit_fund_org": spec.credit_fund_org,
+            "gl_account": spec.gl_account,
+        }
+        source = Source.objects.select_for_update().filter(name=spec.name).first()
+        if source is None:
+            source = Source(name=spec.name, display_name=spec.display_name, **values)
+            _check(source, spec.entry)
+            if write:
+                source.save()
+            report.created[kind] += 1
+            report.changes.append(
+                f"source {spec.name}: added" + (f", files {spec.file_pattern}" if spec.file_pattern else "")
+            )
+        else:
+            changed = [
+                f"{k} {getattr(source, k)!r} → {v!r}" for k, v in values.items() if v and getattr(source, k) != v
+            ]
+            for k, v in values.items():
+                if v:
+                    setattr(source, k, v)
+            if changed:
+                _check(source, spec.entry)
+                if write:
+                    source.save(update_fields=[k for k, v in values.items() if v])
+                report.updated[kind] += 1
+                report.changes.append(f"source {spec.name}: " + ", ".join(changed))
+            else:
+                report.unchanged[kind] += 1
+        if not source.credit_fund_org:
+            no_credit.append(spec.name)
+    if no_credit:
+        report.warnings.append(
+            "no credit fund/org for source(s) " + ", ".join(no_credit)
+            + ": the journal's credit side needs one; set it in the admin"
+        )  # fmt: skip
+
+
+def _apply_journal(plan: _Plan, report: ConfigImportReport, write: bool) -> None:
+    if plan.journal is None:
+        return
+    kind = "journal_formats"
+    given = {k: v for k, v in plan.journal.items() if v}
+    fmt = JournalFormat.objects.select_for_update().filter(name=GL_FORMAT).first()
+    if fmt is None:
+        fmt = JournalFormat(
+            name=GL_FORMAT, kind=JournalFormat.Kind.GL, description=f"GL journal, {IMPORTED_NOTE}", **given
+        )
+        _check(fmt, "journal")
+        if write:
+            fmt.save()
+        report.created[kind] += 1
+        report.changes.append(f"journal format {GL_FORMAT}: added")
+        return
+    changed = [k for k, v in given.items() if getattr(fmt, k) != v]
+    if fmt.kind != JournalFormat.Kind.GL:
+        changed.append("kind")
+    if not changed:
+        report.unchanged[kind] += 1
+        return
+    for k, v in given.items():
+        setattr(fmt, k, v)
+    fmt.kind = JournalFormat.Kind.GL
+    _check(fmt, "journal")
+    if write:
+        fmt.save(update_fields=changed)
+    report.updated[kind] += 1
+    report.changes.append(f"journal format {GL_FORMAT}: changed " + ", ".join(changed))
