@@ -1,0 +1,66 @@
+"""The environment drives the settings; bad values are refused, not guessed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import django, json; from django.conf import settings; django.setup(); "
+    "print(json.dumps({'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'broker': settings.CELERY_BROKER_URL, "
+    "'email': settings.EMAIL_BACKEND, 'db': settings.DATABASES['default']['ENGINE'], "
+    "'name': str(settings.DATABASES['default']['NAME']), 'media': str(settings.MEDIA_ROOT)}))"
+)
+
+
+def probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_HOST"}}
+    base.update({"DJANGO_SETTINGS_MODULE": "chargeback.settings", "OPENCHARGEBACK_DATA_DIR": str(tmp_path)})
+    base.update({"OPENCHARGEBACK_ENV_FILE": str(tmp_path / "none.env")}, **env)
+    return subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=base, cwd=ROOT)
+
+
+def test_the_defaults_are_an_embedded_sqlite_eager_celery_and_file_email(tmp_path):
+    import json
+
+    result = probe(tmp_path, DEBUG="true")
+    data = json.loads(result.stdout)
+    assert data["eager"] is True and data["broker"] == ""
+    assert data["email"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert data["db"] == "django.db.backends.sqlite3"
+    assert data["name"] == str(tmp_path / "openchargeback.sqlite3")
+    assert data["media"] == str(tmp_path / "media")
+
+
+def test_production_values_select_redis_postgres_and_smtp(tmp_path):
+    import json
+
+    result = probe(
+        tmp_path,
+        SECRET_KEY="x" * 50,
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        DATABASE_URL="postgres://u@db:5432/billing",
+        EMAIL_HOST="smtp.example.edu",
+    )
+    data = json.loads(result.stdout)
+    assert data["eager"] is False and data["broker"] == "redis://127.0.0.1:6379/0"
+    assert data["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert data["db"] == "django.db.backends.postgresql" and data["name"] == "billing"
+
+
+def test_an_env_file_is_read(tmp_path):
+    import json
+
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("DEBUG=true\nCELERY_BROKER_URL=redis://example:6379/1\n")
+    result = probe(tmp_path, OPENCHARGEBACK_ENV_FILE=str(env_file))
+    assert json.loads(result.stdout)["broker"] == "redis://example:6379/1"
+
+
+def test_a_value_that_is_not_a_boolean_is_refused(tmp_path):
+    result = probe(tmp_path, DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
