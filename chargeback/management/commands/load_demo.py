@@ -1,0 +1,256 @@
+"""`openchargeback load_demo`: the demo organization, its rules, a user per role and sample data."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.apps import apps as global_apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.management.base import CommandParser
+from django.db import models, transaction
+
+from billing.models import PI, Charge, FlagPattern, FundOrgPattern, Source
+from billing.services.ingest import IngestReport, batch_ingest
+from chargeback.audit import Actor, audit_record
+from chargeback.command import ChargebackCommand, Error
+from chargeback.formatting import money
+from chargeback.models import Organization
+
+# The role groups are defined once, by the migration that creates them; running its sync
+# again here also picks up permissions of models added after it.
+roles = importlib.import_module("chargeback.migrations.0002_roles")
+
+# `aws-2025-01.csv`, `storage-2025-01.csv.gz`: the source, then the billing period.
+DEMO_FILE = re.compile(r"^(?P<source>[a-z][a-z0-9_]*)-(?P<period>\d{4}-\d{2})\.csv(?:\.gz)?$")
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str  # also the user name, so the stock admin login takes the email
+    password: str
+    role: str  # a role group, or "PI" for a portal user linked to the PI with this email
+    staff: bool
+    superuser: bool = False
+
+
+PI_ROLE = "PI"
+DEMO_USERS = (
+    DemoUser("finance@example.edu", "demo-finance", roles.FINANCE_ADMIN, staff=True, superuser=True),
+    DemoUser("reviewer@example.edu", "demo-reviewer", roles.REVIEWER, staff=True),
+    DemoUser("viewer@example.edu", "demo-viewer", roles.VIEWER, staff=True),
+    DemoUser("alice.chen@example.edu", "demo-pi", PI_ROLE, staff=False),
+    DemoUser("jose.nunez@example.edu", "demo-pi", PI_ROLE, staff=False),
+)
+
+
+@dataclass(frozen=True)
+class DemoFile:
+    path: Path
+    source: str
+    period: str
+
+
+def fixtures_dir() -> Path:
+    return Path(settings.BASE_DIR) / "fixtures"
+
+
+def demo_files(folder: Path) -> list[DemoFile]:
+    """The shipped FOCUS files, period by period (a project's first sighting sets its defaults)."""
+    files = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        match = DEMO_FILE.match(path.name)
+        if match is None:
+            raise Error(f"{path}: not a demo file name (expected SOURCE-YYYY-MM.csv or .csv.gz)")
+        files.append(DemoFile(path, match["source"], match["period"]))
+    if not files:
+        raise Error(f"{folder}: no demo files")
+    return sorted(files, key=lambda f: (f.period, f.source))
+
+
+def _assign(obj: models.Model, values: dict[str, Any], what: str) -> list[str]:
+    """Set the fields that differ, validate, save; the changes as `what: field` lines."""
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    if obj.pk is not None and not changed:
+        return []
+    for name in changed:
+        setattr(obj, name, values[name])
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise Error(f"demo setup, {what}: {details}") from None
+    created = obj.pk is None
+    obj.save()
+    return [f"{what}: created"] if created else [f"{what}: {', '.join(changed)}"]
+
+
+def apply_rules(rules: dict[str, Any]) -> list[str]:
+    """The organization, fund/org and flag patterns and sources of `demo_rules.json`."""
+    changes = _assign(Organization.current(), rules["organization"], "organization")
+    for spec in rules["fund_org_patterns"]:
+        fund = FundOrgPattern.objects.filter(pattern=spec["pattern"]).first() or FundOrgPattern()
+        changes += _assign(fund, {**spec, "enabled": True}, f"fund/org pattern {spec['pattern']}")
+    for spec in rules["flag_patterns"]:
+        flag = FlagPattern.objects.filter(name=spec["name"]).first() or FlagPattern()
+        changes += _assign(flag, {**spec, "enabled": True}, f"flag pattern {spec['name']}")
+    for spec in rules["sources"]:
+        source = Source.objects.filter(name=spec["name"]).first() or Source()
+        changes += _assign(source, {**spec, "enabled": True}, f"source {spec['name']}")
+    return changes
+
+
+def apply_roles() -> list[str]:
+    grants = Group.permissions.through.objects.filter(group__name__in=roles.ROLES)
+    before = grants.count()
+    roles.roles_sync(global_apps)
+    added = grants.count() - before
+    return [f"roles: {added} permissions granted"] if added else []
+
+
+def apply_users() -> list[str]:
+    User = get_user_model()
+    changes: list[str] = []
+    for demo in DEMO_USERS:
+        user = User.objects.filter(username=demo.email).first()
+        if user is None:
+            user = User(username=demo.email)
+            user.set_password(demo.password)  # only when created: a changed password is kept
+        values = {"email": demo.email, "is_active": True, "is_staff": demo.staff, "is_superuser": demo.superuser}
+        changes += _assign(user, values, f"user {demo.email}")
+        if demo.role != PI_ROLE and not user.groups.filter(name=demo.role).exists():
+            user.groups.add(Group.objects.get(name=demo.role))
+            changes.append(f"user {demo.email}: added to {demo.role}")
+    return changes
+
+
+def link_pis(batch_ids: list[int]) -> tuple[list[str], list[str]]:
+    """Name the demo PIs after their `pi_name` tag and link the PI users to their PI."""
+    changes: list[str] = []
+    warnings: list[str] = []
+    names: dict[int, str] = {}
+    unnamed = Charge.objects.filter(batch_id__in=batch_ids, pi__name="").values_list("pi_id", "tags")
+    for pi_id, tags in unnamed:
+        name = tags.get("pi_name") if isinstance(tags, dict) else None
+        if pi_id is not None and isinstance(name, str) and name.strip():
+            names.setdefault(pi_id, name.strip()[:200])
+    for unnamed_pi in PI.objects.filter(pk__in=names, name=""):
+        unnamed_pi.name = names[unnamed_pi.pk]
+        unnamed_pi.save(update_fields=["name"])
+        changes.append(f"PI {unnamed_pi.email}: named {unnamed_pi.name}")
+    User = get_user_model()
+    for demo in DEMO_USERS:
+        if demo.role != PI_ROLE:
+            continue
+        pi = PI.objects.filter(email=demo.email).first()
+        user = User.objects.get(username=demo.email)
+        if pi is None:
+            warnings.append(f"{demo.email} is not a PI in the demo files; the user is not linked")
+        elif pi.user_id is None and not PI.objects.filter(user=user).exists():
+            pi.user = user
+            pi.save(update_fields=["user"])
+            changes.append(f"PI {pi.email}: linked to user {user.get_username()}")
+        elif pi.user_id != user.pk:
+            warnings.append(f"PI {pi.email} is linked to another user; left as it is")
+        if pi is not None and pi.name and not (user.first_name or user.last_name):
+            user.first_name, _, user.last_name = pi.name.partition(" ")
+            user.save(update_fields=["first_name", "last_name"])
+            changes.append(f"user {demo.email}: named {pi.name}")
+    return changes, warnings
+
+
+class Command(ChargebackCommand):
+    help = (
+        "Load the demo organization, rules, users and sample FOCUS files (make demo). It sets up "
+        "'Example University Research Computing', the rules and sources of fixtures/demo_rules.json, a "
+        "user per role (finance, reviewer, viewer and two PIs; the email is the user name) and imports "
+        "every file in fixtures/focus. Running it again changes nothing: files already imported are "
+        "skipped and existing users keep their passwords. Refuses to run with DEBUG off unless --force, "
+        "because the demo users have published passwords."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--force", action="store_true", help="Run even with DEBUG off (a demo site only: known passwords)"
+        )
+        super().add_arguments(parser)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise Error(
+                "DEBUG is off: the demo creates users with published passwords. "
+                "On a demo site, run it with --force (or with DEBUG=true)."
+            )
+        actor = Actor.system("demo")
+        rules = self._read_rules(fixtures_dir() / "demo_rules.json")
+        files = demo_files(fixtures_dir() / "focus")
+
+        with transaction.atomic():
+            changes = apply_rules(rules) + apply_roles() + apply_users()
+            if changes:
+                audit_record(actor=actor, action="demo.load", after={"changes": changes})
+        reports = [batch_ingest(paths=[f.path], source_name=f.source, period=f.period, actor=actor) for f in files]
+        with transaction.atomic():
+            linked, warnings = link_pis([r.batch_id for r in reports if r.batch_id is not None])
+            if linked:
+                audit_record(actor=actor, action="demo.load", after={"changes": linked})
+        changes += linked
+
+        imported = sum(r.status == "applied" for r in reports)
+        rows, flagged = sum(r.rows for r in reports), sum(r.flagged_rows for r in reports)
+        data = {
+            "organization": Organization.current().name,
+            "changes": changes,
+            "warnings": warnings,
+            "files": [{"file": f.path.name, **r.as_dict()} for f, r in zip(files, reports, strict=True)],
+            "files_imported": imported,
+            "files_already_imported": len(reports) - imported,
+            "rows": rows,
+            "flagged": flagged,
+            "users": [{"email": u.email, "password": u.password, "role": u.role} for u in DEMO_USERS],
+        }
+        self.emit(options, data, self._text(data, reports))
+
+    @staticmethod
+    def _read_rules(path: Path) -> dict[str, Any]:
+        try:
+            rules = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise Error(f"{path}: cannot read the demo rules ({exc})") from None
+        missing = [k for k in ("organization", "fund_org_patterns", "flag_patterns", "sources") if k not in rules]
+        if missing:
+            raise Error(f"{path}: missing {', '.join(missing)}")
+        return dict(rules)
+
+    @staticmethod
+    def _text(data: dict[str, Any], reports: list[IngestReport]) -> str:
+        lines = [f"Demo for {data['organization']}"]
+        changes = data["changes"]
+        lines.append(f"  setup: {len(changes)} changes" if changes else "  setup: already in place, nothing changed")
+        for item, report in zip(data["files"], reports, strict=True):
+            status = "imported" if report.status == "applied" else "already imported"
+            currency = report.currencies[0] if len(report.currencies) == 1 else ""
+            lines.append(
+                f"  {item['file']:<24} {status:<16} batch {report.batch_id:<4} {report.rows:>4} rows "
+                f"{report.flagged_rows:>3} flagged  billed {money(report.billed_total, currency)}"
+            )
+        lines.append(
+            f"Files: {data['files_imported']} imported, {data['files_already_imported']} already imported; "
+            f"{data['rows']} rows, {data['flagged']} flagged for review."
+        )
+        lines += [f"Warning: {w}" for w in data["warnings"]]
+        lines.append("Sign in at /admin/ with the email as user name (users created earlier keep their password):")
+        for user in DEMO_USERS:
+            role = {PI_ROLE: "PI (the portal; not an admin user)"}.get(user.role, user.role)
+            role += " (superuser)" if user.superuser else ""
+            lines.append(f"  {user.email:<26} {user.password:<15} {role}")
+        return "\n".join(lines)
