@@ -8,21 +8,31 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from billing.models import PI, BillingPeriod, Charge, Source
+from billing.services.periods import period_validate
 from chargeback.money import MoneySum
 
 FLAGGED = Charge.ReviewState.FLAGGED
 
 
 def active_charges(*, period: str | None = None) -> QuerySet[Charge]:
+    """Charges of applied batches (not replaced, not rolled back)."""
     qs = Charge.objects.filter(active=True)
-    return qs.filter(period__period=period) if period else qs
+    if period:
+        period_validate(period)
+        qs = qs.filter(period__period=period)
+    return qs
+
+
+def billable_charges(*, period: str | None = None) -> QuerySet[Charge]:
+    """Active charges that are not rejected: what was imported to be billed (flagged included)."""
+    return active_charges(period=period).exclude(review_state=Charge.ReviewState.REJECTED)
 
 
 def period_summaries() -> list[dict[str, Any]]:
-    """Per period: status, charge count, billed and list totals, flagged count and cost."""
+    """Per period: status, charges, billed and list totals (rejected excluded), flagged count and cost."""
     rows = []
     for p in BillingPeriod.objects.order_by("-period"):
-        charges = Charge.objects.filter(period=p, active=True)
+        charges = Charge.objects.filter(period=p, active=True).exclude(review_state=Charge.ReviewState.REJECTED)
         totals = charges.aggregate(n=Count("id"), billed=MoneySum("billed_cost"), listed=_list_or_billed_sum())
         flagged = charges.filter(review_state=FLAGGED).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
         rows.append(
@@ -34,6 +44,7 @@ def period_summaries() -> list[dict[str, Any]]:
                 "list_cost": totals["listed"],
                 "flagged_charges": flagged["n"],
                 "flagged_cost": flagged["cost"],
+                "currencies": sorted(set(charges.values_list("billing_currency", flat=True).distinct())),
             }
         )
     return rows
@@ -77,11 +88,12 @@ def review_queue(*, period: str | None = None) -> QuerySet[Charge]:
 
 def pi_period_summary(*, email: str, period: str) -> dict[str, Any] | None:
     """One PI's charges in a period, per project. None when the PI is unknown."""
+    period_validate(period)
     pi = PI.objects.filter(email=email.strip().lower()).first()
     if pi is None:
         return None
     rows = (
-        active_charges(period=period)
+        billable_charges(period=period)
         .filter(pi=pi)
         .values("project__code", "fund_org")
         .annotate(

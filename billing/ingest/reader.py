@@ -88,6 +88,11 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+# Amounts and quantities must have at most 18 digits before the decimal point (numeric(38, 10)
+# leaves 28; totals of many amounts need the headroom).
+LIMIT = Decimal(10) ** 18
+
+
 def parse_money(text: str) -> Decimal:
     """A finite decimal number; raises ValueError with a reason a person can act on."""
     try:
@@ -96,6 +101,8 @@ def parse_money(text: str) -> Decimal:
         raise ValueError(f"{text!r} is not a number") from None
     if not value.is_finite():
         raise ValueError(f"{text!r} is not a finite number")
+    if not -LIMIT < value < LIMIT:
+        raise ValueError(f"{text!r} is too large (at most 18 digits before the decimal point)")
     return value
 
 

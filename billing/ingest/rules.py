@@ -21,7 +21,7 @@ from .reader import POS, Row
 ATTRIBUTION_FIELDS = ("fund_org", "cost_center", "account_code", "reference_1", "reference_2")
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
-# Flag reason codes (see docs/admin-guide.md)
+# Flag reason codes (see docs/importing.md)
 MISSING_PI = "missing_pi"
 INVALID_PI_EMAIL = "invalid_pi_email"
 MISSING_PROJECT = "missing_project"
@@ -141,13 +141,14 @@ class RuleSet:
         reasons = list(attr.reasons)
         values = row.values
         start = values[POS["billing_period_start"]]
-        if start is not None and start[:7] != self.period:
+        if start is None or start[:7] != self.period:
             reasons.append(PERIOD_MISMATCH)
         currency = values[POS["billing_currency"]]
         if currency is not None and currency.upper() != self.expected_currency:
             reasons.append(CURRENCY_MISMATCH)
         billed = values[POS["billed_cost"]]
-        if billed is not None and billed < 0:
+        category = values[POS["charge_category"]]
+        if (billed is not None and billed < 0) or (category is not None and category.lower() == "credit"):
             reasons.append(NEGATIVE_AMOUNT)
         if self.flag_patterns:
             reasons.extend(self._pattern_reasons(values, attr, tags, row.tags_json))

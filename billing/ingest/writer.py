@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from billing.models import Charge
-from chargeback.money import SCALE, to_scaled
+from chargeback.money import SCALE, MoneyRangeError, to_scaled
 
+from .columns import DEDICATED
 from .reader import MONEY_FIELDS, POS, ROW_FIELDS, Row
 from .rules import Attribution
 
@@ -22,6 +24,7 @@ COLUMNS: tuple[str, ...] = (
     *ROW_FIELDS,
     "tags", "focus_extra", "extensions", "review_state", "flag_reasons",
 )  # fmt: skip
+FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
 _BLANK_OK = {f.name for f in Charge._meta.get_fields() if getattr(f, "blank", False) and not getattr(f, "null", True)}
 _DATE_POS = [POS[f] for f in ROW_FIELDS if f.endswith(("_start", "_end"))]
 _MONEY_POS = [POS[f] for f in MONEY_FIELDS]
@@ -33,9 +36,9 @@ _TEXT_POS = [POS[f] for f in ROW_FIELDS if f in _BLANK_OK]
 class ChargeWriter:
     """Collects rows and flushes them in chunks with the backend's fastest bulk path."""
 
-    def __init__(self, *, batch_id: int, period_id: int, source_id: int, chunk_rows: int = 5000) -> None:
+    def __init__(self, *, batch_id: int, period_id: int, source_id: int) -> None:
         self.head = (batch_id, period_id, source_id, True)
-        self.chunk_rows = chunk_rows
+        self.chunk_rows = max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS)
         self.pending: list[tuple[Any, ...]] = []
         self.written = 0
         self.sqlite = connection.vendor == "sqlite"
@@ -55,7 +58,13 @@ class ChargeWriter:
             for pos in _MONEY_POS:
                 v = values[pos]
                 if v is not None:
-                    values[pos] = to_scaled(v) if abs(v) >= 922337203 else int(v.scaleb(SCALE))
+                    if abs(v) >= 922337203:
+                        try:
+                            values[pos] = to_scaled(v)
+                        except MoneyRangeError as exc:
+                            raise MoneyRangeError(f"column {FOCUS_NAME[ROW_FIELDS[pos]]}: {exc}") from None
+                    else:
+                        values[pos] = int(v.scaleb(SCALE))
             for pos in _QTY_POS:
                 v = values[pos]
                 if v is not None:

@@ -38,12 +38,12 @@ JOURNAL_KEYS = ("fund_org_regex", "account_code_regex", "default_account", "debi
 OLD_DEFAULT_TEMPLATE = "journal_gl.csv"
 
 IGNORED_TOP_LEVEL = {
-    "dev_mode": "without EMAIL_HOST in the environment, email is written to files under var/",
+    "dev_mode": "without EMAIL_HOST in the environment, email is written to files under OPENCHARGEBACK_DATA_DIR/mail",
     "currency": (
         "a display symbol only; amounts are shown with each charge's ISO currency code "
         "(set the expected currency, e.g. USD, on the Organization in the admin)"
     ),
-    "database": "the database is the DATABASE_URL environment variable (default: SQLite under var/)",
+    "database": "the database is the DATABASE_URL environment variable (default: SQLite under OPENCHARGEBACK_DATA_DIR)",
     "smtp": (
         "configure EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, EMAIL_HOST_USER and EMAIL_HOST_PASSWORD environment variables"
     ),

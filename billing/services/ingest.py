@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from billing.ingest.columns import DEDICATED
 from billing.ingest.reader import POS, FileReader, IngestError, file_sha256
 from billing.ingest.rules import RuleSet
-from billing.ingest.writer import ChargeWriter
+from billing.ingest.writer import FOCUS_NAME, ChargeWriter
 from billing.models import (
     BillingPeriod,
     Charge,
@@ -40,7 +39,6 @@ from .errors import BillingError
 from .periods import period_get_or_open
 
 PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
-_FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
 ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
 
 
@@ -103,7 +101,7 @@ def detect_period(paths: Sequence[Path]) -> str | None:
 def batch_ingest(
     *,
     paths: Sequence[Path],
-    source_name: str,
+    source_name: str | None,
     period: str | None = None,
     actor: Actor,
     dry_run: bool = False,
@@ -112,12 +110,41 @@ def batch_ingest(
 ) -> IngestReport:
     """Import `paths` as one batch of `source_name` for `period`.
 
+    Without a source name, the source is detected from the first file name (each source's file
+    pattern); without a period, from the file names or else the first data row.
     Raises IngestError (bad file: file, line and column named) or BillingError (a rule refused
     it: unknown source, locked period). In both cases the database is untouched.
     """
+    with localcontext() as ctx:
+        ctx.prec = 60  # totals of 18-digit amounts with 10 decimals stay exact
+        return _batch_ingest(
+            paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
+            display_names=display_names, progress=progress,
+        )  # fmt: skip
+
+
+def _batch_ingest(
+    *,
+    paths: Sequence[Path],
+    source_name: str | None,
+    period: str | None,
+    actor: Actor,
+    dry_run: bool,
+    display_names: Sequence[str] | None,
+    progress: ProgressCallback | None,
+) -> IngestReport:
     if not paths:
         raise BillingError("no files given")
     names = list(display_names or [p.name for p in paths])
+    resolved = [p.resolve() for p in paths]
+    for i, path in enumerate(resolved):
+        if path in resolved[:i]:
+            raise BillingError(f"{names[i]} is given twice")
+    if not source_name:
+        detected = detect_source(names[0])
+        if detected is None:
+            raise BillingError(f"cannot tell the source from the file name {names[0]!r}; give --source")
+        source_name = detected.name
     source = Source.objects.filter(name=source_name).first()
     if source is None:
         known = ", ".join(Source.objects.values_list("name", flat=True)) or "none"
@@ -142,7 +169,16 @@ def batch_ingest(
     content_sha = hashlib.sha256("".join(sorted(h for h, _ in hashes)).encode()).hexdigest()
     report = IngestReport(status="dry_run" if dry_run else "applied", source=source.name, period=period, files=names)
 
-    existing = ImportBatch.objects.filter(content_sha256=content_sha, status=ImportBatch.Status.APPLIED).first()
+    existing = (
+        ImportBatch.objects.select_related("source", "period")
+        .filter(content_sha256=content_sha, status=ImportBatch.Status.APPLIED)
+        .first()
+    )
+    if existing is not None and (existing.source_id, existing.period.period) != (source.pk, period):
+        raise BillingError(
+            f"these files were already imported as batch {existing.pk} for source {existing.source.name}, "
+            f"period {existing.period.period}; roll that batch back first to import them elsewhere"
+        )
     if existing is not None:
         report.status = "already_imported"
         report.batch_id = existing.pk
@@ -200,9 +236,7 @@ def batch_ingest(
             batch.list_total, batch.billed_total = report.list_total, report.billed_total
             batch.flagged_rows, batch.flagged_cost = report.flagged_rows, report.flagged_cost
             if report.carried_decisions:
-                flagged = Charge.objects.filter(batch=batch, review_state=Charge.ReviewState.FLAGGED)
-                batch.flagged_rows = flagged.count()
-                report.flagged_rows = batch.flagged_rows
+                _recount_flags(batch=batch, report=report)
             batch.flag_counts, batch.periods_seen = report.flag_counts, report.periods_seen
             batch.currencies, batch.warnings = report.currencies, report.warnings
             batch.save()
@@ -264,7 +298,7 @@ def _process(
                 billed = values[pos_billed]
                 if billed is None:
                     raise IngestError(
-                        name, row.line, "empty; every line needs a billed cost", _FOCUS_NAME["billed_cost"]
+                        name, row.line, "empty; every line needs a billed cost", FOCUS_NAME["billed_cost"]
                     )
                 if values[pos_currency] is None:
                     values[pos_currency] = expected_currency
@@ -315,6 +349,19 @@ def _process(
     return per_file
 
 
+def _recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:
+    """After decisions were carried over, the batch's flagged figures come from its charges."""
+    flagged = Charge.objects.filter(batch=batch, review_state=Charge.ReviewState.FLAGGED)
+    counts: Counter[str] = Counter()
+    cost = ZERO
+    for reasons, billed in flagged.values_list("flag_reasons", "billed_cost").iterator(chunk_size=5000):
+        cost += billed
+        counts.update({r.partition(":")[0] for r in reasons.split(",") if r})
+    report.flagged_rows = batch.flagged_rows = flagged.count()
+    report.flagged_cost = batch.flagged_cost = cost
+    report.flag_counts = dict(sorted(counts.items()))
+
+
 def _carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: Actor) -> int:
     """Identical rows (same fingerprint) keep the review outcome they had in the replaced batch."""
     decided = (
@@ -335,6 +382,8 @@ def _carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: A
         "fund_org",
         "cost_center",
         "account_code",
+        "reference_1",
+        "reference_2",
     ]
     fingerprints = list(carry)
     for start in range(0, len(fingerprints), 500):

@@ -13,7 +13,8 @@ from .errors import BillingError
 Status = BillingPeriod.Status
 
 
-def _check_period(period: str) -> None:
+def period_validate(period: str) -> None:
+    """Refuse anything that is not YYYY-MM with a message a person can act on."""
     try:
         validate_period(period)
     except Exception:
@@ -22,7 +23,7 @@ def _check_period(period: str) -> None:
 
 def period_get_or_open(*, period: str, actor: Actor, for_update: bool = False) -> BillingPeriod:
     """The period row, created open (with its first transition) when first seen."""
-    _check_period(period)
+    period_validate(period)
     with transaction.atomic():
         qs = BillingPeriod.objects.select_for_update() if for_update else BillingPeriod.objects
         obj = qs.filter(period=period).first()
@@ -38,7 +39,7 @@ def period_get_or_open(*, period: str, actor: Actor, for_update: bool = False) -
 
 def period_transition(*, period: str, to_status: str, actor: Actor, reason: str = "") -> BillingPeriod:
     """Move a period along the allowed transitions, recording who, when, from, to and why."""
-    _check_period(period)
+    period_validate(period)
     reason = reason.strip()
     with transaction.atomic():
         obj = BillingPeriod.objects.select_for_update().filter(period=period).first()

@@ -42,10 +42,7 @@ def _decide(*, charges: Iterable[Charge], decision: str, actor: Actor, note: str
     for charge in charges:
         if charge.period_id not in periods_checked:
             period = charge.period
-            if period.status != BillingPeriod.Status.OPEN:
-                raise BillingError(
-                    f"period {period.period} is {period.status}; reopen it (with a reason) to change reviews"
-                )
+            _check_open(period)
             periods_checked.add(charge.period_id)
         if not charge.active:
             raise BillingError(f"charge {charge.pk} belongs to a replaced or rolled-back batch")
@@ -98,6 +95,13 @@ def charges_reject(*, ids: list[int], actor: Actor, note: str = "") -> ReviewRes
         return _decide(charges=qs, decision=ReviewDecision.Decision.REJECT, actor=actor, note=note)
 
 
+def _check_open(period: BillingPeriod) -> None:
+    if period.status == BillingPeriod.Status.FINALIZED:
+        raise BillingError(f"period {period.period} is finalized; its reviews can no longer change")
+    if period.status != BillingPeriod.Status.OPEN:
+        raise BillingError(f"period {period.period} is {period.status}; reopen it (with a reason) to change reviews")
+
+
 def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) -> list[Charge]:
     if not ids and not period:
         raise BillingError("give charge ids or a period")
@@ -108,8 +112,10 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
         if missing:
             raise BillingError(f"no such charge: {', '.join(map(str, missing))}")
         return charges
-    if not BillingPeriod.objects.filter(period=period).exists():
+    period_obj = BillingPeriod.objects.filter(period=period).first()
+    if period_obj is None:
         raise BillingError(f"period {period} does not exist")
+    _check_open(period_obj)
     qs = qs.filter(period__period=period, active=True)
     if flagged_only:
         qs = qs.filter(review_state=State.FLAGGED)

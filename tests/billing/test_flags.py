@@ -78,3 +78,19 @@ def test_all_reasons_are_kept_not_just_the_first(run, focus_files):
     assert reasons_for(run, focus_files, [row]) == [[
         "missing_pi", "missing_project", "missing_fund_org", "period_mismatch", "negative_amount", "pattern_match:gpu",
     ]]  # fmt: skip
+
+
+def test_a_credit_is_flagged_even_when_its_amount_is_not_negative(run, focus_files):
+    header = ["BillingPeriodStart", "BilledCost", "ChargeCategory", "Tags"]
+    path = focus_files.write(
+        "c.csv", [["2025-01-01", "0", "Credit", tags()], ["2025-01-01", "3", "Usage", tags()]], header
+    )
+    run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    assert [c.flag_reason_list for c in Charge.objects.order_by("line_number")] == [["negative_amount"], []]
+
+
+def test_a_row_without_a_billing_period_is_flagged_as_a_period_mismatch(run, focus_files):
+    header = ["BillingPeriodStart", "BilledCost", "Tags"]
+    path = focus_files.write("c.csv", [["", "3", tags()]], header)
+    run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    assert Charge.objects.get().flag_reason_list == ["period_mismatch"]

@@ -362,3 +362,51 @@ class TestAttribution:
         path = focus_files.write("a.csv", [minimal_row("1"), minimal_row("2", tag_json=tags(fund=None))])
         run("ingest", str(path), "-s", "aws", "-p", "2025-01")
         assert set(Charge.objects.values_list("fund_org", "review_state")) == {("BIO-2025-001", "ok")}
+
+
+class TestGuards:
+    def test_the_source_is_detected_from_the_file_name_when_not_given(self, run, focus_files):
+        path = focus_files.write("hpc-usage-2025-01.csv", [minimal_row("1")])
+        result = run("ingest", str(path), "--format", "json")
+        assert result.code == 0, result.err
+        assert (result.json()["source"], result.json()["period"]) == ("hpc", "2025-01")
+        unknown = focus_files.write("export-2025-01.csv", [minimal_row("1")])
+        result = run("ingest", str(unknown))
+        assert (result.code, result.err) == (
+            1,
+            "cannot tell the source from the file name 'export-2025-01.csv'; give --source",
+        )
+
+    def test_files_imported_for_one_source_are_refused_for_another(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("1")])
+        run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        batch = ImportBatch.objects.get()
+        result = run("ingest", str(path), "-s", "gcp", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err.startswith(f"these files were already imported as batch {batch.pk} for source aws")
+        assert Charge.objects.count() == 1
+
+    def test_a_file_given_twice_is_refused(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("1")])
+        result = run("ingest", str(path), str(path), "-s", "aws", "-p", "2025-01")
+        assert (result.code, result.err) == (1, "a.csv is given twice")
+        assert nothing_written()
+
+    def test_an_absurdly_large_amount_is_a_line_error_not_a_crash(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("1"), minimal_row("1e19")])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert (
+            result.err == "a.csv:3: column ListCost: '1e19' is too large (at most 18 digits before the decimal point)"
+        )
+        assert nothing_written()
+
+    def test_replacing_recounts_the_flagged_figures_after_carrying_decisions(self, run, focus_files):
+        orphan = minimal_row("45", resource="orphan", tag_json=tags(pi=None))
+        run("ingest", str(focus_files.write("v1.csv", [minimal_row("1"), orphan])), "-s", "aws", "-p", "2025-01")
+        run("review", "approve", "-p", "2025-01")
+        v2 = focus_files.write("v2.csv", [minimal_row("2"), orphan])
+        report = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        assert (report["flagged_rows"], report["flagged_cost"], report["flag_counts"]) == (0, "0", {})
+        batch = ImportBatch.objects.get(status="applied")
+        assert (batch.flagged_rows, batch.flagged_cost, batch.flag_counts) == (0, Decimal(0), {})

@@ -20,9 +20,11 @@ def test_list_shows_status_charges_totals_and_flags_per_period(run, focus_files)
     rows = run("periods", "list", "--format", "json").json()
     assert rows == [
         {"period": "2025-02", "status": "open", "charges": 0, "billed_cost": "0.0000000000",
-         "list_cost": "0.0000000000", "flagged_charges": 0, "flagged_cost": "0.0000000000"},
+         "list_cost": "0.0000000000", "flagged_charges": 0, "flagged_cost": "0.0000000000",
+         "currencies": []},
         {"period": "2025-01", "status": "open", "charges": 2, "billed_cost": "12.5050000000",
-         "list_cost": "14.5000000000", "flagged_charges": 1, "flagged_cost": "2.5000000000"},
+         "list_cost": "14.5000000000", "flagged_charges": 1, "flagged_cost": "2.5000000000",
+         "currencies": ["USD"]},
     ]  # fmt: skip
     text = run("periods", "list").out
     assert "2025-01  open" in text and "12.51" in text

@@ -75,3 +75,16 @@ def test_approving_an_already_approved_charge_is_skipped_not_doubled(run, flagge
     again = run("review", "approve", "--id", str(orphan.pk), "--format", "json").json()
     assert again["charges"] == 0 and again["skipped"] == [orphan.pk]
     assert ReviewDecision.objects.filter(charge=orphan).count() == 1
+
+
+def test_a_finalized_period_says_its_reviews_can_no_longer_change(run, flagged_period):
+    run("review", "approve", "-p", "2025-01")
+    run("periods", "close", "2025-01")
+    run("periods", "finalize", "2025-01")
+    result = run("review", "reject", "--id", str(flagged_period[0].pk))
+    assert (result.code, result.err) == (1, "period 2025-01 is finalized; its reviews can no longer change")
+
+
+def test_a_malformed_period_is_refused(run):
+    assert run("review", "list", "-p", "2025-1").err == "'2025-1' is not a billing period (use YYYY-MM)"
+    assert run("show", "a@example.edu", "-p", "25-01").err == "'25-01' is not a billing period (use YYYY-MM)"

@@ -22,7 +22,9 @@ class Command(ChargebackCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+", metavar="FILE", help="FOCUS CSV files forming one batch")
-        parser.add_argument("-s", "--source", required=True, help="Source name (see 'sources list')")
+        parser.add_argument(
+            "-s", "--source", help="Source name (see 'sources list'; default: detected from the file name pattern)"
+        )
         parser.add_argument(
             "-p", "--period", help="Billing period YYYY-MM (default: from the file names, else the first row)"
         )

@@ -57,9 +57,12 @@ class Command(ChargebackCommand):
             f"{'period':<8} {'status':<10} {'charges':>9} {'billed':>16} {'list':>16} "
             f"{'flagged':>8} {'flagged cost':>14}"
         ]
+        mixed = [r["period"] for r in rows if len(r["currencies"]) > 1]
         for r in rows:
             out.append(
                 f"{r['period']:<8} {r['status']:<10} {r['charges']:>9} {money(r['billed_cost']):>16} "
                 f"{money(r['list_cost']):>16} {r['flagged_charges']:>8} {money(r['flagged_cost']):>14}"
             )
+        if mixed:
+            out.append(f"warning: more than one currency in {', '.join(mixed)}; totals add different currencies")
         return "\n".join(out)

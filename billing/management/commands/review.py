@@ -24,12 +24,12 @@ class Command(ChargebackCommand):
         p.add_argument("-p", "--period", help="Only this period (YYYY-MM)")
         p = sub.add_parser("approve", help="Approve charges by id, or every flagged charge of a period")
         group = p.add_mutually_exclusive_group(required=True)
-        group.add_argument("--id", dest="ids", type=int, nargs="+", metavar="N")
+        group.add_argument("--id", dest="ids", type=int, nargs="+", metavar="N", help="Charge ids")
         group.add_argument("-p", "--period", help="Approve every flagged charge of this period")
-        p.add_argument("--note", default="")
+        p.add_argument("--note", default="", help="Why; kept with each decision")
         p = sub.add_parser("reject", help="Reject charges by id")
-        p.add_argument("--id", dest="ids", type=int, nargs="+", metavar="N", required=True)
-        p.add_argument("--note", default="")
+        p.add_argument("--id", dest="ids", type=int, nargs="+", metavar="N", required=True, help="Charge ids")
+        p.add_argument("--note", default="", help="Why; kept with each decision")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]

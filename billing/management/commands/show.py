@@ -13,8 +13,8 @@ class Command(ChargebackCommand):
     help = "Show one PI's charges for a period, per project: fund/org, charges, list, billed and flagged cost."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("pi_email", metavar="PI_EMAIL")
-        parser.add_argument("-p", "--period", required=True, metavar="YYYY-MM")
+        parser.add_argument("pi_email", metavar="PI_EMAIL", help="The PI's email (any case)")
+        parser.add_argument("-p", "--period", required=True, metavar="YYYY-MM", help="Billing period")
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -17,7 +17,7 @@ class Command(ChargebackCommand):
         sub.add_parser("list", help="Every source with its pattern, credit side and last import")
         p = sub.add_parser("add", help="Add a source")
         p.add_argument("name", help="Short name (slug), e.g. aws or hpc")
-        p.add_argument("-d", "--display-name", default="")
+        p.add_argument("-d", "--display-name", default="", help="Name shown to people, e.g. 'Amazon Web Services'")
         p.add_argument("--pattern", default="", help="File name pattern for auto-detection, e.g. 'aws-*.csv*'")
         p.add_argument("--credit-fund-org", default="", help="Fund/org credited in the journal")
         p.add_argument("--gl-account", default="", help="GL account credited in the journal")
