@@ -1,0 +1,546 @@
+"""Ingest benchmark: the real `manage.py ingest` measured against the budgets of design §9.
+
+For every size and database the import runs in a fresh child process on a fresh database, the
+way an operator runs it; wall time and the child's own peak RSS (`os.wait4`) are recorded. Next
+to it a bare parse loop (csv + json + Decimal, nothing else) over the same file gives the floor
+the engine is compared with. Benchmarks report, they do not gate: the exit status is non-zero
+only when something could not be measured.
+
+    .venv/bin/python benchmarks/ingest.py                      # 100k and 1M rows, SQLite + PostgreSQL
+    .venv/bin/python benchmarks/ingest.py --rows 100000 --db sqlite --format json
+    .venv/bin/python benchmarks/ingest.py --profile            # cProfile of one SQLite import (100k)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import hashlib
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "benchmarks" / "out"
+DEFAULT_FOCUSGEN = REPO.parent / "shared" / "focusgen.py"
+DEFAULT_SIZES = (100_000, 1_000_000)
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+SOURCE, PERIOD = "aws", "2025-01"
+
+# Design §9 (on a 2-core machine).
+BUDGET_ROWS_PER_S = 50_000  # SQLite, 100k-row file
+BUDGET_ROWS_PER_S_AT = 100_000
+BUDGET_RATIO = 2.5  # ingest time / bare parse loop time
+BUDGET_RSS_MB = 300.0  # peak RSS of the import of a 1M-row file
+BUDGET_RSS_AT = 1_000_000
+
+
+class BenchError(Exception):
+    """Something could not be measured; the message says what and why."""
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Result:
+    database: str
+    rows: int
+    seconds: float
+    rows_per_s: float
+    peak_rss_mb: float
+    bare_seconds: float
+    ratio: float
+    startup_seconds: float
+    budgets: dict[str, bool | None] = field(default_factory=dict)
+
+
+# -- measuring -------------------------------------------------------------------------------------
+def run_measured(cmd: Sequence[str], *, env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd` to completion; wall time and the peak RSS of that one child (not of all children)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), cwd=REPO, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting
+        out.seek(0)
+        err.seek(0)
+        # ru_maxrss is in KiB on Linux, in bytes on macOS.
+        rss_bytes = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+        return Measured(
+            seconds=seconds,
+            peak_rss_mb=rss_bytes / (1024 * 1024),
+            returncode=proc.returncode,
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
+
+
+def check(step: str, m: Measured) -> Measured:
+    if m.returncode != 0:
+        tail = "\n".join((m.stderr or m.stdout).strip().splitlines()[-15:])
+        raise BenchError(f"{step} failed with exit status {m.returncode}:\n{tail}")
+    return m
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- input files ---------------------------------------------------------------------------------------
+def focus_file(rows: int, focusgen: Path) -> Path:
+    """A FOCUS file of `rows` lines, cached under benchmarks/out/ (keyed by the generator's content)."""
+    if not focusgen.is_file():
+        raise BenchError(
+            f"FOCUS generator not found at {focusgen}; it lives in the shared folder next to the "
+            "repository (../shared/focusgen.py), or give its path with --focusgen PATH"
+        )
+    digest = hashlib.sha256(focusgen.read_bytes()).hexdigest()[:10]
+    target = OUT / f"focus-{SOURCE}-{PERIOD}-{rows}rows-{digest}.csv"
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / ".gitignore").write_text("# generated benchmark inputs, hundreds of MB\n*\n")
+    if target.is_file():
+        return target
+    partial = target.with_suffix(".partial")
+    log(f"generating {rows:,} FOCUS rows -> {target.relative_to(REPO)}")
+    with partial.open("wb") as fh:
+        proc = subprocess.run(
+            [sys.executable, str(focusgen), str(rows), "--period", PERIOD, "--source", SOURCE],
+            stdout=fh, stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BenchError(f"{focusgen} failed: {proc.stderr.decode(errors='replace').strip()}")
+    partial.replace(target)
+    return target
+
+
+# -- the bare parse loop (runs in a child: `ingest.py --bare-loop FILE`) -------------------------------
+def bare_loop(path: Path) -> int:
+    """csv.reader over the text, json.loads of Tags, Decimal of the four costs. Nothing else."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        index = {name.lower(): i for i, name in enumerate(next(reader))}
+        tags = index["tags"]
+        lc, cc, bc, ec = (index[c] for c in ("listcost", "contractedcost", "billedcost", "effectivecost"))
+        loads = json.loads
+        rows = 0
+        for cells in reader:
+            loads(cells[tags])
+            Decimal(cells[lc])
+            Decimal(cells[cc])
+            Decimal(cells[bc])
+            Decimal(cells[ec])
+            rows += 1
+    return rows
+
+
+def measure_bare(path: Path, rows: int, python: str, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        m = check("bare parse loop", run_measured([python, str(Path(__file__).resolve()), "--bare-loop", str(path)]))
+        counted = json.loads(m.stdout)["rows"]
+        if counted != rows:
+            raise BenchError(f"bare parse loop read {counted} rows from {path.name}, expected {rows}")
+        best = min(best, m.seconds)
+    return best
+
+
+# -- databases ---------------------------------------------------------------------------------------------
+def child_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        DEBUG="1",
+        DATABASE_URL=database_url,
+        OPENCHARGEBACK_DATA_DIR=str(data_dir),
+        OPENCHARGEBACK_ENV_FILE=os.devnull,  # a developer's .env must not change what is measured
+        DJANGO_SETTINGS_MODULE="chargeback.settings",
+    )
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'openchargeback.sqlite3'}"
+
+
+class Postgres:
+    """Creates and drops the scratch database `name` on the server at `url`."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        parts = urlsplit(url)
+        self.bench_url = urlunsplit(parts._replace(path=f"/{name}"))
+
+    def unreachable(self) -> str | None:
+        """None when usable, else why not."""
+        try:
+            import psycopg
+        except ImportError:
+            return "psycopg is not installed in this interpreter (run with .venv/bin/python)"
+        try:
+            psycopg.connect(self._libpq(self.url), connect_timeout=3).close()
+        except psycopg.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"server unreachable at {self.url} ({first})"
+        return None
+
+    def recreate(self) -> None:
+        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)", "CREATE DATABASE {}")
+
+    def drop(self) -> None:
+        self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+    def _admin(self, *statements: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self._libpq(self.url), autocommit=True, connect_timeout=5) as conn:
+            for statement in statements:
+                conn.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
+
+    @staticmethod
+    def _libpq(url: str) -> str:
+        return url.replace("postgres://", "postgresql://", 1)
+
+
+def measure_import(*, database: str, path: Path, rows: int, python: str, pg: Postgres | None) -> Measured:
+    """Migrate a fresh database, then time `manage.py ingest` in its own process."""
+    with tempfile.TemporaryDirectory(prefix="ocb-bench-") as tmp:
+        data_dir = Path(tmp)
+        if database == "postgresql":
+            assert pg is not None
+            pg.recreate()
+            url = pg.bench_url
+        else:
+            url = sqlite_url(data_dir)
+        env = child_env(url, data_dir)
+        try:
+            check("manage.py migrate", run_measured([python, "manage.py", "migrate", "-v0"], env=env))
+            m = check(
+                "manage.py ingest",
+                run_measured(
+                    [python, "manage.py", "ingest", str(path), "-s", SOURCE, "-p", PERIOD, "--format", "json"],
+                    env=env,
+                ),
+            )
+        finally:
+            if pg is not None:
+                pg.drop()
+    try:
+        report = json.loads(m.stdout)
+    except json.JSONDecodeError:
+        raise BenchError(f"manage.py ingest printed no JSON report:\n{m.stdout[-2000:]}") from None
+    if report.get("status") != "applied" or report.get("rows") != rows:
+        raise BenchError(f"import did not apply {rows} rows: status={report.get('status')} rows={report.get('rows')}")
+    return m
+
+
+def measure_startup(*, database: str, python: str, pg: Postgres | None) -> float:
+    """Interpreter + Django start-up for the ingest command (included in every import's seconds)."""
+    with tempfile.TemporaryDirectory(prefix="ocb-bench-") as tmp:
+        url = pg.bench_url if database == "postgresql" and pg is not None else sqlite_url(Path(tmp))
+        env = child_env(url, Path(tmp))
+        best = float("inf")
+        for _ in range(3):
+            m = check("manage.py ingest --help", run_measured([python, "manage.py", "ingest", "--help"], env=env))
+            best = min(best, m.seconds)
+        return best
+
+
+# -- budgets and output -----------------------------------------------------------------------------------
+BUDGET_LABELS = {
+    "sqlite_rows_per_s": f">={BUDGET_ROWS_PER_S // 1000}k/s",
+    "ratio": f"<={BUDGET_RATIO}x",
+    "peak_rss": f"<{BUDGET_RSS_MB:.0f}MB",
+    "pg_vs_sqlite": "PG>=SQLite",
+}
+BUDGET_TEXT = {
+    "sqlite_rows_per_s": f"SQLite imports >= {BUDGET_ROWS_PER_S:,} rows/s for the {BUDGET_ROWS_PER_S_AT:,}-row file",
+    "ratio": f"import time <= {BUDGET_RATIO}x the bare csv+json+Decimal loop over the same file",
+    "peak_rss": f"peak RSS < {BUDGET_RSS_MB:.0f} MB for the {BUDGET_RSS_AT:,}-row file",
+    "pg_vs_sqlite": "PostgreSQL rows/s >= SQLite rows/s for the same file",
+}
+
+
+def judge(results: list[Result]) -> None:
+    sqlite_speed = {r.rows: r.rows_per_s for r in results if r.database == "sqlite"}
+    for r in results:
+        r.budgets = {
+            "sqlite_rows_per_s": (
+                r.rows_per_s >= BUDGET_ROWS_PER_S if r.database == "sqlite" and r.rows == BUDGET_ROWS_PER_S_AT else None
+            ),
+            "ratio": r.ratio <= BUDGET_RATIO,
+            "peak_rss": r.peak_rss_mb < BUDGET_RSS_MB if r.rows >= BUDGET_RSS_AT else None,
+            "pg_vs_sqlite": (
+                r.rows_per_s >= sqlite_speed[r.rows] if r.database == "postgresql" and r.rows in sqlite_speed else None
+            ),
+        }
+
+
+def table(results: list[Result]) -> str:
+    head = ["database", "rows", "seconds", "rows/s", "peak MB", "bare s", "ratio", "startup s"]
+    head += list(BUDGET_LABELS.values())
+    body = []
+    for r in results:
+        cells = [
+            r.database, f"{r.rows:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}", f"{r.peak_rss_mb:.0f}",
+            f"{r.bare_seconds:.2f}", f"{r.ratio:.2f}", f"{r.startup_seconds:.2f}",
+        ]  # fmt: skip
+        cells += ["-" if ok is None else ("PASS" if ok else "FAIL") for ok in r.budgets.values()]
+        body.append(cells)
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in [head, *body]]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def environment(python: str, focusgen: Path) -> dict[str, Any]:
+    return {"python": python, "cpus": os.cpu_count(), "platform": sys.platform, "focusgen": str(focusgen)}
+
+
+# -- profile mode --------------------------------------------------------------------------------------------
+def profile(path: Path, rows: int, top: int, sort: str, output_format: str) -> int:
+    """One SQLite import of `path` in this process under cProfile; the top functions by `sort`."""
+    with tempfile.TemporaryDirectory(prefix="ocb-profile-") as tmp:
+        os.environ.update(child_env(sqlite_url(Path(tmp)), Path(tmp)))
+        sys.path.insert(0, str(REPO))
+        try:
+            import django
+        except ImportError:
+            raise BenchError("Django is not importable here; run the profile with .venv/bin/python") from None
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connections
+
+        call_command("migrate", verbosity=0)
+        out = io.StringIO()
+        profiler = cProfile.Profile()
+        start = time.perf_counter()
+        profiler.enable()
+        call_command("ingest", str(path), source=SOURCE, period=PERIOD, output_format="json", stdout=out)
+        profiler.disable()
+        seconds = time.perf_counter() - start
+        connections.close_all()
+    report = json.loads(out.getvalue())
+    if report.get("rows") != rows:
+        raise BenchError(f"profiled import read {report.get('rows')} rows, expected {rows}")
+    stats = pstats.Stats(profiler)
+    column = 2 if sort == "tottime" else 3  # stats values: (primitive calls, calls, tottime, cumtime, callers)
+    entries = sorted(stats.stats.items(), key=lambda item: -item[1][column])  # type: ignore[attr-defined]
+    total_tt = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    top_rows = [
+        {
+            "function": _where(file, line, func),
+            "ncalls": nc,
+            "tottime": round(tt, 3),
+            "tottime_share": round(tt / total_tt, 3) if total_tt else 0.0,
+            "cumtime": round(ct, 3),
+        }
+        for (file, line, func), (_, nc, tt, ct, _) in entries[:top]
+    ]
+    if output_format == "json":
+        doc = {"rows": rows, "seconds_under_profiler": round(seconds, 3), "sort": sort, "top": top_rows}
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"SQLite import of {rows:,} rows under cProfile: {seconds:.2f} s ({rows / seconds:,.0f} rows/s profiled)")
+    what = "own time, excluding callees" if sort == "tottime" else "including callees"
+    print(f"top {top} functions by {sort} ({what}):\n")
+    print(f"{'ncalls':>10}  {'tottime':>8}  {'share':>6}  {'cumtime':>8}  function")
+    for e in top_rows:
+        share = f"{e['tottime_share']:.1%}"
+        print(f"{e['ncalls']:>10}  {e['tottime']:>8.3f}  {share:>6}  {e['cumtime']:>8.3f}  {e['function']}")
+    return 0
+
+
+def _where(file: str, line: int, func: str) -> str:
+    if file == "~":
+        return func  # a builtin, e.g. <method 'executemany' of 'sqlite3.Cursor' objects>
+    for base in (str(REPO) + os.sep, *(p + os.sep for p in sys.path if "-packages" in p)):
+        if file.startswith(base):
+            file = file[len(base) :]
+            break
+    return f"{file}:{line}({func})"
+
+
+# -- main -------------------------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    venv_python = REPO / ".venv" / "bin" / "python"
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument(
+        "--rows",
+        type=int,
+        action="append",
+        metavar="N",
+        help=f"file size in rows; repeat for several (default: {' and '.join(map(str, DEFAULT_SIZES))})",
+    )
+    p.add_argument(
+        "--db",
+        action="append",
+        choices=["sqlite", "postgresql"],
+        help="database to measure; repeat for both (default: sqlite and postgresql)",
+    )
+    p.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        help=f"an existing database on the server to connect to (default: {DEFAULT_POSTGRES_URL})",
+    )
+    p.add_argument(
+        "--bench-db-name",
+        default="ocb_bench",
+        help="scratch database created and dropped on that server (default: ocb_bench)",
+    )
+    p.add_argument(
+        "--focusgen",
+        type=Path,
+        default=DEFAULT_FOCUSGEN,
+        metavar="PATH",
+        help="the FOCUS generator (default: ../shared/focusgen.py next to the repository)",
+    )
+    p.add_argument(
+        "--python",
+        default=str(venv_python) if venv_python.exists() else sys.executable,
+        help="interpreter for the child processes (default: the repository's .venv)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, metavar="K", help="measure each case K times and keep the fastest (default: 1)"
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        dest="output_format",
+        help="a table for people (text) or JSON for tools (default: text)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile one in-process SQLite import of the smallest size instead (cProfile, by tottime)",
+    )
+    p.add_argument("--top", type=int, default=25, help="functions to list with --profile (default: 25)")
+    p.add_argument(
+        "--sort",
+        choices=["tottime", "cumtime"],
+        default="tottime",
+        help="order of the --profile listing (default: tottime)",
+    )
+    p.add_argument("--bare-loop", type=Path, metavar="FILE", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.rows = sorted(set(args.rows or DEFAULT_SIZES))
+    args.db = [d for d in ("sqlite", "postgresql") if d in (args.db or ("sqlite", "postgresql"))]
+    if min(args.rows) < 1 or args.repeat < 1:
+        p.error("--rows and --repeat must be at least 1")
+    return args
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    pg: Postgres | None = None
+    skipped: list[dict[str, str]] = []
+    databases = list(args.db)
+    if "postgresql" in databases:
+        pg = Postgres(args.postgres_url, args.bench_db_name)
+        reason = pg.unreachable()
+        if reason is not None:
+            skipped.append({"database": "postgresql", "reason": reason})
+            log(f"PostgreSQL: SKIPPED, {reason}")
+            databases.remove("postgresql")
+            pg = None
+
+    results: list[Result] = []
+    errors: list[str] = []
+    startup = {db: measure_startup(database=db, python=args.python, pg=pg) for db in databases} if databases else {}
+    for rows in args.rows:
+        path = focus_file(rows, args.focusgen.resolve())
+        bare = measure_bare(path, rows, args.python, args.repeat)
+        log(f"{rows:,} rows: bare parse loop {bare:.2f} s")
+        for db in databases:
+            try:
+                runs = [
+                    measure_import(database=db, path=path, rows=rows, python=args.python, pg=pg)
+                    for _ in range(args.repeat)
+                ]
+            except BenchError as exc:
+                errors.append(f"{db}, {rows:,} rows: {exc}")
+                log(f"{db}, {rows:,} rows: ERROR {exc}")
+                continue
+            seconds = min(m.seconds for m in runs)
+            rss = max(m.peak_rss_mb for m in runs)
+            results.append(
+                Result(
+                    database=db,
+                    rows=rows,
+                    seconds=seconds,
+                    rows_per_s=rows / seconds,
+                    peak_rss_mb=rss,
+                    bare_seconds=bare,
+                    ratio=seconds / bare,
+                    startup_seconds=startup[db],
+                )  # fmt: skip
+            )
+            log(f"{rows:,} rows: {db} import {seconds:.2f} s, peak RSS {rss:.0f} MB")
+    judge(results)
+
+    if args.output_format == "json":
+        doc = {
+            "environment": environment(args.python, args.focusgen),
+            "budgets": BUDGET_TEXT,
+            "results": [asdict(r) for r in results],
+            "skipped": skipped,
+            "errors": errors,
+        }
+        print(json.dumps(doc, indent=2))
+    else:
+        print(table(results) if results else "no results")
+        print()
+        print("seconds: wall time of `manage.py ingest` in a fresh process (includes startup s, the")
+        print("interpreter + Django start-up); peak MB: that process's max RSS; ratio: seconds / bare s.")
+        for key, text in BUDGET_TEXT.items():
+            print(f"  {BUDGET_LABELS[key]:<11} {text}")
+        for s in skipped:
+            print(f"skipped {s['database']}: {s['reason']}")
+        for e in errors:
+            print(f"error: {e}")
+    return 1 if errors else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.bare_loop is not None:
+            start = time.perf_counter()
+            rows = bare_loop(args.bare_loop)
+            print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
+            return 0
+        if args.profile:
+            rows = args.rows[0]
+            path = focus_file(rows, args.focusgen.resolve())
+            return profile(path, rows, args.top, args.sort, args.output_format)
+        return benchmark(args)
+    except BenchError as exc:
+        print(f"benchmarks/ingest.py: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
