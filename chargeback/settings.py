@@ -157,6 +157,9 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD",
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
+# Imports of at least this many bytes are parsed in a worker process while this one writes
+# (two cores busy); -1 parses everything in-process.
+OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = env_int("OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES", 8 * 1024 * 1024)
 # Rows written per bulk insert during an import (memory stays flat whatever the file size).
 OPENCHARGEBACK_IMPORT_CHUNK_ROWS = env_int("OPENCHARGEBACK_IMPORT_CHUNK_ROWS", 5000)
 

@@ -1,24 +1,19 @@
-"""Attribution and flagging: turn a parsed row into PI, project, fund/org and flag reasons.
+"""Attribution and flagging: from a row's tags and values to PI, project, fund/org and flags.
 
-The rules come from the database (tag mapping, flag patterns, fund/org patterns, expected
-currency) and are loaded once per import. PIs and projects are created on first sight.
+`RuleSnapshot` is the import's rules and master data, read once from the database (tag
+mapping, flag patterns, fund/org patterns, expected currency, existing projects). `Attributor`
+applies it and is pure Python, so the same code runs in the importing process or in a parsing
+worker process. PIs and projects are named by email and code here; the writer turns names into
+ids, creating PIs and projects on first sight.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
-
-from billing.models import PI, FlagPattern, FundOrgPattern, Project, TagMapping
-from chargeback.models import Organization
-
-from .reader import POS, Row
-
-ATTRIBUTION_FIELDS = ("fund_org", "cost_center", "account_code", "reference_1", "reference_2")
+TAG_FIELDS = ("pi_email", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2")
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
 # Flag reason codes (see docs/importing.md)
@@ -35,94 +30,165 @@ PROJECT_OWNER_CHANGE = "project_owner_change"
 
 
 @dataclass
-class Attribution:
-    pi_id: int | None = None
-    project_id: int | None = None
-    fund_org: str = ""
-    cost_center: str = ""
-    account_code: str = ""
-    reference_1: str = ""
-    reference_2: str = ""
-    reasons: list[str] = field(default_factory=list)
+class RuleSnapshot:
+    """Everything an import's rules need, as plain data (picklable for a worker process)."""
 
+    period: str
+    expected_currency: str = "USD"
+    tag_keys: dict[str, list[str]] = field(default_factory=dict)
+    flag_patterns: list[tuple[str, str, list[str]]] = field(default_factory=list)  # name, regex, fields
+    fund_patterns: list[str] = field(default_factory=list)
+    projects: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # code -> (owner email, fund)
 
-class RuleSet:
-    """The import rules, loaded once. `attribute(row)` is called for every row."""
+    @classmethod
+    def load(cls, *, period: str) -> RuleSnapshot:
+        from billing.models import FlagPattern, FundOrgPattern, Project, TagMapping
+        from chargeback.models import Organization
 
-    def __init__(self, *, period: str, dry_run: bool) -> None:
-        self.period = period
-        self.dry_run = dry_run
         keys: dict[str, list[str]] = {}
         for m in TagMapping.objects.order_by("priority", "id"):
             keys.setdefault(m.field, []).append(m.tag_key)
-        self.tag_keys = keys
-        self.flag_patterns = [
-            (
-                p.name,
-                re.compile(p.pattern, re.IGNORECASE),
-                [f.strip() for f in p.fields.split(",") if f.strip()],
-            )
-            for p in FlagPattern.objects.filter(enabled=True)
-        ]
-        self.fund_patterns = [re.compile(p.pattern, re.IGNORECASE) for p in FundOrgPattern.objects.filter(enabled=True)]
-        self.expected_currency = Organization.current().expected_currency.upper()
-        self._pis: dict[str, int] = dict(PI.objects.values_list("email", "id"))
-        self._projects: dict[str, tuple[int, int | None, str]] = {
-            code: (pk, pi_id, fund)
-            for code, pk, pi_id, fund in Project.objects.values_list("code", "id", "pi_id", "fund_org")
-        }
+        return cls(
+            period=period,
+            expected_currency=Organization.current().expected_currency.upper(),
+            tag_keys=keys,
+            flag_patterns=[
+                (p.name, p.pattern, [f.strip() for f in p.fields.split(",") if f.strip()])
+                for p in FlagPattern.objects.filter(enabled=True).order_by("name")
+            ],
+            fund_patterns=[p.pattern for p in FundOrgPattern.objects.filter(enabled=True)],
+            projects={
+                code: (email, fund)
+                for code, email, fund in Project.objects.values_list("code", "pi__email", "fund_org")
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Attribution:
+    pi_email: str | None
+    project_code: str | None
+    fund_org: str
+    cost_center: str
+    account_code: str
+    reference_1: str
+    reference_2: str
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class MasterDataEvents:
+    """PIs and projects seen for the first time, in order; the writer creates them."""
+
+    new_pis: list[str] = field(default_factory=list)
+    new_projects: list[tuple[str, str | None, str]] = field(default_factory=list)  # code, owner, fund
+    owner_claims: list[tuple[str, str]] = field(default_factory=list)  # project without PI -> first PI
+
+    def __bool__(self) -> bool:
+        return bool(self.new_pis or self.new_projects or self.owner_claims)
+
+
+class Attributor:
+    """Applies a RuleSnapshot. `attribute(tags_json, tags)` gives the tag-based attribution."""
+
+    def __init__(self, snapshot: RuleSnapshot, *, known_pis: set[str] | None = None) -> None:
+        self.snapshot = snapshot
+        self.keys = [snapshot.tag_keys.get(f, []) for f in TAG_FIELDS]
+        self.fund_patterns = [re.compile(p, re.IGNORECASE) for p in snapshot.fund_patterns]
+        self.flag_patterns = [(n, re.compile(p, re.IGNORECASE), f) for n, p, f in snapshot.flag_patterns]
+        self.projects = dict(snapshot.projects)
+        self.known_pis = set(known_pis or ()) | {e for e, _ in self.projects.values() if e}
+        self.events = MasterDataEvents()
+        self.all_new_pis: set[str] = set()
+        self.all_new_projects: set[str] = set()
+        self._by_json: dict[str, Attribution] = {}
+        self._by_values: dict[tuple[str, ...], Attribution] = {}
         self._fund_valid: dict[str, bool] = {}
-        self._attr_cache: dict[str, Attribution] = {}
-        self.new_pis: set[str] = set()
-        self.new_projects: set[str] = set()
-        self._fake_id = 0
 
-    # -- tags ---------------------------------------------------------------------------------
-    def _tag(self, tags: dict[str, Any], field_name: str) -> str:
-        for key in self.tag_keys.get(field_name, ()):
-            value = tags.get(key)
-            if value is None:
-                lowered = key.lower()
-                value = next((v for k, v in tags.items() if k.lower() == lowered), None)
-            if value is not None and str(value).strip():
-                return str(value).strip()
-        return ""
+    def take_events(self) -> MasterDataEvents:
+        events, self.events = self.events, MasterDataEvents()
+        return events
 
-    # -- PIs and projects ---------------------------------------------------------------------
-    def _pi_id(self, email: str) -> int:
-        pk = self._pis.get(email)
-        if pk is None:
-            if self.dry_run:
-                self._fake_id -= 1
-                pk = self._fake_id
+    def tag_values(self, tags: dict[str, Any]) -> tuple[str, ...]:
+        """The mapped tag values, keys matched exactly first, then case-insensitively."""
+        lowered: dict[str, Any] | None = None
+        values = []
+        for keys in self.keys:
+            found = ""
+            for key in keys:
+                value = tags.get(key)
+                if value is None:
+                    if lowered is None:
+                        lowered = {str(k).lower(): v for k, v in tags.items()}
+                    value = lowered.get(key.lower())
+                if value is not None:
+                    text = str(value).strip()
+                    if text:
+                        found = text
+                        break
+            values.append(found)
+        return tuple(values)
+
+    def cached(self, tags_json: str) -> Attribution | None:
+        return self._by_json.get(tags_json)
+
+    def attribute(self, tags_json: str, tags: dict[str, Any]) -> Attribution:
+        cached = self._by_json.get(tags_json)
+        if cached is None:
+            cached = self.attribute_values(self.tag_values(tags))
+            if len(self._by_json) > 50_000:
+                self._by_json.clear()
+            self._by_json[tags_json] = cached
+        return cached
+
+    def attribute_values(self, values: tuple[str, ...]) -> Attribution:
+        cached = self._by_values.get(values)
+        if cached is None:
+            cached = self._attribute(*values)
+            if len(self._by_values) > 50_000:
+                self._by_values.clear()
+            self._by_values[values] = cached
+        return cached
+
+    def _attribute(
+        self, pi_raw: str, code: str, fund_org: str, cost_center: str, account: str, ref1: str, ref2: str
+    ) -> Attribution:
+        reasons: list[str] = []
+        email: str | None = pi_raw.lower()
+        if not email:
+            reasons.append(MISSING_PI)
+            email = None
+        elif not EMAIL_RE.match(email):
+            reasons.append(INVALID_PI_EMAIL)
+            email = None
+        elif email not in self.known_pis:
+            self.known_pis.add(email)
+            self.all_new_pis.add(email)
+            self.events.new_pis.append(email)
+        project: str | None = code or None
+        if project is None:
+            reasons.append(MISSING_PROJECT)
+        else:
+            known = self.projects.get(project)
+            if known is None:
+                self.projects[project] = (email, fund_org)
+                self.all_new_projects.add(project)
+                self.events.new_projects.append((project, email, fund_org))
             else:
-                pk = _get_or_create(PI, email=email).pk
-            self._pis[email] = pk
-            self.new_pis.add(email)
-        return pk
-
-    def _project(self, code: str, pi_id: int | None, fund_org: str) -> tuple[int, int | None, str]:
-        found = self._projects.get(code)
-        if found is None:
-            if self.dry_run:
-                self._fake_id -= 1
-                found = (self._fake_id, pi_id, fund_org)
-            else:
-                project = _get_or_create(
-                    Project,
-                    code=code,
-                    defaults={"pi_id": pi_id if pi_id and pi_id > 0 else None, "fund_org": fund_org},
-                )
-                found = (project.pk, project.pi_id, project.fund_org)
-            self._projects[code] = found
-            self.new_projects.add(code)
-        elif found[1] is None and pi_id is not None:
-            # A project first seen without a PI gets the first PI that claims it.
-            if not self.dry_run and pi_id > 0:
-                Project.objects.filter(pk=found[0], pi__isnull=True).update(pi_id=pi_id)
-            found = (found[0], pi_id, found[2])
-            self._projects[code] = found
-        return found
+                owner, default_fund = known
+                if owner is None and email is not None:
+                    # A project first seen without a PI gets the first PI that claims it.
+                    self.projects[project] = (email, default_fund)
+                    self.events.owner_claims.append((project, email))
+                elif email is not None and owner != email:
+                    reasons.append(PROJECT_OWNER_CHANGE)
+                if not fund_org:
+                    fund_org = default_fund
+        if not fund_org:
+            reasons.append(MISSING_FUND_ORG)
+        elif not self.fund_org_valid(fund_org):
+            reasons.append(INVALID_FUND_ORG)
+        return Attribution(email, project, fund_org, cost_center, account, ref1, ref2, tuple(reasons))
 
     def fund_org_valid(self, fund_org: str) -> bool:
         if not self.fund_patterns:
@@ -132,111 +198,3 @@ class RuleSet:
             valid = any(p.match(fund_org) for p in self.fund_patterns)
             self._fund_valid[fund_org] = valid
         return valid
-
-    # -- the rule ---------------------------------------------------------------------------------
-    def attribute(self, row: Row) -> Attribution:
-        """Attribution and all flag reasons for one row."""
-        tags = row.tags
-        attr = self._attribute_tags(row.tags_json, tags)
-        reasons = list(attr.reasons)
-        values = row.values
-        start = values[POS["billing_period_start"]]
-        if start is None or start[:7] != self.period:
-            reasons.append(PERIOD_MISMATCH)
-        currency = values[POS["billing_currency"]]
-        if currency is not None and currency.upper() != self.expected_currency:
-            reasons.append(CURRENCY_MISMATCH)
-        billed = values[POS["billed_cost"]]
-        category = values[POS["charge_category"]]
-        if (billed is not None and billed < 0) or (category is not None and category.lower() == "credit"):
-            reasons.append(NEGATIVE_AMOUNT)
-        if self.flag_patterns:
-            reasons.extend(self._pattern_reasons(values, attr, tags, row.tags_json))
-        if len(reasons) != len(attr.reasons):
-            return Attribution(
-                attr.pi_id, attr.project_id, attr.fund_org, attr.cost_center, attr.account_code,
-                attr.reference_1, attr.reference_2, reasons,
-            )  # fmt: skip
-        return attr
-
-    def _attribute_tags(self, tags_json: str, tags: dict[str, Any]) -> Attribution:
-        # Rows share tag sets heavily; the attribution of a tag set is computed once.
-        cached = self._attr_cache.get(tags_json)
-        if cached is not None:
-            return cached
-        attr = self.attribute_values(
-            pi_email=self._tag(tags, "pi_email"),
-            project_code=self._tag(tags, "project_id"),
-            **{name: self._tag(tags, name) for name in ATTRIBUTION_FIELDS},
-        )
-        if len(self._attr_cache) > 20_000:
-            self._attr_cache.clear()
-        self._attr_cache[tags_json] = attr
-        return attr
-
-    def attribute_values(self, *, pi_email: str, project_code: str, **fields: str) -> Attribution:
-        """Attribution from explicit values (used for tags and for a reviewer's fix)."""
-        reasons: list[str] = []
-        email = pi_email.strip().lower()
-        pi_id: int | None = None
-        if not email:
-            reasons.append(MISSING_PI)
-        elif not EMAIL_RE.match(email):
-            reasons.append(INVALID_PI_EMAIL)
-        else:
-            pi_id = self._pi_id(email)
-        project_id: int | None = None
-        fund_org = fields.get("fund_org", "").strip()
-        code = project_code.strip()
-        if not code:
-            reasons.append(MISSING_PROJECT)
-        else:
-            project_pk, owner, default_fund = self._project(code, pi_id, fund_org)
-            project_id = project_pk
-            if pi_id is not None and owner is not None and owner != pi_id:
-                reasons.append(PROJECT_OWNER_CHANGE)
-            if not fund_org:
-                fund_org = default_fund
-        if not fund_org:
-            reasons.append(MISSING_FUND_ORG)
-        elif not self.fund_org_valid(fund_org):
-            reasons.append(INVALID_FUND_ORG)
-        return Attribution(
-            pi_id=pi_id,
-            project_id=project_id,
-            fund_org=fund_org,
-            cost_center=fields.get("cost_center", ""),
-            account_code=fields.get("account_code", ""),
-            reference_1=fields.get("reference_1", ""),
-            reference_2=fields.get("reference_2", ""),
-            reasons=reasons,
-        )
-
-    def _pattern_reasons(
-        self, values: list[Any], attr: Attribution, tags: dict[str, Any], tags_json: str
-    ) -> Iterable[str]:
-        for name, regex, fields in self.flag_patterns:
-            for f in fields:
-                if f == "tags":
-                    text = tags_json
-                elif f == "pi_email":
-                    text = self._tag(tags, "pi_email")
-                elif f == "project_id":
-                    text = self._tag(tags, "project_id")
-                elif f == "fund_org":
-                    text = attr.fund_org
-                else:
-                    text = values[POS[f]] or ""
-                if text and regex.search(text):
-                    yield f"{PATTERN_MATCH}:{name}"
-                    break
-
-
-def _get_or_create(model: Any, **kwargs: Any) -> Any:
-    # Inside the import's transaction; a savepoint keeps a concurrent insert from aborting it.
-    try:
-        with transaction.atomic():
-            obj, _ = model.objects.get_or_create(**kwargs)
-    except IntegrityError:
-        obj = model.objects.get(**{k: v for k, v in kwargs.items() if k != "defaults"})
-    return obj

@@ -1,103 +1,86 @@
-"""Bulk insert of charges: `executemany` on SQLite, `COPY` on PostgreSQL.
-
-Rows are written in chunks inside the import's transaction, so memory stays flat and a failure
-anywhere leaves nothing behind.
-"""
+"""Write parsed rows: PIs and projects created on first sight, then `executemany` on SQLite or
+`COPY` on PostgreSQL, chunk by chunk inside the import's transaction (memory stays flat, and a
+failure anywhere leaves nothing behind)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
 
-from billing.models import Charge
-from chargeback.money import SCALE, MoneyRangeError, to_scaled
+from billing.models import PI, Charge, Project
 
 from .columns import DEDICATED
-from .reader import MONEY_FIELDS, POS, ROW_FIELDS, Row
-from .rules import Attribution
+from .rows import PI_SLOT, PROJECT_SLOT, ROW_COLUMNS, Flavor
+from .rules import MasterDataEvents
 
-COLUMNS: tuple[str, ...] = (
-    "batch_id", "period_id", "source_id", "active", "file_index", "line_number", "fingerprint",
-    "pi_id", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
-    *ROW_FIELDS,
-    "tags", "focus_extra", "extensions", "review_state", "flag_reasons",
-)  # fmt: skip
 FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
-_BLANK_OK = {f.name for f in Charge._meta.get_fields() if getattr(f, "blank", False) and not getattr(f, "null", True)}
-_DATE_POS = [POS[f] for f in ROW_FIELDS if f.endswith(("_start", "_end"))]
-_MONEY_POS = [POS[f] for f in MONEY_FIELDS]
-_QTY_POS = [POS["pricing_quantity"], POS["consumed_quantity"]]
-# Text columns that are NOT NULL in the schema: None is stored as "".
-_TEXT_POS = [POS[f] for f in ROW_FIELDS if f in _BLANK_OK]
+
+
+def flavor() -> str:
+    return Flavor.SQLITE if connection.vendor == "sqlite" else Flavor.POSTGRESQL
+
+
+class MasterData:
+    """Email → PI id and code → project id, creating what the parser saw for the first time."""
+
+    def __init__(self) -> None:
+        self.pis: dict[str, int] = dict(PI.objects.values_list("email", "id"))
+        self.projects: dict[str, int] = dict(Project.objects.values_list("code", "id"))
+
+    def known_emails(self) -> set[str]:
+        return set(self.pis)
+
+    def apply(self, events: MasterDataEvents) -> None:
+        if events.new_pis:
+            PI.objects.bulk_create([PI(email=e) for e in events.new_pis], ignore_conflicts=True)
+            self.pis.update(PI.objects.filter(email__in=events.new_pis).values_list("email", "id"))
+        if events.new_projects:
+            Project.objects.bulk_create(
+                [Project(code=code, pi_id=self.pis.get(owner) if owner else None, fund_org=fund)
+                 for code, owner, fund in events.new_projects],
+                ignore_conflicts=True,
+            )  # fmt: skip
+            codes = [code for code, _, _ in events.new_projects]
+            self.projects.update(Project.objects.filter(code__in=codes).values_list("code", "id"))
+        for code, email in events.owner_claims:
+            Project.objects.filter(code=code, pi__isnull=True).update(pi_id=self.pis[email])
+
+    def resolve(self, rows: list[list[Any]]) -> None:
+        pis, projects = self.pis, self.projects
+        for row in rows:
+            email, code = row[PI_SLOT], row[PROJECT_SLOT]
+            if email is not None:
+                row[PI_SLOT] = pis[email]
+            if code is not None:
+                row[PROJECT_SLOT] = projects[code]
 
 
 class ChargeWriter:
-    """Collects rows and flushes them in chunks with the backend's fastest bulk path."""
-
     def __init__(self, *, batch_id: int, period_id: int, source_id: int) -> None:
-        self.head = (batch_id, period_id, source_id, True)
-        self.chunk_rows = max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS)
-        self.pending: list[tuple[Any, ...]] = []
-        self.written = 0
         self.sqlite = connection.vendor == "sqlite"
+        self.head = (batch_id, period_id, source_id, True)
+        self.written = 0
         table = Charge._meta.db_table
         if self.sqlite:
-            marks = ", ".join(["%s"] * len(COLUMNS))
-            self.sql = f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608
-        else:
-            self.sql = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
-
-    def add(self, row: Row, attr: Attribution) -> None:
-        values = row.values
-        for pos in _TEXT_POS:
-            if values[pos] is None:
-                values[pos] = ""
-        if self.sqlite:
-            for pos in _MONEY_POS:
-                v = values[pos]
-                if v is not None:
-                    if abs(v) >= 922337203:
-                        try:
-                            values[pos] = to_scaled(v)
-                        except MoneyRangeError as exc:
-                            raise MoneyRangeError(f"column {FOCUS_NAME[ROW_FIELDS[pos]]}: {exc}") from None
-                    else:
-                        values[pos] = int(v.scaleb(SCALE))
-            for pos in _QTY_POS:
-                v = values[pos]
-                if v is not None:
-                    values[pos] = str(v)
-        else:
-            for pos in _DATE_POS:
-                v = values[pos]
-                if v is not None:
-                    values[pos] = v + "+00"
-        reasons = attr.reasons
-        self.pending.append(
-            (
-                *self.head, row.file_index, row.line, row.fingerprint,
-                attr.pi_id, attr.project_id, attr.fund_org, attr.cost_center, attr.account_code,
-                attr.reference_1, attr.reference_2,
-                *values,
-                row.tags_json, row.extra_json, row.extensions_json,
-                "flagged" if reasons else "ok",
-                ("," + ",".join(reasons) + ",") if reasons else "",
+            # The batch's constants are literals: fewer values to bind per row.
+            marks = ", ".join(["%s"] * len(ROW_COLUMNS))
+            self.sql = (
+                f"INSERT INTO {table} (batch_id, period_id, source_id, active, {', '.join(ROW_COLUMNS)}) "  # noqa: S608
+                f"VALUES ({int(batch_id)}, {int(period_id)}, {int(source_id)}, 1, {marks})"
             )
-        )  # fmt: skip
-        if len(self.pending) >= self.chunk_rows:
-            self.flush()
+        else:
+            self.sql = f"COPY {table} (batch_id, period_id, source_id, active, {', '.join(ROW_COLUMNS)}) FROM STDIN"
 
-    def flush(self) -> None:
-        if not self.pending:
+    def write(self, rows: list[list[Any]]) -> None:
+        if not rows:
             return
         with connection.cursor() as cursor:
             if self.sqlite:
-                cursor.executemany(self.sql, self.pending)
+                cursor.executemany(self.sql, rows)
             else:
+                head = self.head
                 with cursor.cursor.copy(self.sql) as copy:
-                    for record in self.pending:
-                        copy.write_row(record)
-        self.written += len(self.pending)
-        self.pending = []
+                    for row in rows:
+                        copy.write_row((*head, *row))
+        self.written += len(rows)

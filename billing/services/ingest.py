@@ -15,14 +15,17 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from billing.ingest.reader import POS, FileReader, IngestError, file_sha256
-from billing.ingest.rules import RuleSet
-from billing.ingest.writer import FOCUS_NAME, ChargeWriter
+from billing.ingest.pipeline import Job, Outcome, parse
+from billing.ingest.reader import FileReader, IngestError, file_sha256
+from billing.ingest.rows import parse_date
+from billing.ingest.rules import RuleSnapshot
+from billing.ingest.writer import ChargeWriter, MasterData, flavor
 from billing.models import (
     BillingPeriod,
     Charge,
@@ -33,7 +36,7 @@ from billing.models import (
     validate_period,
 )
 from chargeback.audit import Actor, audit_record
-from chargeback.money import ZERO, MoneyRangeError
+from chargeback.money import ZERO, from_scaled
 
 from .errors import BillingError
 from .periods import period_get_or_open
@@ -88,12 +91,16 @@ def detect_period(paths: Sequence[Path]) -> str | None:
         match = PERIOD_IN_NAME.search(path.name)
         if match:
             return f"{match.group(1)}-{match.group(2)}"
-    for index, path in enumerate(paths):
-        with FileReader(path, index) as reader:
-            for row in reader.rows():
-                start = row.values[POS["billing_period_start"]]
-                if start:
-                    return str(start[:7])
+    for path in paths:
+        with FileReader(path) as reader:
+            for cells in reader.lines():
+                assert reader.plan is not None
+                index = reader.plan.index_of("billing_period_start")
+                if index is not None and cells[index].strip():
+                    try:
+                        return parse_date(cells[index])[:7]
+                    except ValueError:
+                        return None
                 break
     return None
 
@@ -193,7 +200,7 @@ def _batch_ingest(
         period_obj = BillingPeriod.objects.filter(period=period).first()
         if period_obj is not None and not period_obj.accepts_changes:
             raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
-        _process(paths, names, report, RuleSet(period=period, dry_run=True), writer=None, progress=progress)
+        _process(paths, names, report, period=period, writer=None, progress=progress)
         return report
 
     stored: list[str] = []
@@ -218,8 +225,7 @@ def _batch_ingest(
                     stored.append(stored_name)
                 ImportFile.objects.create(batch=batch, name=name, sha256=sha, size=size, stored=stored_name)
             writer = ChargeWriter(batch_id=batch.pk, period_id=period_obj.pk, source_id=source.pk)
-            rules = RuleSet(period=period, dry_run=False)
-            per_file = _process(paths, names, report, rules, writer=writer, progress=progress)
+            per_file = _process(paths, names, report, period=period, writer=writer, progress=progress)
             for import_file, rows in zip(batch.files.order_by("id"), per_file, strict=True):
                 import_file.rows = rows
                 import_file.save(update_fields=["rows"])
@@ -244,7 +250,6 @@ def _batch_ingest(
             source.last_import_at = timezone.now()
             source.save(update_fields=["last_import_status", "last_import_at"])
             report.batch_id = batch.pk
-            report.new_pis, report.new_projects = len(rules.new_pis), len(rules.new_projects)
             audit_record(
                 actor=actor, action="batch.import", obj=batch, period=period,
                 before={"batch": previous.pk} if previous else None,
@@ -272,81 +277,50 @@ def _process(
     paths: Sequence[Path],
     names: Sequence[str],
     report: IngestReport,
-    rules: RuleSet,
     *,
+    period: str,
     writer: ChargeWriter | None,
     progress: ProgressCallback | None,
 ) -> list[int]:
-    """Read every row of every file, attribute, flag, total and (unless dry run) write."""
+    """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it."""
+    master = MasterData()
+    job = Job(
+        paths=[str(p) for p in paths], names=list(names), flavor=flavor(),
+        snapshot=RuleSnapshot.load(period=period), known_pis=master.known_emails(),
+        chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS),
+    )  # fmt: skip
     total_bytes = sum(p.stat().st_size for p in paths)
-    done_bytes = 0
-    list_total = billed_total = flagged_cost = ZERO
-    flag_counts: Counter[str] = Counter()
-    periods: Counter[str] = Counter()
-    currencies: set[str] = set()
-    versions: list[str] = []
-    rounded = flagged_rows = 0
-    per_file: list[int] = []
-    pos_list, pos_billed = POS["list_cost"], POS["billed_cost"]
-    pos_start, pos_currency = POS["billing_period_start"], POS["billing_currency"]
-    expected_currency = rules.expected_currency
-    for index, (path, name) in enumerate(zip(paths, names, strict=True)):
-        rows_in_file = 0
-        with FileReader(path, index, display_name=name) as reader:
-            for row in reader.rows():
-                values = row.values
-                billed = values[pos_billed]
-                if billed is None:
-                    raise IngestError(
-                        name, row.line, "empty; every line needs a billed cost", FOCUS_NAME["billed_cost"]
-                    )
-                if values[pos_currency] is None:
-                    values[pos_currency] = expected_currency
-                attr = rules.attribute(row)
-                rows_in_file += 1
-                listed = values[pos_list]
-                list_total += billed if listed is None else listed
-                billed_total += billed
-                start = values[pos_start]
-                periods[start[:7] if start else "unknown"] += 1
-                currencies.add(values[pos_currency])
-                if attr.reasons:
-                    flagged_rows += 1
-                    flagged_cost += billed
-                    for reason in attr.reasons:
-                        flag_counts[reason.partition(":")[0]] += 1
-                if writer is not None:
-                    try:
-                        writer.add(row, attr)
-                    except MoneyRangeError as exc:
-                        raise IngestError(name, row.line, str(exc)) from None
-                    if progress is not None and rows_in_file % writer.chunk_rows == 0:
-                        progress(done_bytes + reader.bytes_read, total_bytes)
-            rounded += reader.rounded_values
-            if reader.plan is not None:
-                versions.append(reader.plan.focus_version)
-            done_bytes += path.stat().st_size
-        if rows_in_file == 0:
+    outcome: Outcome | None = None
+    for item in parse(job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES):
+        if isinstance(item, Outcome):
+            outcome = item
+            break
+        if writer is not None:
+            master.apply(item.events)
+            master.resolve(item.rows)
+            writer.write(item.rows)
+        if progress is not None:
+            progress(item.bytes_done, total_bytes)
+    assert outcome is not None
+    tally = outcome.tally
+    for name, rows in zip(names, tally.rows_per_file, strict=True):
+        if rows == 0:
             report.warnings.append(f"{name}: no data lines")
-        per_file.append(rows_in_file)
-    if writer is not None:
-        writer.flush()
-    if progress is not None:
-        progress(total_bytes, total_bytes)
-    report.rows = sum(per_file)
-    report.flagged_rows = flagged_rows
-    report.list_total, report.billed_total, report.flagged_cost = list_total, billed_total, flagged_cost
-    report.flag_counts = dict(sorted(flag_counts.items()))
-    report.periods_seen = dict(sorted(periods.items()))
-    report.currencies = sorted(currencies)
-    report.focus_version = ",".join(sorted(set(versions)))
-    if rounded:
-        report.warnings.append(f"{rounded} amounts had more than 10 decimal places and were rounded half-up")
-    if len(currencies) > 1:
-        report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(currencies))}")
-    if rules.dry_run:
-        report.new_pis, report.new_projects = len(rules.new_pis), len(rules.new_projects)
-    return per_file
+    report.rows = tally.rows
+    report.list_total, report.billed_total = from_scaled(tally.list_units), from_scaled(tally.billed_units)
+    report.flagged_rows, report.flagged_cost = tally.flagged_rows, from_scaled(tally.flagged_units)
+    report.flag_counts = dict(sorted(tally.flag_counts.items()))
+    report.periods_seen = dict(sorted(tally.periods.items()))
+    report.currencies = sorted(tally.currencies)
+    report.focus_version = ",".join(sorted(set(tally.focus_versions)))
+    report.new_pis, report.new_projects = len(outcome.new_pis), len(outcome.new_projects)
+    if tally.rounded_values:
+        report.warnings.append(
+            f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
+        )
+    if len(tally.currencies) > 1:
+        report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(tally.currencies))}")
+    return tally.rows_per_file
 
 
 def _recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:
@@ -385,27 +359,30 @@ def _carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: A
         "reference_1",
         "reference_2",
     ]
-    fingerprints = list(carry)
-    for start in range(0, len(fingerprints), 500):
-        chunk = fingerprints[start : start + 500]
-        new_rows = Charge.objects.filter(batch=batch, fingerprint__in=chunk).order_by("file_index", "line_number")
-        by_fp: dict[str, list[Charge]] = {}
-        for new in new_rows:
-            by_fp.setdefault(new.fingerprint, []).append(new)
-        for fp, news in by_fp.items():
-            for new, old in zip(news, carry[fp], strict=False):
-                state_before = new.review_state
-                for name in fields:
-                    setattr(new, name, getattr(old, name))
-                updated.append(new)
-                decisions.append(
-                    ReviewDecision(
-                        charge=new, decision=ReviewDecision.Decision.CARRIED_OVER,
-                        state_before=state_before, state_after=new.review_state,
-                        note=f"carried over from charge {old.pk} of batch {previous.pk}",
-                        actor=actor.label, user_id=actor.user_id,
-                    )
-                )  # fmt: skip
+    # One pass over the new batch (in file order) finds the identical rows.
+    new_rows = (
+        Charge.objects.filter(batch=batch)
+        .order_by("file_index", "line_number")
+        .values_list("id", "fingerprint", "review_state")
+    )
+    matched: list[tuple[int, str, Charge]] = []
+    for pk, fp, state in new_rows.iterator(chunk_size=20_000):
+        olds = carry.get(fp)
+        if olds:
+            matched.append((pk, state, olds.pop(0)))
+    for pk, state_before, old in matched:
+        new = Charge(pk=pk)
+        for name in fields:
+            setattr(new, name, getattr(old, name))
+        updated.append(new)
+        decisions.append(
+            ReviewDecision(
+                charge_id=pk, decision=ReviewDecision.Decision.CARRIED_OVER,
+                state_before=state_before, state_after=old.review_state,
+                note=f"carried over from charge {old.pk} of batch {previous.pk}",
+                actor=actor.label, user_id=actor.user_id,
+            )
+        )  # fmt: skip
     Charge.objects.bulk_update(updated, fields, batch_size=1000)
     ReviewDecision.objects.bulk_create(decisions, batch_size=1000)
     return len(decisions)

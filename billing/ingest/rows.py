@@ -1,0 +1,300 @@
+"""Turn a data line's cells into a charge row for the database, and keep the batch's tally.
+
+This is the hot loop of every import. It runs in the importing process for small files and in
+a parsing worker process for large ones (see `pipeline`), so it must not touch the database:
+PIs and projects are carried by email and code, the writer swaps in their ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from operator import itemgetter
+from typing import Any
+
+from .columns import DATE, MONEY, QTY, STR, TAGS, HeaderPlan
+from .reader import FileReader
+from .rules import CURRENCY_MISMATCH, NEGATIVE_AMOUNT, PATTERN_MATCH, PERIOD_MISMATCH, Attribution, Attributor
+
+# The dedicated FOCUS fields of a charge, in the order they appear in a row.
+ROW_FIELDS: tuple[str, ...] = (
+    "billing_account_id", "billing_account_name", "sub_account_id", "sub_account_name",
+    "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
+    "charge_category", "charge_class", "charge_frequency", "charge_description", "billing_currency",
+    "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price", "billed_cost",
+    "effective_cost", "pricing_quantity", "pricing_unit", "consumed_quantity", "consumed_unit",
+    "provider_name", "publisher_name", "invoice_issuer_name", "region_id", "region_name",
+    "availability_zone", "resource_id", "resource_name", "resource_type", "service_category",
+    "service_subcategory", "service_name", "sku_id", "sku_price_id", "invoice_id",
+)  # fmt: skip
+# A row: these columns of billing_charge, in this order (the writer adds batch, period, source).
+ROW_COLUMNS: tuple[str, ...] = (
+    "file_index", "line_number", "fingerprint", "pi_id", "project_id", "fund_org", "cost_center",
+    "account_code", "reference_1", "reference_2", *ROW_FIELDS,
+    "tags", "focus_extra", "extensions", "review_state", "flag_reasons",
+)  # fmt: skip
+SLOT = {name: i for i, name in enumerate(ROW_COLUMNS)}
+PI_SLOT, PROJECT_SLOT = SLOT["pi_id"], SLOT["project_id"]
+NULLABLE = frozenset({
+    "pi_id", "project_id", "billing_period_start", "billing_period_end", "charge_period_start",
+    "charge_period_end", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
+    "billed_cost", "effective_cost", "pricing_quantity", "consumed_quantity",
+})  # fmt: skip
+NULL_WORDS = frozenset({"NULL", "null"})
+# At most 18 digits before the decimal point (numeric(38, 10) keeps headroom for totals).
+LIMIT = 10**28
+INT64_MAX = 2**63 - 1
+SCALE = Decimal(1).scaleb(10)
+ONE = Decimal(1)
+
+
+@dataclass
+class Tally:
+    """A batch's figures, added up exactly in units of 10^-10 while rows go by."""
+
+    rows: int = 0
+    list_units: int = 0
+    billed_units: int = 0
+    flagged_rows: int = 0
+    flagged_units: int = 0
+    flag_counts: Counter[str] = field(default_factory=Counter)
+    periods: Counter[str] = field(default_factory=Counter)
+    currencies: set[str] = field(default_factory=set)
+    rounded_values: int = 0
+    rows_per_file: list[int] = field(default_factory=list)
+    focus_versions: list[str] = field(default_factory=list)
+
+
+class Flavor:
+    """How values are written for a backend: SQLite takes scaled integers, PostgreSQL text."""
+
+    SQLITE, POSTGRESQL = "sqlite", "postgresql"
+
+
+def parse_date(text: str) -> str:
+    """A FOCUS date or datetime as UTC `YYYY-MM-DD HH:MM:SS`."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            parsed = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(raw)
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or ISO 8601)") from None
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def scaled_amount(text: str) -> tuple[int, bool]:
+    """An amount as 10^-10 units, and whether it had to be rounded (half-up) to get there."""
+    try:
+        units = Decimal(text).scaleb(10)
+        whole = int(units)
+    except (InvalidOperation, ValueError, OverflowError):
+        raise ValueError(f"{text!r} is not a number" if _not_number(text) else f"{text!r} is not a finite number")
+    rounded = whole != units
+    if rounded:
+        whole = int(units.quantize(ONE, rounding=ROUND_HALF_UP))
+    if not -LIMIT < whole < LIMIT:
+        raise ValueError(f"{text!r} is too large (at most 18 digits before the decimal point)")
+    return whole, rounded
+
+
+def _not_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return True
+    return False
+
+
+class RowBuilder:
+    """Builds the rows of one file. `build(cells)` is called once per data line."""
+
+    def __init__(self, reader: FileReader, plan: HeaderPlan, *, file_index: int, flavor: str,
+                 attributor: Attributor, tally: Tally) -> None:  # fmt: skip
+        self.reader, self.attributor, self.tally = reader, attributor, tally
+        self.sqlite = flavor == Flavor.SQLITE
+        self.period = attributor.snapshot.period
+        self.expected_currency = attributor.snapshot.expected_currency
+        template: list[Any] = [None if c in NULLABLE else "" for c in ROW_COLUMNS]
+        template[SLOT["file_index"]] = file_index
+        template[SLOT["tags"]] = template[SLOT["focus_extra"]] = template[SLOT["extensions"]] = "{}"
+        self.template = template
+        dedicated = [(i, SLOT[f], kind, plan.names[i]) for i, f, kind in plan.dedicated]
+        self.strings = [(i, slot) for i, slot, kind, _ in dedicated if kind == STR]
+        self.money = [(i, slot, name) for i, slot, kind, name in dedicated if kind == MONEY]
+        self.quantities = [(i, slot, name) for i, slot, kind, name in dedicated if kind == QTY]
+        self.dates = [(i, slot, name) for i, slot, kind, name in dedicated if kind == DATE]
+        self.tags_index = next((i for i, _, kind, _ in dedicated if kind == TAGS), None)
+        self.tags_name = plan.names[self.tags_index] if self.tags_index is not None else "Tags"
+        self.extra, self.extensions = plan.extra, plan.extensions
+        self.fingerprint_cells = itemgetter(*plan.canonical_order)
+        self.date_cache: dict[str, str] = {}
+        self.patterns = [
+            (name, regex, [f if f in {"tags", "pi_email", "project_id", "fund_org"} else SLOT[f] for f in fields])
+            for name, regex, fields in attributor.flag_patterns
+        ]
+        billed_slot, list_slot = SLOT["billed_cost"], SLOT["list_cost"]
+        self.billed_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == billed_slot), None)
+        self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
+        self.billed_name = next((n for _, slot, n in self.money if slot == billed_slot), "BilledCost")
+
+    def build(self, cells: list[str]) -> list[Any]:
+        line = self.reader.line
+        out = self.template.copy()
+        out[1] = line
+        for i, slot in self.strings:
+            v = cells[i]
+            if v and v not in NULL_WORDS:
+                out[slot] = v
+        units: list[int | None] = []
+        for i, slot, name in self.money:
+            v = cells[i]
+            if not v or v in NULL_WORDS:
+                units.append(None)
+                continue
+            try:
+                n, rounded = scaled_amount(v)
+            except ValueError as exc:
+                raise self.reader.error(line, str(exc), name) from None
+            if rounded:
+                self.tally.rounded_values += 1
+            units.append(n)
+            if self.sqlite:
+                if not -INT64_MAX <= n <= INT64_MAX:
+                    raise self.reader.error(
+                        line, f"{v!r} exceeds the embedded database's range of +/-922,337,203.6854775807 "
+                        "(use PostgreSQL for larger single amounts)", name,
+                    )  # fmt: skip
+                out[slot] = n
+            else:
+                out[slot] = f"{n}e-10"
+        for i, slot, name in self.quantities:
+            v = cells[i]
+            if v and v not in NULL_WORDS:
+                try:
+                    d = Decimal(v)
+                    if not d.is_finite():
+                        raise InvalidOperation
+                except InvalidOperation:
+                    raise self.reader.error(line, f"{v!r} is not a number", name) from None
+                out[slot] = str(d)
+        cache = self.date_cache
+        for i, slot, name in self.dates:
+            v = cells[i]
+            if v and v not in NULL_WORDS:
+                d8 = cache.get(v)
+                if d8 is None:
+                    try:
+                        d8 = parse_date(v)
+                    except ValueError as exc:
+                        raise self.reader.error(line, str(exc), name) from None
+                    if len(cache) > 10_000:
+                        cache.clear()
+                    cache[v] = d8 if self.sqlite else d8 + "+00"
+                    d8 = cache[v]
+                out[slot] = d8
+        billed = units[self.billed_k] if self.billed_k is not None else None
+        if billed is None:
+            raise self.reader.error(line, "empty; every line needs a billed cost", self.billed_name)
+
+        tags_json = ""
+        if self.tags_index is not None:
+            v = cells[self.tags_index]
+            if v and v not in NULL_WORDS:
+                tags_json = v
+        attr = self._attribute(tags_json, line)
+        if tags_json:
+            out[SLOT["tags"]] = tags_json
+        if self.extra:
+            found = {name: cells[i] for i, name in self.extra if cells[i] and cells[i] not in NULL_WORDS}
+            if found:
+                out[SLOT["focus_extra"]] = json.dumps(found)
+        if self.extensions:
+            found = {name: cells[i] for i, name in self.extensions if cells[i] and cells[i] not in NULL_WORDS}
+            if found:
+                out[SLOT["extensions"]] = json.dumps(found)
+        out[2] = hashlib.blake2b("\x1f".join(self.fingerprint_cells(cells)).encode(), digest_size=16).hexdigest()
+        out[3], out[4], out[5], out[6], out[7], out[8], out[9] = (
+            attr.pi_email, attr.project_code, attr.fund_org, attr.cost_center, attr.account_code,
+            attr.reference_1, attr.reference_2,
+        )  # fmt: skip
+
+        # Flags that depend on the row, not only on its tags
+        reasons = attr.reasons
+        start = out[SLOT["billing_period_start"]]
+        month = start[:7] if start else "unknown"
+        currency = out[SLOT["billing_currency"]]
+        if not currency:
+            currency = out[SLOT["billing_currency"]] = self.expected_currency
+        extra_reasons: list[str] = []
+        if month != self.period:
+            extra_reasons.append(PERIOD_MISMATCH)
+        if currency.upper() != self.expected_currency:
+            extra_reasons.append(CURRENCY_MISMATCH)
+        if billed < 0 or out[SLOT["charge_category"]].lower() == "credit":
+            extra_reasons.append(NEGATIVE_AMOUNT)
+        if self.patterns:
+            extra_reasons.extend(self._pattern_reasons(out, attr, tags_json))
+        if extra_reasons:
+            reasons = (*reasons, *extra_reasons)
+
+        tally = self.tally
+        tally.rows += 1
+        tally.billed_units += billed
+        listed = units[self.list_k] if self.list_k is not None else None
+        tally.list_units += billed if listed is None else listed
+        tally.periods[month] += 1
+        tally.currencies.add(currency)
+        if reasons:
+            out[-2] = "flagged"
+            out[-1] = "," + ",".join(reasons) + ","
+            tally.flagged_rows += 1
+            tally.flagged_units += billed
+            for reason in reasons:
+                tally.flag_counts[reason.partition(":")[0]] += 1
+        else:
+            out[-2] = "ok"
+        return out
+
+    def _attribute(self, tags_json: str, line: int) -> Attribution:
+        attributor = self.attributor
+        cached = attributor.cached(tags_json)
+        if cached is not None:
+            return cached
+        tags: dict[str, Any] = {}
+        if tags_json:
+            try:
+                tags = json.loads(tags_json)
+            except json.JSONDecodeError as exc:
+                raise self.reader.error(
+                    line, f"Tags are not valid JSON ({exc.msg} at character {exc.pos})", self.tags_name
+                ) from None
+            if not isinstance(tags, dict):
+                raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
+        return attributor.attribute(tags_json, tags)
+
+    def _pattern_reasons(self, out: list[Any], attr: Attribution, tags_json: str) -> list[str]:
+        found = []
+        for name, regex, targets in self.patterns:
+            for target in targets:
+                if target == "tags":
+                    text = tags_json
+                elif target == "pi_email":
+                    text = attr.pi_email or ""
+                elif target == "project_id":
+                    text = attr.project_code or ""
+                elif target == "fund_org":
+                    text = attr.fund_org
+                else:
+                    assert isinstance(target, int)
+                    text = out[target] or ""
+                if text and regex.search(text):
+                    found.append(f"{PATTERN_MATCH}:{name}")
+                    break
+        return found
