@@ -9,8 +9,10 @@ a core busy on a large file, so above a size threshold a worker process
 from __future__ import annotations
 
 import pickle  # noqa: S403 - frames between this process and its own worker
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import localcontext
@@ -93,37 +95,64 @@ def _parse_in_worker(job: Job) -> Iterator[Chunk | Outcome]:
         cwd=str(Path(__file__).resolve().parents[2]),
     )
     assert proc.stdin is not None and proc.stdout is not None
+    # A thread drains the pipe into a small queue of frames, so the worker keeps parsing while
+    # this process writes (a pipe holds only 64 KiB; a chunk is megabytes).
+    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+    stop = threading.Event()
+
+    def drain(pipe: IO[bytes]) -> None:
+        try:
+            while not stop.is_set():
+                header = pipe.read(8)
+                if len(header) < 8:
+                    break
+                frames.put(pipe.read(int.from_bytes(header, "little")))
+        finally:
+            frames.put(None)
+
+    reader = threading.Thread(target=drain, args=(proc.stdout,), daemon=True)
     try:
         pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         proc.stdin.close()
+        reader.start()
         while True:
-            try:
-                kind, payload = pickle.load(proc.stdout)  # noqa: S301 - our own worker
-            except EOFError:
+            frame = frames.get()
+            if frame is None:
                 code = proc.wait()
-                raise IngestError(
-                    job.names[0], None, f"the parsing worker stopped unexpectedly (exit {code})"
-                ) from None
+                message = f"the parsing worker stopped unexpectedly (exit {code})"
+                raise IngestError(job.names[0], None, message)
+            kind, payload = pickle.loads(frame)  # noqa: S301 - our own worker
             if kind == "error":
                 raise payload
             yield payload
             if kind == "outcome":
                 return
     finally:
+        stop.set()
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+        while reader.is_alive():  # unblock a drain waiting on a full queue
+            try:
+                frames.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.05)
         proc.stdout.close()
 
 
+def _send(stdout: IO[bytes], kind: str, payload: Any) -> None:
+    frame = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    stdout.write(len(frame).to_bytes(8, "little"))
+    stdout.write(frame)
+
+
 def worker_main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
-    """The worker process: a Job in on stdin, (kind, payload) frames out on stdout."""
+    """The worker process: a Job in on stdin, length-prefixed (kind, payload) frames out on stdout."""
     job: Job = pickle.load(stdin)  # noqa: S301 - sent by the importing process
     try:
         for item in parse_in_process(job):
-            kind = "outcome" if isinstance(item, Outcome) else "chunk"
-            pickle.dump((kind, item), stdout, protocol=pickle.HIGHEST_PROTOCOL)
+            _send(stdout, "outcome" if isinstance(item, Outcome) else "chunk", item)
     except IngestError as exc:
-        pickle.dump(("error", exc), stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        _send(stdout, "error", exc)
     stdout.flush()
     return 0

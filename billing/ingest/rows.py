@@ -20,16 +20,20 @@ from .columns import DATE, MONEY, QTY, STR, TAGS, HeaderPlan
 from .reader import FileReader
 from .rules import CURRENCY_MISMATCH, NEGATIVE_AMOUNT, PATTERN_MATCH, PERIOD_MISMATCH, Attribution, Attributor
 
-# The dedicated FOCUS fields of a charge, in the order they appear in a row.
-ROW_FIELDS: tuple[str, ...] = (
+# The dedicated FOCUS fields of a charge, in the order they appear in a row: the text fields
+# first and together, so a row takes all of them in one slice assignment.
+STRING_FIELDS: tuple[str, ...] = (
     "billing_account_id", "billing_account_name", "sub_account_id", "sub_account_name",
-    "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
     "charge_category", "charge_class", "charge_frequency", "charge_description", "billing_currency",
+    "pricing_unit", "consumed_unit", "provider_name", "publisher_name", "invoice_issuer_name",
+    "region_id", "region_name", "availability_zone", "resource_id", "resource_name", "resource_type",
+    "service_category", "service_subcategory", "service_name", "sku_id", "sku_price_id", "invoice_id",
+)  # fmt: skip
+ROW_FIELDS: tuple[str, ...] = (
+    *STRING_FIELDS,
     "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price", "billed_cost",
-    "effective_cost", "pricing_quantity", "pricing_unit", "consumed_quantity", "consumed_unit",
-    "provider_name", "publisher_name", "invoice_issuer_name", "region_id", "region_name",
-    "availability_zone", "resource_id", "resource_name", "resource_type", "service_category",
-    "service_subcategory", "service_name", "sku_id", "sku_price_id", "invoice_id",
+    "effective_cost", "pricing_quantity", "consumed_quantity",
+    "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
 )  # fmt: skip
 # A row: these columns of billing_charge, in this order (the writer adds batch, period, source).
 ROW_COLUMNS: tuple[str, ...] = (
@@ -38,6 +42,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "tags", "focus_extra", "extensions", "review_state", "flag_reasons",
 )  # fmt: skip
 SLOT = {name: i for i, name in enumerate(ROW_COLUMNS)}
+STRINGS_START = SLOT[STRING_FIELDS[0]]
+STRINGS_END = STRINGS_START + len(STRING_FIELDS)
 PI_SLOT, PROJECT_SLOT = SLOT["pi_id"], SLOT["project_id"]
 NULLABLE = frozenset({
     "pi_id", "project_id", "billing_period_start", "billing_period_end", "charge_period_start",
@@ -91,6 +97,8 @@ def parse_date(text: str) -> str:
 
 def scaled_amount(text: str) -> tuple[int, bool]:
     """An amount as 10^-10 units, and whether it had to be rounded (half-up) to get there."""
+    if not text.isascii() or "_" in text:  # Decimal() would read "١٢" or "1_000"; a CSV should not
+        raise ValueError(f"{text!r} is not a number")
     try:
         units = Decimal(text).scaleb(10)
         whole = int(units)
@@ -126,7 +134,9 @@ class RowBuilder:
         template[SLOT["tags"]] = template[SLOT["focus_extra"]] = template[SLOT["extensions"]] = "{}"
         self.template = template
         dedicated = [(i, SLOT[f], kind, plan.names[i]) for i, f, kind in plan.dedicated]
-        self.strings = [(i, slot) for i, slot, kind, _ in dedicated if kind == STR]
+        # Text cells in STRING_FIELDS order; a field the file lacks reads the "" appended to each row.
+        where = {slot: i for i, slot, kind, _ in dedicated if kind == STR}
+        self.string_cells = itemgetter(*(where.get(SLOT[f], len(plan.names)) for f in STRING_FIELDS))
         self.money = [(i, slot, name) for i, slot, kind, name in dedicated if kind == MONEY]
         self.quantities = [(i, slot, name) for i, slot, kind, name in dedicated if kind == QTY]
         self.dates = [(i, slot, name) for i, slot, kind, name in dedicated if kind == DATE]
@@ -148,22 +158,34 @@ class RowBuilder:
         line = self.reader.line
         out = self.template.copy()
         out[1] = line
-        for i, slot in self.strings:
-            v = cells[i]
-            if v and v not in NULL_WORDS:
-                out[slot] = v
+        cells.append("")
+        texts = self.string_cells(cells)
+        if "NULL" in texts or "null" in texts:
+            texts = tuple("" if v in NULL_WORDS else v for v in texts)
+        out[STRINGS_START:STRINGS_END] = texts
         units: list[int | None] = []
         for i, slot, name in self.money:
             v = cells[i]
             if not v or v in NULL_WORDS:
                 units.append(None)
                 continue
-            try:
-                n, rounded = scaled_amount(v)
-            except ValueError as exc:
-                raise self.reader.error(line, str(exc), name) from None
-            if rounded:
-                self.tally.rounded_values += 1
+            # Fast path for plain decimals ("-12.3456"); anything else goes through Decimal.
+            whole, _, frac = v.partition(".")
+            digits = whole[1:] if whole[:1] == "-" else whole
+            plain = digits.isascii() and digits.isdigit() and len(frac) <= 10
+            if plain and (not frac or (frac.isascii() and frac.isdigit())):
+                n = int(whole + frac.ljust(10, "0"))
+                if len(digits) > 18:
+                    raise self.reader.error(
+                        line, f"{v!r} is too large (at most 18 digits before the decimal point)", name
+                    )
+            else:
+                try:
+                    n, rounded = scaled_amount(v)
+                except ValueError as exc:
+                    raise self.reader.error(line, str(exc), name) from None
+                if rounded:
+                    self.tally.rounded_values += 1
             units.append(n)
             if self.sqlite:
                 if not -INT64_MAX <= n <= INT64_MAX:
@@ -178,6 +200,8 @@ class RowBuilder:
             v = cells[i]
             if v and v not in NULL_WORDS:
                 try:
+                    if not v.isascii() or "_" in v:
+                        raise InvalidOperation
                     d = Decimal(v)
                     if not d.is_finite():
                         raise InvalidOperation

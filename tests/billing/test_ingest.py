@@ -410,3 +410,32 @@ class TestGuards:
         assert (report["flagged_rows"], report["flagged_cost"], report["flag_counts"]) == (0, "0", {})
         batch = ImportBatch.objects.get(status="applied")
         assert (batch.flagged_rows, batch.flagged_cost, batch.flag_counts) == (0, Decimal(0), {})
+
+
+class TestAmountSpellings:
+    @pytest.mark.parametrize(
+        "text, expected",
+        [
+            ("-0.5", "-0.5"), ("5.", "5"), (".25", "0.25"), ("1e-7", "0.0000001"), ("+3", "3"),
+            (" 7.5 ", "7.5"), ("123456789.0123456789", "123456789.0123456789"), ("-000.0100", "-0.01"),
+        ],
+    )  # fmt: skip
+    def test_every_decimal_spelling_is_stored_exactly(self, run, focus_files, text, expected):
+        path = focus_files.write("a.csv", [minimal_row(text)])
+        assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0, text
+        assert Charge.objects.get().billed_cost == Decimal(expected)
+
+    def test_more_than_ten_decimals_are_rounded_half_up_with_a_warning(self, run, focus_files):
+        path = focus_files.write("a.csv", [minimal_row("0.00000000005"), minimal_row("-0.00000000005")])
+        report = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        assert sorted(Charge.objects.values_list("billed_cost", flat=True)) == [Decimal("-1E-10"), Decimal("1E-10")]
+        assert "8 amounts had more than 10 decimal places and were rounded half-up" in report["warnings"]
+
+    @pytest.mark.parametrize("text", ["1.2.3", "١٢", "1,5", "0x10", "--1", "1.²", "1_000"])
+    def test_anything_else_is_not_a_number(self, run, focus_files, text):
+        row = minimal_row("1")
+        row[6] = text
+        path = focus_files.write("a.csv", [row])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1, text
+        assert result.err == f"a.csv:2: column BilledCost: {text!r} is not a number"
