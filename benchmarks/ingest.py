@@ -70,6 +70,8 @@ class Result:
     bare_seconds: float
     ratio: float
     startup_seconds: float
+    engine_seconds: float = 0.0  # the import itself, as timed by the service (no start-up)
+    worker_rss_mb: float = 0.0  # the parsing worker process's peak RSS (0: parsed in-process)
     budgets: dict[str, bool | None] = field(default_factory=dict)
 
 
@@ -222,7 +224,9 @@ class Postgres:
         return url.replace("postgres://", "postgresql://", 1)
 
 
-def measure_import(*, database: str, path: Path, rows: int, python: str, pg: Postgres | None) -> Measured:
+def measure_import(
+    *, database: str, path: Path, rows: int, python: str, pg: Postgres | None
+) -> tuple[Measured, dict[str, Any]]:
     """Migrate a fresh database, then time `manage.py ingest` in its own process."""
     with tempfile.TemporaryDirectory(prefix="ocb-bench-") as tmp:
         data_dir = Path(tmp)
@@ -251,7 +255,7 @@ def measure_import(*, database: str, path: Path, rows: int, python: str, pg: Pos
         raise BenchError(f"manage.py ingest printed no JSON report:\n{m.stdout[-2000:]}") from None
     if report.get("status") != "applied" or report.get("rows") != rows:
         raise BenchError(f"import did not apply {rows} rows: status={report.get('status')} rows={report.get('rows')}")
-    return m
+    return m, report
 
 
 def measure_startup(*, database: str, python: str, pg: Postgres | None) -> float:
@@ -276,7 +280,7 @@ BUDGET_LABELS = {
 BUDGET_TEXT = {
     "sqlite_rows_per_s": f"SQLite imports >= {BUDGET_ROWS_PER_S:,} rows/s for the {BUDGET_ROWS_PER_S_AT:,}-row file",
     "ratio": f"import time <= {BUDGET_RATIO}x the bare csv+json+Decimal loop over the same file",
-    "peak_rss": f"peak RSS < {BUDGET_RSS_MB:.0f} MB for the {BUDGET_RSS_AT:,}-row file",
+    "peak_rss": f"peak RSS (importer + parsing worker) < {BUDGET_RSS_MB:.0f} MB for the {BUDGET_RSS_AT:,}-row file",
     "pg_vs_sqlite": "PostgreSQL rows/s >= SQLite rows/s for the same file",
 }
 
@@ -289,7 +293,7 @@ def judge(results: list[Result]) -> None:
                 r.rows_per_s >= BUDGET_ROWS_PER_S if r.database == "sqlite" and r.rows == BUDGET_ROWS_PER_S_AT else None
             ),
             "ratio": r.ratio <= BUDGET_RATIO,
-            "peak_rss": r.peak_rss_mb < BUDGET_RSS_MB if r.rows >= BUDGET_RSS_AT else None,
+            "peak_rss": r.peak_rss_mb + r.worker_rss_mb < BUDGET_RSS_MB if r.rows >= BUDGET_RSS_AT else None,
             "pg_vs_sqlite": (
                 r.rows_per_s >= sqlite_speed[r.rows] if r.database == "postgresql" and r.rows in sqlite_speed else None
             ),
@@ -297,13 +301,15 @@ def judge(results: list[Result]) -> None:
 
 
 def table(results: list[Result]) -> str:
-    head = ["database", "rows", "seconds", "rows/s", "peak MB", "bare s", "ratio", "startup s"]
+    head = ["database", "rows", "seconds", "rows/s", "engine s", "engine rows/s", "peak MB", "worker MB", "bare s",
+            "ratio", "startup s"]  # fmt: skip
     head += list(BUDGET_LABELS.values())
     body = []
     for r in results:
         cells = [
-            r.database, f"{r.rows:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}", f"{r.peak_rss_mb:.0f}",
-            f"{r.bare_seconds:.2f}", f"{r.ratio:.2f}", f"{r.startup_seconds:.2f}",
+            r.database, f"{r.rows:,}", f"{r.seconds:.2f}", f"{r.rows_per_s:,.0f}", f"{r.engine_seconds:.2f}",
+            f"{r.rows / r.engine_seconds:,.0f}" if r.engine_seconds else "-", f"{r.peak_rss_mb:.0f}",
+            f"{r.worker_rss_mb:.0f}", f"{r.bare_seconds:.2f}", f"{r.ratio:.2f}", f"{r.startup_seconds:.2f}",
         ]  # fmt: skip
         cells += ["-" if ok is None else ("PASS" if ok else "FAIL") for ok in r.budgets.values()]
         body.append(cells)
@@ -482,8 +488,10 @@ def benchmark(args: argparse.Namespace) -> int:
                 errors.append(f"{db}, {rows:,} rows: {exc}")
                 log(f"{db}, {rows:,} rows: ERROR {exc}")
                 continue
-            seconds = min(m.seconds for m in runs)
-            rss = max(m.peak_rss_mb for m in runs)
+            seconds = min(m.seconds for m, _ in runs)
+            rss = max(m.peak_rss_mb for m, _ in runs)
+            engine = min(float(report.get("seconds") or 0) for _, report in runs)
+            worker_rss = max(float(report.get("worker_peak_rss_mb") or 0) for _, report in runs)
             results.append(
                 Result(
                     database=db,
@@ -494,9 +502,11 @@ def benchmark(args: argparse.Namespace) -> int:
                     bare_seconds=bare,
                     ratio=seconds / bare,
                     startup_seconds=startup[db],
+                    engine_seconds=engine,
+                    worker_rss_mb=worker_rss,
                 )  # fmt: skip
             )
-            log(f"{rows:,} rows: {db} import {seconds:.2f} s, peak RSS {rss:.0f} MB")
+            log(f"{rows:,} rows: {db} import {seconds:.2f} s (engine {engine:.2f} s), peak RSS {rss:.0f} MB")
     judge(results)
 
     if args.output_format == "json":
@@ -512,7 +522,9 @@ def benchmark(args: argparse.Namespace) -> int:
         print(table(results) if results else "no results")
         print()
         print("seconds: wall time of `manage.py ingest` in a fresh process (includes startup s, the")
-        print("interpreter + Django start-up); peak MB: that process's max RSS; ratio: seconds / bare s.")
+        print("interpreter + Django start-up); engine s: the import as timed by the service itself;")
+        print("peak MB: the importing process's max RSS; worker MB: the parsing worker's (it runs alongside);")
+        print("ratio: seconds / bare s.")
         for key, text in BUDGET_TEXT.items():
             print(f"  {BUDGET_LABELS[key]:<11} {text}")
         for s in skipped:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle  # noqa: S403 - frames between this process and its own worker
 import queue
+import resource
 import subprocess
 import sys
 import threading
@@ -46,6 +47,7 @@ class Outcome:
     tally: Tally
     new_pis: set[str] = field(default_factory=set)
     new_projects: set[str] = field(default_factory=set)
+    worker_peak_rss_mb: float | None = None  # set when a worker process parsed
 
 
 def parse_in_process(job: Job) -> Iterator[Chunk | Outcome]:
@@ -151,7 +153,11 @@ def worker_main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     job: Job = pickle.load(stdin)  # noqa: S301 - sent by the importing process
     try:
         for item in parse_in_process(job):
-            _send(stdout, "outcome" if isinstance(item, Outcome) else "chunk", item)
+            if isinstance(item, Outcome):
+                item.worker_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                _send(stdout, "outcome", item)
+            else:
+                _send(stdout, "chunk", item)
     except IngestError as exc:
         _send(stdout, "error", exc)
     stdout.flush()

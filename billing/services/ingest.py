@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class IngestReport:
     batch_id: int | None = None
     replaced_batch_id: int | None = None
     carried_decisions: int = 0
+    seconds: float = 0.0  # wall time of the import
+    worker_peak_rss_mb: float | None = None  # the parsing worker's memory, when one was used
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -122,12 +125,15 @@ def batch_ingest(
     Raises IngestError (bad file: file, line and column named) or BillingError (a rule refused
     it: unknown source, locked period). In both cases the database is untouched.
     """
+    started = time.perf_counter()
     with localcontext() as ctx:
         ctx.prec = 60  # totals of 18-digit amounts with 10 decimals stay exact
-        return _batch_ingest(
+        report = _batch_ingest(
             paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
             display_names=display_names, progress=progress,
         )  # fmt: skip
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
 
 
 def _batch_ingest(
@@ -314,6 +320,7 @@ def _process(
     report.currencies = sorted(tally.currencies)
     report.focus_version = ",".join(sorted(set(tally.focus_versions)))
     report.new_pis, report.new_projects = len(outcome.new_pis), len(outcome.new_projects)
+    report.worker_peak_rss_mb = outcome.worker_peak_rss_mb
     if tally.rounded_values:
         report.warnings.append(
             f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
