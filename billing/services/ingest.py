@@ -178,7 +178,12 @@ def _batch_ingest(
     except Exception:
         raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)") from None
 
-    hashes = [file_sha256(p) for p in paths]
+    hashes = []
+    for path, name in zip(paths, names, strict=True):
+        try:
+            hashes.append(file_sha256(path))
+        except OSError as exc:
+            raise IngestError(name, None, f"cannot read the file ({exc.strerror or exc})") from None
     content_sha = hashlib.sha256("".join(sorted(h for h, _ in hashes)).encode()).hexdigest()
     report = IngestReport(status="dry_run" if dry_run else "applied", source=source.name, period=period, files=names)
 

@@ -439,3 +439,14 @@ class TestAmountSpellings:
         result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
         assert result.code == 1, text
         assert result.err == f"a.csv:2: column BilledCost: {text!r} is not a number"
+
+
+def test_an_unreadable_file_is_a_one_line_error(run, focus_files, monkeypatch):
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("billing.services.ingest.file_sha256", refuse)
+    path = focus_files.write("locked.csv", [minimal_row("1")])
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    assert (result.code, result.err) == (1, "locked.csv: cannot read the file (Permission denied)")
+    assert nothing_written()
