@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 from django.db.backends.signals import connection_created
 
 
@@ -13,6 +14,12 @@ def _sqlite_pragmas(sender: Any, connection: Any, **kwargs: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.execute("PRAGMA cache_size=-65536")
+
+
+class ChargebackAdminConfig(AdminConfig):
+    """The Django admin with OpenChargeback's site (dashboard index, finance workspace)."""
+
+    default_site = "chargeback.admin_site.ChargebackAdminSite"
 
 
 class ChargebackConfig(AppConfig):

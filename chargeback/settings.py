@@ -71,7 +71,7 @@ if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "chargeback.apps.ChargebackAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -160,6 +160,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Imports of at least this many bytes are parsed in a worker process while this one writes
 # (two cores busy); -1 parses everything in-process.
 OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = env_int("OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES", 8 * 1024 * 1024)
+# Uploads: anything over 2.5 MB goes to a temporary file, never held in the web process's memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_TEMP_DIR = None  # the system's temporary folder
+DATA_UPLOAD_MAX_NUMBER_FILES = 50
+
+# django-import-export: formula escaping on export, an explicit permission to import.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
+
 # Rows written per bulk insert during an import (memory stays flat whatever the file size).
 OPENCHARGEBACK_IMPORT_CHUNK_ROWS = env_int("OPENCHARGEBACK_IMPORT_CHUNK_ROWS", 5000)
 

@@ -3,10 +3,6 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-admin.site.site_header = "OpenChargeback"
-admin.site.site_title = "OpenChargeback"
-admin.site.index_title = "Billing administration"
-
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),

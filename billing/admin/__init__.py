@@ -1,0 +1,5 @@
+"""The billing admin, one module per area."""
+
+from . import charges, imports, masterdata, periods, rules
+
+__all__ = ["charges", "imports", "masterdata", "periods", "rules"]
