@@ -1,3 +1,4 @@
+from pathlib import Path
 from typing import Any
 
 from django.apps import AppConfig
@@ -30,4 +31,5 @@ class ChargebackConfig(AppConfig):
         from django.conf import settings
 
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         connection_created.connect(_sqlite_pragmas, dispatch_uid="openchargeback-sqlite-pragmas")

@@ -120,3 +120,26 @@ def run() -> Callable[..., Result]:
 @pytest.fixture
 def in_ci() -> Iterator[bool]:
     yield os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def make_staff(email: str, group: str) -> Any:
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=email, email=email, password="pw-" + email, is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def finance_admin(db: Any) -> Any:
+    return make_staff("finance@example.edu", "Finance admin")
+
+
+@pytest.fixture
+def reviewer(db: Any) -> Any:
+    return make_staff("reviewer@example.edu", "Reviewer")
+
+
+@pytest.fixture
+def viewer(db: Any) -> Any:
+    return make_staff("viewer@example.edu", "Viewer")

@@ -1,58 +1,260 @@
-"""Charges and their review."""
+"""Charges and their review: the review queue, approve / reject / fix attribution, charge detail.
+
+Every action calls a service in billing.services.review, the same as `openchargeback review`.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from billing.models import (
-    Charge,
-    ReviewDecision,
-)
+from billing.models import Charge, ReviewDecision
+from billing.services.errors import BillingError
+from billing.services.review import charges_approve, charges_reattribute, charges_reject
+from chargeback.audit import Actor
 from chargeback.formatting import money
+from chargeback.money import MoneySum
 
 from .base import ReadOnlyAdmin
+from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
+
+# The filtered set is counted (for pagination and totals) only up to this many rows: a page of
+# a million charges must not wait for a full COUNT(*) or SUM().
+COUNT_LIMIT = 10_000
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_LIMIT + 1 rows; beyond that the count reads as "more than 10,000"."""
+
+    @cached_property
+    def count(self) -> int:
+        return int(self.object_list[: COUNT_LIMIT + 1].count())  # type: ignore[attr-defined]
+
+
+def actor_for(request: HttpRequest) -> Actor:
+    return Actor.for_user(request.user, source_ip=request.META.get("REMOTE_ADDR"))
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), required=False)
+
+
+class ReattributeForm(forms.Form):
+    pi_email = forms.EmailField(required=False, label="PI email", help_text="Leave empty to keep each charge's PI")
+    project_code = forms.CharField(required=False, label="Project", help_text="Leave empty to keep each project")
+    fund_org = forms.CharField(required=False, label="Fund/org", help_text="Leave empty to keep each fund/org")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Reason")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not any(data.get(k) for k in ("pi_email", "project_code", "fund_org")):
+            raise forms.ValidationError("Give a PI, a project or a fund/org to change.")
+        return data
 
 
 class ReviewDecisionInline(admin.TabularInline):
     model = ReviewDecision
     extra = 0
     can_delete = False
-    fields = (
-        "created_at",
-        "decision",
-        "state_before",
-        "state_after",
-        "note",
-        "actor",
-    )
+    fields = ("created_at", "decision", "state_before", "state_after", "note", "attribution_change", "actor")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="Attribution before → after")
+    def attribution_change(self, obj: ReviewDecision) -> str:
+        if not obj.attribution_before and not obj.attribution_after:
+            return "-"
+        return format_html("{} → {}", _compact(obj.attribution_before), _compact(obj.attribution_after))
+
+
+def _compact(data: dict[str, str] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (data or {}).items() if v) or "-"
+
 
 @admin.register(Charge)
 class ChargeAdmin(ReadOnlyAdmin):
+    """The review queue (flagged charges by default) and every charge's detail."""
+
     list_display = [
-        "id", "period", "source", "pi", "project", "fund_org", "service_name", "billed", "review_state", "reasons",
+        "id", "period", "source", "pi", "project", "fund_org", "service_name", "resource", "billed",
+        "review_state", "reasons",
     ]  # fmt: skip
-    list_filter = ["review_state", "active", "source", "period"]
+    list_filter = [ReviewFilter, PeriodFilter, "source", FlagReasonFilter, AmountFilter, PiFilter, ProjectFilter]
     search_fields = ["resource_id", "resource_name", "pi__email", "project__code", "fund_org"]
     list_select_related = ["period", "source", "pi", "project"]
+    list_per_page = 100
     show_full_result_count = False
+    paginator = CappedPaginator
+    actions = ["approve_selected", "reject_selected", "reattribute_selected"]
     inlines = [ReviewDecisionInline]
+    change_list_template = "admin/billing/charge/change_list.html"
+    fieldsets = [
+        ("Attribution", {"fields": [
+            "pi", "project", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
+        ]}),
+        ("Review", {"fields": ["review_state", "reasons", "origin"]}),
+        ("Amounts", {"fields": [
+            "billing_currency", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
+            "billed_cost", "effective_cost", "pricing_quantity", "pricing_unit", "consumed_quantity", "consumed_unit",
+        ]}),
+        ("Charge", {"fields": [
+            "charge_category", "charge_class", "charge_frequency", "charge_description",
+            "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
+        ]}),
+        ("Service and resource", {"fields": [
+            "provider_name", "publisher_name", "invoice_issuer_name", "service_category", "service_subcategory",
+            "service_name", "resource_id", "resource_name", "resource_type", "region_id", "region_name",
+            "availability_zone", "sku_id", "sku_price_id", "invoice_id",
+        ]}),
+        ("Accounts", {"fields": ["billing_account_id", "billing_account_name", "sub_account_id", "sub_account_name"]}),
+        ("Everything else in the file", {"fields": ["tags_pretty", "focus_extra_pretty", "extensions_pretty"]}),
+    ]  # fmt: skip
+    readonly_fields = ["reasons", "origin", "tags_pretty", "focus_extra_pretty", "extensions_pretty"]
 
+    # -- columns ----------------------------------------------------------------------------
     @admin.display(description="Billed", ordering="billed_cost")
     def billed(self, obj: Charge) -> str:
         return format_html("{}", money(obj.billed_cost, obj.billing_currency))
 
+    @admin.display(description="Resource")
+    def resource(self, obj: Charge) -> str:
+        return (obj.resource_name or obj.resource_id)[:60]
+
     @admin.display(description="Flag reasons")
     def reasons(self, obj: Charge) -> str:
-        return ", ".join(obj.flag_reason_list)
+        return ", ".join(obj.flag_reason_list) or "-"
+
+    @admin.display(description="From")
+    def origin(self, obj: Charge) -> str:
+        files = list(obj.batch.files.order_by("id"))
+        name = files[obj.file_index].name if obj.file_index < len(files) else "?"
+        state = "" if obj.active else " (batch no longer applied)"
+        return format_html(
+            '<a href="../../../importbatch/{}/change/">batch {}</a>, {} line {}{}',
+            obj.batch_id, obj.batch_id, name, obj.line_number, state,
+        )  # fmt: skip
+
+    def _pretty(self, data: Any) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(data or {}, indent=2, ensure_ascii=False))
+
+    @admin.display(description="Tags")
+    def tags_pretty(self, obj: Charge) -> str:
+        return self._pretty(obj.tags)
+
+    @admin.display(description="Other FOCUS columns")
+    def focus_extra_pretty(self, obj: Charge) -> str:
+        return self._pretty(obj.focus_extra)
+
+    @admin.display(description="Extension (x_*) and unknown columns")
+    def extensions_pretty(self, obj: Charge) -> str:
+        return self._pretty(obj.extensions)
+
+    # -- the changelist: totals of the filtered set ------------------------------------------
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse) and response.context_data and "cl" in response.context_data:
+            cl = response.context_data["cl"]
+            count = cl.paginator.count
+            if count <= COUNT_LIMIT:
+                rows = cl.queryset.order_by().values("billing_currency").annotate(total=MoneySum("billed_cost"))
+                response.context_data["filtered_totals"] = {
+                    "count": count,
+                    "amounts": [money(r["total"], r["billing_currency"]) for r in rows.order_by("billing_currency")],
+                }
+            else:
+                response.context_data["filtered_totals"] = {"count": None, "limit": COUNT_LIMIT}
+        return response
+
+    # -- permissions ----------------------------------------------------------------------------
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("billing.approve_charge"))
+
+    # -- actions ------------------------------------------------------------------------------
+    @admin.action(description="Approve selected charges…", permissions=["approve"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Charge]) -> HttpResponse | None:
+        return self._decision(request, queryset, "approve")
+
+    @admin.action(description="Reject selected charges…", permissions=["approve"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Charge]) -> HttpResponse | None:
+        return self._decision(request, queryset, "reject")
+
+    @admin.action(description="Fix attribution of selected charges…", permissions=["approve"])
+    def reattribute_selected(self, request: HttpRequest, queryset: QuerySet[Charge]) -> HttpResponse | None:
+        form = ReattributeForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            ids = list(queryset.values_list("pk", flat=True))
+            try:
+                result = charges_reattribute(
+                    ids=ids, actor=actor_for(request), reason=form.cleaned_data["reason"],
+                    pi_email=form.cleaned_data["pi_email"] or None,
+                    project_code=form.cleaned_data["project_code"] or None,
+                    fund_org=form.cleaned_data["fund_org"] or None,
+                )  # fmt: skip
+            except BillingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                f"Fixed the attribution of {result.charges} charges: {result.now_ok} now ok, "
+                f"{result.now_flagged} still flagged.",
+                messages.SUCCESS,
+            )
+            return None
+        return self._confirmation(request, queryset, "reattribute_selected", "Fix attribution", form)
+
+    def _decision(self, request: HttpRequest, queryset: QuerySet[Charge], decision: str) -> HttpResponse | None:
+        action = f"{decision}_selected"
+        form = NoteForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            ids = list(queryset.values_list("pk", flat=True))
+            note = form.cleaned_data["note"]
+            try:
+                if decision == "approve":
+                    result = charges_approve(ids=ids, actor=actor_for(request), note=note)
+                else:
+                    result = charges_reject(ids=ids, actor=actor_for(request), note=note)
+            except BillingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            verb = {"approve": "Approved", "reject": "Rejected"}[decision]
+            text = f"{verb} {result.charges} charges ({money(result.cost)})."
+            if result.skipped:
+                text += f" {len(result.skipped)} were already in that state and were left alone."
+            self.message_user(request, text, messages.SUCCESS)
+            return None
+        title = {"approve": "Approve charges", "reject": "Reject charges"}[decision]
+        return self._confirmation(request, queryset, action, title, form)
+
+    def _confirmation(
+        self, request: HttpRequest, queryset: QuerySet[Charge], action: str, title: str, form: forms.Form
+    ) -> TemplateResponse:
+        count = queryset.count()
+        totals = queryset.order_by().values("billing_currency").annotate(total=MoneySum("billed_cost"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "action": action,
+            "form": form,
+            "count": count,
+            "totals": [money(t["total"], t["billing_currency"]) for t in totals],
+            "sample": queryset.select_related("pi", "project", "period")[:20],
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/billing/charge/confirm_action.html", context)
 
 
 @admin.register(ReviewDecision)
@@ -60,3 +262,4 @@ class ReviewDecisionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "charge", "decision", "state_before", "state_after", "actor"]
     list_filter = ["decision"]
     raw_id_fields = ["charge"]
+    show_full_result_count = False

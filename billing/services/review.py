@@ -105,7 +105,7 @@ def _check_open(period: BillingPeriod) -> None:
 def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) -> list[Charge]:
     if not ids and not period:
         raise BillingError("give charge ids or a period")
-    qs = Charge.objects.select_for_update().select_related("period")
+    qs = Charge.objects.select_for_update(of=("self",)).select_related("period", "pi", "project")
     if ids:
         charges = list(qs.filter(pk__in=ids).order_by("id"))
         missing = sorted(set(ids) - {c.pk for c in charges})
@@ -120,3 +120,116 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
     if flagged_only:
         qs = qs.filter(review_state=State.FLAGGED)
     return list(qs.order_by("id"))
+
+
+# Reasons that come from the charge's attribution; the others (period, currency, amount,
+# patterns on the row's own fields) do not change when a reviewer fixes the attribution.
+ATTRIBUTION_REASONS = frozenset({
+    "missing_pi", "invalid_pi_email", "missing_project", "missing_fund_org", "invalid_fund_org",
+    "project_owner_change",
+})  # fmt: skip
+
+
+@dataclass
+class ReattributeResult:
+    charges: int
+    now_flagged: int
+    now_ok: int
+
+
+def charges_reattribute(
+    *,
+    ids: list[int],
+    actor: Actor,
+    reason: str,
+    pi_email: str | None = None,
+    project_code: str | None = None,
+    fund_org: str | None = None,
+) -> ReattributeResult:
+    """Fix the PI, project and/or fund/org of charges, re-running the attribution rules.
+
+    Fields left as None keep each charge's current value. The attribution flags are computed
+    again (a flagged charge whose problems are fixed becomes ok; approved and rejected charges
+    keep their decision). Each charge gets a ReviewDecision with the attribution before and after.
+    """
+    from billing.ingest.rules import Attributor, RuleSnapshot
+    from billing.ingest.writer import MasterData
+
+    reason = reason.strip()
+    if not reason:
+        raise BillingError("fixing an attribution needs a reason")
+    if pi_email is None and project_code is None and fund_org is None:
+        raise BillingError("give a PI, a project or a fund/org to change")
+    with transaction.atomic():
+        charges = _select(ids=ids, period=None, flagged_only=False)
+        for period in {c.period for c in charges}:
+            _check_open(period)
+        if any(not c.active for c in charges):
+            raise BillingError("charges of a replaced or rolled-back batch cannot be changed")
+        master = MasterData()
+        results: list[tuple[Charge, str, dict[str, str], dict[str, str]]] = []
+        attributors: dict[str, Attributor] = {}
+        for charge in charges:
+            period_code = charge.period.period
+            attributor = attributors.get(period_code)
+            if attributor is None:
+                attributor = attributors[period_code] = Attributor(
+                    RuleSnapshot.load(period=period_code), known_pis=master.known_emails()
+                )
+            before = _attribution(charge)
+            state_before = charge.review_state
+            values = (
+                before["pi_email"] if pi_email is None else pi_email.strip(),
+                before["project_id"] if project_code is None else project_code.strip(),
+                before["fund_org"] if fund_org is None else fund_org.strip(),
+                charge.cost_center, charge.account_code, charge.reference_1, charge.reference_2,
+            )  # fmt: skip
+            attr = attributor.attribute_values(values)
+            master.apply(attributor.take_events())
+            charge.pi_id = master.pis.get(attr.pi_email) if attr.pi_email else None
+            charge.project_id = master.projects.get(attr.project_code) if attr.project_code else None
+            charge.fund_org = attr.fund_org
+            kept = [r for r in charge.flag_reason_list if r not in ATTRIBUTION_REASONS]
+            reasons = [*attr.reasons, *kept]
+            charge.flag_reasons = ("," + ",".join(reasons) + ",") if reasons else ""
+            if charge.review_state in {State.OK, State.FLAGGED}:
+                charge.review_state = State.FLAGGED if reasons else State.OK
+            results.append((charge, state_before, before, {
+                "pi_email": attr.pi_email or "", "project_id": attr.project_code or "", "fund_org": attr.fund_org,
+            }))  # fmt: skip
+        Charge.objects.bulk_update(
+            [c for c, _, _, _ in results],
+            ["pi_id", "project_id", "fund_org", "flag_reasons", "review_state"],
+            batch_size=500,
+        )
+        ReviewDecision.objects.bulk_create(
+            [
+                ReviewDecision(
+                    charge=c, decision=ReviewDecision.Decision.REATTRIBUTE, state_before=state_before,
+                    state_after=c.review_state, note=reason, attribution_before=before, attribution_after=after,
+                    actor=actor.label, user_id=actor.user_id,
+                )
+                for c, state_before, before, after in results
+            ],
+            batch_size=1000,
+        )  # fmt: skip
+        AuditEvent.objects.bulk_create(
+            [
+                audit_build(
+                    actor=actor, action="charge.reattribute", obj=c, period=c.period.period,
+                    before=before, after={**after, "reason": reason},
+                )
+                for c, _, before, after in results
+            ],
+            batch_size=1000,
+        )  # fmt: skip
+        flagged = sum(1 for c, _, _, _ in results if c.review_state == State.FLAGGED)
+        return ReattributeResult(charges=len(results), now_flagged=flagged, now_ok=len(results) - flagged)
+
+
+def _attribution(charge: Charge) -> dict[str, str]:
+    return {
+        "pi_email": charge.pi.email if charge.pi_id and charge.pi else "",
+        "project_id": charge.project.code if charge.project_id and charge.project else "",
+        "fund_org": charge.fund_org,
+    }
