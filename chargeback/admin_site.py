@@ -1,12 +1,23 @@
-"""The admin site: the finance workspace. Its index page is the billing dashboard."""
+"""The admin site: the finance workspace. Its index page is the billing dashboard.
+
+Signing in goes through django-allauth (email sign-in, rate-limited failures): the admin's own
+login form is never shown, so it cannot be used to get around those limits. The admin's "Log out"
+button still uses the admin's view, which then goes to allauth's page (LOGOUT_REDIRECT_URL).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 
 
 class ChargebackAdminSite(admin.AdminSite):
@@ -19,3 +30,37 @@ class ChargebackAdminSite(admin.AdminSite):
 
         context = {**dashboard_context(request), **(extra_context or {})}
         return super().index(request, extra_context=context)
+
+    @method_decorator(never_cache)
+    @login_not_required
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Send visitors to allauth's sign-in page, keeping where they were going.
+
+        A POST is redirected too (its credentials dropped), never checked here. Someone signed in
+        without admin access gets a page that says so instead of a sign-in page that would send
+        them straight back (allauth redirects a signed-in visitor to `next`, which is here).
+        """
+        next_url = self._next_url(request)
+        if request.user.is_authenticated:
+            if self.has_permission(request):
+                return HttpResponseRedirect(next_url)
+            context = {
+                **self.each_context(request),
+                "title": "Not authorized",
+                "subtitle": None,
+                "username": request.user.get_username(),
+                "next": next_url,
+                **(extra_context or {}),
+            }
+            request.current_app = self.name
+            return TemplateResponse(request, self.login_template or "admin/login.html", context, status=403)
+        query = QueryDict(mutable=True)
+        query[REDIRECT_FIELD_NAME] = next_url
+        return HttpResponseRedirect(f"{reverse('account_login')}?{query.urlencode(safe='/')}")
+
+    def _next_url(self, request: HttpRequest) -> str:
+        next_url = request.GET.get(REDIRECT_FIELD_NAME, "")
+        safe = url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        return next_url if next_url and safe else reverse("admin:index", current_app=self.name)

@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "import_export",
+    "allauth",
+    "allauth.account",
     "chargeback.apps.ChargebackConfig",
     "billing",
     "statements",
@@ -93,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "chargeback.urls"
@@ -108,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "chargeback.accounts.admin_branding",
             ],
         },
     },
@@ -127,6 +131,48 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Sign-in (django-allauth): staff sign in by email at /accounts/login/, which is also where the
+# admin sends anyone signed out (chargeback.admin_site). Accounts are created by administrators
+# in the admin; nobody signs up (chargeback.accounts.AccountAdapter).
+AUTHENTICATION_BACKENDS = [
+    # `client.login(username=...)`, `createsuperuser` and `changepassword` keep working.
+    "django.contrib.auth.backends.ModelBackend",
+    # allauth's backend (email sign-in), also matching addresses typed with capitals in the admin.
+    "chargeback.accounts.EmailAuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "chargeback.accounts.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+# Signup is closed, but allauth checks the login method against these fields.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+# Staff addresses are typed by the administrator who creates the account, so they have no
+# verified EmailAddress row: "mandatory" would hold each new colleague at a "confirm your email"
+# page on first sign-in. "optional" lets them in and still confirms addresses added later.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_RATE_LIMITS = {
+    # Failed sign-ins: 10 a minute from one address, 5 in 5 minutes for one email; after that
+    # even the right password is refused until the window passes.
+    "login_failed": "10/m/ip,5/5m/key",
+}
+# Behind N reverse proxies of our own, the client address is taken from X-Forwarded-For;
+# with 0 every visitor would share the proxy's address (and its failed-login budget).
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ACCOUNT_LOGOUT_ON_GET = False  # sign out by POST only
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[OpenChargeback] "
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/admin/"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# Rate limits are counted in the cache: per process unless CACHE_URL names a shared Redis,
+# which production (several gunicorn workers) needs for the limits to mean what they say.
+CACHE_URL = env_str("CACHE_URL")
+if not CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not a redis:// or rediss:// URL")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.apps import apps as global_apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandParser
@@ -34,7 +36,7 @@ DEMO_FILE = re.compile(r"^(?P<source>[a-z][a-z0-9_]*)-(?P<period>\d{4}-\d{2})\.c
 
 @dataclass(frozen=True)
 class DemoUser:
-    email: str  # also the user name, so the stock admin login takes the email
+    email: str  # also the user name; staff sign in with it (allauth, by email)
     password: str
     role: str  # a role group, or "PI" for a portal user linked to the PI with this email
     staff: bool
@@ -130,7 +132,17 @@ def apply_users() -> list[str]:
         if demo.role != PI_ROLE and not user.groups.filter(name=demo.role).exists():
             user.groups.add(Group.objects.get(name=demo.role))
             changes.append(f"user {demo.email}: added to {demo.role}")
+        changes += apply_email_address(user, demo.email)
     return changes
+
+
+def apply_email_address(user: AbstractBaseUser, email: str) -> list[str]:
+    """The user's address as allauth's verified (and, if none is yet, primary) sign-in address."""
+    address = EmailAddress.objects.filter(user=user, email=email.lower()).first()
+    address = address or EmailAddress(user=user, email=email.lower())
+    other_primary = EmailAddress.objects.filter(user=user, primary=True).exclude(pk=address.pk).exists()
+    values = {"verified": True, "primary": address.primary or not other_primary}
+    return _assign(address, values, f"email address {email}")
 
 
 def link_pis(batch_ids: list[int]) -> tuple[list[str], list[str]]:
@@ -248,7 +260,7 @@ class Command(ChargebackCommand):
             f"{data['rows']} rows, {data['flagged']} flagged for review."
         )
         lines += [f"Warning: {w}" for w in data["warnings"]]
-        lines.append("Sign in at /admin/ with the email as user name (users created earlier keep their password):")
+        lines.append("Sign in at /admin/ with the email and password (users created earlier keep their password):")
         for user in DEMO_USERS:
             role = {PI_ROLE: "PI (the portal; not an admin user)"}.get(user.role, user.role)
             role += " (superuser)" if user.superuser else ""
