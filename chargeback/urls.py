@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -9,8 +8,5 @@ urlpatterns = [
     # Sign-in, sign-out and password reset (django-allauth); signup is closed by the adapter.
     path("accounts/", include("allauth.urls")),
 ]
-
-if settings.DEBUG:  # pragma: no cover - development convenience
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Stored files (imported originals, uploads being previewed) are never served as plain media:
+# they are downloaded through permission-checked views.

@@ -38,7 +38,7 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return int(self.object_list[: COUNT_LIMIT + 1].count())  # type: ignore[attr-defined]
+        return int(self.object_list.order_by()[: COUNT_LIMIT + 1].count())  # type: ignore[attr-defined]
 
 
 def actor_for(request: HttpRequest) -> Actor:
@@ -92,7 +92,9 @@ class ChargeAdmin(ReadOnlyAdmin):
         "review_state", "reasons",
     ]  # fmt: skip
     list_filter = [ReviewFilter, PeriodFilter, "source", FlagReasonFilter, AmountFilter, PiFilter, ProjectFilter]
-    search_fields = ["resource_id", "resource_name", "pi__email", "project__code", "fund_org"]
+    search_fields = ["resource_id", "pi__email", "project__code", "fund_org"]  # exact matches, see below
+    search_help_text = "A resource id, PI email, project code or fund/org (exact)"
+    ordering = ["-id"]
     list_select_related = ["period", "source", "pi", "project"]
     list_per_page = 100
     show_full_result_count = False
@@ -124,7 +126,7 @@ class ChargeAdmin(ReadOnlyAdmin):
     readonly_fields = ["reasons", "origin", "tags_pretty", "focus_extra_pretty", "extensions_pretty"]
 
     # -- columns ----------------------------------------------------------------------------
-    @admin.display(description="Billed", ordering="billed_cost")
+    @admin.display(description="Billed")  # no sorting: ordering a million charges by amount takes seconds
     def billed(self, obj: Charge) -> str:
         return format_html("{}", money(obj.billed_cost, obj.billing_currency))
 
@@ -160,6 +162,24 @@ class ChargeAdmin(ReadOnlyAdmin):
     @admin.display(description="Extension (x_*) and unknown columns")
     def extensions_pretty(self, obj: Charge) -> str:
         return self._pretty(obj.extensions)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Charge], search_term: str
+    ) -> tuple[QuerySet[Charge], bool]:
+        """Exact matches only: a LIKE '%…%' over a million charges would take seconds. PIs and
+        projects are looked up first so the charge query uses their indexes."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        from django.db.models import Q
+
+        from billing.models import PI, Project
+
+        pi_ids = list(PI.objects.filter(email=term.lower()).values_list("id", flat=True))
+        project_ids = list(Project.objects.filter(code=term).values_list("id", flat=True))
+        if pi_ids or project_ids:
+            return queryset.filter(Q(pi_id__in=pi_ids) | Q(project_id__in=project_ids)), False
+        return queryset.filter(Q(resource_id=term) | Q(fund_org=term)), False
 
     # -- the changelist: totals of the filtered set ------------------------------------------
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
