@@ -17,8 +17,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
 
 from billing.models import Charge, ReviewDecision
+from billing.resources import FORMATS, ChargeResource
 from billing.services.errors import BillingError
 from billing.services.review import charges_approve, charges_reattribute, charges_reject
 from chargeback.audit import Actor
@@ -84,8 +86,12 @@ def _compact(data: dict[str, str] | None) -> str:
 
 
 @admin.register(Charge)
-class ChargeAdmin(ReadOnlyAdmin):
-    """The review queue (flagged charges by default) and every charge's detail."""
+class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
+    """The review queue (flagged charges by default) and every charge's detail; export of the
+    filtered charges as CSV or XLSX (formula-escaped)."""
+
+    resource_classes = [ChargeResource]
+    formats = FORMATS
 
     list_display = [
         "id", "period", "source", "pi", "project", "fund_org", "service_name", "resource", "billed",

@@ -1,18 +1,62 @@
-"""Master data: sources, PIs, projects."""
+"""Master data: sources, PIs, projects. Editable, imported and exported as CSV or XLSX
+(billing.resources); every edit and import leaves an audit event."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
 
-from billing.models import (
-    PI,
-    Project,
-    Source,
-)
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from import_export.admin import ImportExportModelAdmin
+
+from billing.models import PI, Project, Source
+from billing.resources import FORMATS, PIResource, ProjectResource, SourceResource, normalise_email
+from billing.services.rules import record_delete, record_save, records_imported
+
+from .charges import actor_for
+
+
+class MasterDataAdmin(ImportExportModelAdmin):
+    """Audited saves and deletes; spreadsheet import (change permission) and export (view)."""
+
+    formats = FORMATS
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        record_save(obj=obj, actor=actor_for(request))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        record_delete(obj=obj, actor=actor_for(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            record_delete(obj=obj, actor=actor_for(request))
+
+    def process_result(self, result: Any, request: HttpRequest) -> Any:
+        """After a confirmed (not a preview) import: one audit event with the row counts."""
+        records_imported(
+            model=self.model, actor=actor_for(request), totals=dict(result.totals),
+            file_name=request.POST.get("original_file_name", ""),
+        )  # fmt: skip
+        return super().process_result(result, request)
+
+
+class SourceForm(forms.ModelForm):
+    def clean_name(self) -> str:
+        return str(self.cleaned_data["name"]).strip().lower()
+
+
+class PIForm(forms.ModelForm):
+    def clean_email(self) -> str:
+        # Before the uniqueness check, which compares exactly: Alice@… is alice@….
+        return normalise_email(self.cleaned_data["email"])
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(MasterDataAdmin):
+    form = SourceForm
+    resource_classes = [SourceResource]
     list_display = [
         "name",
         "display_name",
@@ -28,16 +72,21 @@ class SourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(PI)
-class PIAdmin(admin.ModelAdmin):
+class PIAdmin(MasterDataAdmin):
+    form = PIForm
+    resource_classes = [PIResource]
     list_display = ["email", "name", "user", "created_at"]
     search_fields = ["email", "name"]
     raw_id_fields = ["user"]
+    show_full_result_count = False
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(MasterDataAdmin):
+    resource_classes = [ProjectResource]
     list_display = ["code", "pi", "title", "fund_org", "active", "fund_end_date"]
     list_filter = ["active"]
     search_fields = ["code", "title", "fund_org", "pi__email"]
     list_select_related = ["pi"]
     autocomplete_fields = ["pi"]
+    show_full_result_count = False

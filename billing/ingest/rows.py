@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -45,6 +47,8 @@ SLOT = {name: i for i, name in enumerate(ROW_COLUMNS)}
 STRINGS_START = SLOT[STRING_FIELDS[0]]
 STRINGS_END = STRINGS_START + len(STRING_FIELDS)
 PI_SLOT, PROJECT_SLOT = SLOT["pi_id"], SLOT["project_id"]
+PERIOD_START_SLOT, CURRENCY_SLOT = SLOT["billing_period_start"], SLOT["billing_currency"]
+CATEGORY_SLOT = SLOT["charge_category"]
 NULLABLE = frozenset({
     "pi_id", "project_id", "billing_period_start", "billing_period_end", "charge_period_start",
     "charge_period_end", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
@@ -120,6 +124,66 @@ def _not_number(text: str) -> bool:
     return False
 
 
+# A flag pattern ready for `row_flags`: name, compiled regex, and where each searched field's
+# text is: an index into the row, or one of the attribution targets (read from the Attribution).
+RowPattern = tuple[str, re.Pattern[str], list[str | int]]
+ATTRIBUTION_TARGETS = frozenset({"tags", "pi_email", "project_id", "fund_org"})
+
+
+def row_patterns(
+    flag_patterns: Iterable[tuple[str, re.Pattern[str], list[str]]], slots: Mapping[str, int]
+) -> list[RowPattern]:
+    """An Attributor's compiled flag patterns with their fields turned into `slots` indexes of a row."""
+    return [
+        (name, regex, [f if f in ATTRIBUTION_TARGETS else slots[f] for f in fields])
+        for name, regex, fields in flag_patterns
+    ]
+
+
+def row_flags(
+    row: Sequence[Any],
+    attr: Attribution,
+    tags_json: str,
+    month: str,
+    currency: str,
+    billed: int | Decimal,
+    category: str,
+    period: str,
+    expected_currency: str,
+    patterns: list[RowPattern],
+) -> list[str]:
+    """The flags that depend on the row, not only on its tags, in their fixed order.
+
+    Pure (no database, no state): `RowBuilder.build` calls it for every line of an import and
+    the rules service for every stored charge it re-checks, so both flag alike. Positional
+    arguments because it is on the import's hot path.
+    """
+    found: list[str] = []
+    if month != period:
+        found.append(PERIOD_MISMATCH)
+    if currency.upper() != expected_currency:
+        found.append(CURRENCY_MISMATCH)
+    if billed < 0 or category.lower() == "credit":
+        found.append(NEGATIVE_AMOUNT)
+    for name, regex, targets in patterns:
+        for target in targets:
+            if target == "tags":
+                text = tags_json
+            elif target == "pi_email":
+                text = attr.pi_email or ""
+            elif target == "project_id":
+                text = attr.project_code or ""
+            elif target == "fund_org":
+                text = attr.fund_org
+            else:
+                assert isinstance(target, int)
+                text = row[target] or ""
+            if text and regex.search(text):
+                found.append(f"{PATTERN_MATCH}:{name}")
+                break
+    return found
+
+
 class RowBuilder:
     """Builds the rows of one file. `build(cells)` is called once per data line."""
 
@@ -145,10 +209,7 @@ class RowBuilder:
         self.extra, self.extensions = plan.extra, plan.extensions
         self.fingerprint_cells = itemgetter(*plan.canonical_order)
         self.date_cache: dict[str, str] = {}
-        self.patterns = [
-            (name, regex, [f if f in {"tags", "pi_email", "project_id", "fund_org"} else SLOT[f] for f in fields])
-            for name, regex, fields in attributor.flag_patterns
-        ]
+        self.patterns = row_patterns(attributor.flag_patterns, SLOT)
         billed_slot, list_slot = SLOT["billed_cost"], SLOT["list_cost"]
         self.billed_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == billed_slot), None)
         self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
@@ -251,20 +312,15 @@ class RowBuilder:
 
         # Flags that depend on the row, not only on its tags
         reasons = attr.reasons
-        start = out[SLOT["billing_period_start"]]
+        start = out[PERIOD_START_SLOT]
         month = start[:7] if start else "unknown"
-        currency = out[SLOT["billing_currency"]]
+        currency = out[CURRENCY_SLOT]
         if not currency:
-            currency = out[SLOT["billing_currency"]] = self.expected_currency
-        extra_reasons: list[str] = []
-        if month != self.period:
-            extra_reasons.append(PERIOD_MISMATCH)
-        if currency.upper() != self.expected_currency:
-            extra_reasons.append(CURRENCY_MISMATCH)
-        if billed < 0 or out[SLOT["charge_category"]].lower() == "credit":
-            extra_reasons.append(NEGATIVE_AMOUNT)
-        if self.patterns:
-            extra_reasons.extend(self._pattern_reasons(out, attr, tags_json))
+            currency = out[CURRENCY_SLOT] = self.expected_currency
+        extra_reasons = row_flags(
+            out, attr, tags_json, month, currency, billed, out[CATEGORY_SLOT],
+            self.period, self.expected_currency, self.patterns,
+        )  # fmt: skip
         if extra_reasons:
             reasons = (*reasons, *extra_reasons)
 
@@ -302,23 +358,3 @@ class RowBuilder:
             if not isinstance(tags, dict):
                 raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
         return attributor.attribute(tags_json, tags)
-
-    def _pattern_reasons(self, out: list[Any], attr: Attribution, tags_json: str) -> list[str]:
-        found = []
-        for name, regex, targets in self.patterns:
-            for target in targets:
-                if target == "tags":
-                    text = tags_json
-                elif target == "pi_email":
-                    text = attr.pi_email or ""
-                elif target == "project_id":
-                    text = attr.project_code or ""
-                elif target == "fund_org":
-                    text = attr.fund_org
-                else:
-                    assert isinstance(target, int)
-                    text = out[target] or ""
-                if text and regex.search(text):
-                    found.append(f"{PATTERN_MATCH}:{name}")
-                    break
-        return found

@@ -145,3 +145,10 @@ def test_the_charge_detail_shows_every_field_its_origin_and_its_history(client, 
     text = page.content.decode()
     for expected in ["aws-2025-01.csv line 3", "missing_pi", "Amazon EC2", "20.2500000000", "seen", "Tags"]:
         assert expected in text, expected
+
+
+def test_the_filtered_charges_can_be_exported(client, viewer, month):
+    client.force_login(viewer)
+    page = client.get(QUEUE)
+    assert b"Export" in page.content
+    assert client.get(reverse("admin:billing_charge_export")).status_code == 200

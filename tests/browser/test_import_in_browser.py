@@ -8,7 +8,7 @@ from billing.models import Charge, ImportBatch
 from tests.browser.test_review_in_browser import sign_in
 from tests.conftest import make_staff, minimal_row, tags
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_finance_admin_drops_a_file_previews_and_confirms(page, focus_files):

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from billing.models import Charge, ReviewDecision
 from tests.conftest import make_staff, minimal_row, tags
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sign_in(page, email: str, password: str) -> None:

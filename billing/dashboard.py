@@ -1,0 +1,364 @@
+"""Reads for the admin dashboard: a period's figures as plain data, exact and per currency.
+
+Most figures come from the import batches, which carry the exact totals of their rows (rows, list
+and billed totals, currencies). The charges of a period are the charges of its applied batches,
+and a charge's cost never changes after the import, so a period's billed total is the sum of its
+applied batches minus its rejected charges. Rejected and flagged charges are few and found
+through the (period, active, review_state) index, so the page does not read every charge of a
+million-charge period to show its totals, imports, sources and the last twelve months.
+
+Two figures have no pre-aggregate: the PIs and projects with charges and the top PIs. They need
+one GROUP BY over the period's charges (seconds for a million charges on SQLite), which is cached
+under a key that changes with everything that can change them: a new, replaced or rolled-back
+batch of the period, a review decision other than approving a flagged charge (rejecting,
+un-rejecting, re-attributing, carrying over), and a re-evaluation of the period's rules (the
+`period.reevaluate` audit event). Those are the only ways a charge's state or attribution
+changes; a new way must be added to `_attribution`'s key. The cache entry also expires after an
+hour, so nothing unforeseen stays wrong for long. A batch with several
+currencies is split by currency from its charges once, then cached (its rows never change).
+
+Amounts are `Decimal` and never rounded here; currencies are never added together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import Count
+from django.db.models.functions import Coalesce
+
+from billing.models import PI, BillingPeriod, Charge, ImportBatch, ReviewDecision, Source
+from chargeback.models import AuditEvent
+from chargeback.money import ZERO, MoneySum
+
+State = Charge.ReviewState
+MONTHS = 12
+TOP_PIS = 10
+CACHE_SECONDS = 3600
+REEVALUATE = "period.reevaluate"  # the audit action of billing.services.rules.period_reevaluate
+_CACHE_PREFIX = "billing.dashboard.v1"
+
+# Per batch id: (currency, rows, billed, listed) for each currency of the batch.
+Split = dict[int, list[tuple[str, int, Decimal, Decimal]]]
+
+
+@dataclass(frozen=True)
+class PeriodRef:
+    id: int
+    period: str
+    status: str
+    closed_at: datetime | None
+    finalized_at: datetime | None
+
+    @property
+    def status_label(self) -> str:
+        return BillingPeriod.Status(self.status).label
+
+
+@dataclass
+class CurrencyTotals:
+    """A period's billed figures in one currency (active charges, rejected ones left out)."""
+
+    currency: str
+    charges: int = 0
+    billed: Decimal = ZERO
+    listed: Decimal = ZERO  # a line without a list cost counts with its billed cost
+    flagged_charges: int = 0
+    flagged_cost: Decimal = ZERO
+
+    @property
+    def discount(self) -> Decimal:
+        return self.listed - self.billed
+
+    @property
+    def discount_percent(self) -> Decimal | None:
+        """The discount as a percentage of list, unrounded; None when there is no list amount."""
+        return self.discount * 100 / self.listed if self.listed else None
+
+
+@dataclass(frozen=True)
+class SourceImport:
+    """A source's applied import for the period, or its absence (`batch_id` None)."""
+
+    source: str
+    display_name: str
+    batch_id: int | None = None
+    rows: int = 0
+    billed: tuple[tuple[str, Decimal], ...] = ()  # (currency, billed at import), one per currency
+    imported_at: datetime | None = None
+    actor: str = ""
+    warnings: int = 0
+
+    @property
+    def missing(self) -> bool:
+        return self.batch_id is None
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """One bar of a ranking or chart: a source, a PI or a period, in one currency."""
+
+    key: str
+    label: str
+    currency: str
+    amount: Decimal
+    detail: str = ""
+
+
+@dataclass
+class PeriodFigures:
+    period: PeriodRef
+    totals: list[CurrencyTotals]
+    pis: int
+    projects: int
+    imports: list[SourceImport]
+    top_pis: list[CostRow]
+    by_source: list[CostRow]
+    by_month: list[CostRow]
+    months: list[str] = field(default_factory=list)
+
+    @property
+    def currencies(self) -> list[str]:
+        return [t.currency for t in self.totals]
+
+    @property
+    def mixed_currencies(self) -> bool:
+        return len(self.totals) > 1
+
+    @property
+    def charges(self) -> int:
+        return sum(t.charges for t in self.totals)
+
+    @property
+    def flagged_charges(self) -> int:
+        return sum(t.flagged_charges for t in self.totals)
+
+    @property
+    def has_imports(self) -> bool:
+        return any(not i.missing for i in self.imports)
+
+
+def dashboard_periods() -> list[PeriodRef]:
+    """Every billing period, newest first."""
+    rows = BillingPeriod.objects.order_by("-period").values_list("id", "period", "status", "closed_at", "finalized_at")
+    return [PeriodRef(*row) for row in rows]
+
+
+def dashboard_default_period(periods: Sequence[PeriodRef]) -> PeriodRef | None:
+    """The newest open period, else the newest period; None when there are none."""
+    return next((p for p in periods if p.status == BillingPeriod.Status.OPEN), periods[0] if periods else None)
+
+
+def dashboard_figures(*, period: PeriodRef, periods: Sequence[PeriodRef]) -> PeriodFigures:
+    """Everything the dashboard shows for `period`; `periods` (newest first) gives the months."""
+    months = sorted((p for p in periods if p.period <= period.period), key=lambda p: p.period)[-MONTHS:]
+    month_ids = [p.id for p in months]
+    batches = list(
+        ImportBatch.objects.filter(period_id__in=month_ids, status=ImportBatch.Status.APPLIED)
+        .select_related("source")
+        .order_by("source__name")
+    )
+    # Flagged and rejected charges of the months: (period, source, currency, state) -> n, billed, listed.
+    reviewed: dict[tuple[int, int, str, str], tuple[int, Decimal, Decimal]] = {
+        (r["period_id"], r["source_id"], r["billing_currency"], r["review_state"]): (r["n"], r["billed"], r["listed"])
+        for r in Charge.objects.filter(
+            # `active__in`, not `active=True`: Django writes the latter as a bare `WHERE active`,
+            # which stops SQLite from using the rest of the (period, active, review_state) index.
+            period_id__in=month_ids,
+            active__in=[True],
+            review_state__in=[State.FLAGGED, State.REJECTED],
+        )
+        .values("period_id", "source_id", "billing_currency", "review_state")
+        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
+        .order_by()
+    }
+    split = _split_by_currency(batches)
+
+    # (period, source, currency) -> [rows, billed, listed] of the billable charges.
+    cells: dict[tuple[int, int, str], list] = defaultdict(lambda: [0, ZERO, ZERO])
+    for batch in batches:
+        for currency, rows, billed, listed in split[batch.pk]:
+            cell = cells[(batch.period_id, batch.source_id, currency)]
+            cell[0] += rows
+            cell[1] += billed
+            cell[2] += listed
+    for (period_id, source_id, currency, state), (n, billed, listed) in reviewed.items():
+        if state == State.REJECTED:
+            cell = cells[(period_id, source_id, currency)]
+            cell[0] -= n
+            cell[1] -= billed
+            cell[2] -= listed
+
+    totals: dict[str, CurrencyTotals] = {}
+    for (period_id, _source_id, currency), (rows, billed, listed) in cells.items():
+        if period_id == period.id:
+            t = totals.setdefault(currency, CurrencyTotals(currency))
+            t.charges += rows
+            t.billed += billed
+            t.listed += listed
+    for (period_id, _source_id, currency, state), (n, billed, _listed) in reviewed.items():
+        if period_id == period.id and state == State.FLAGGED:
+            t = totals.setdefault(currency, CurrencyTotals(currency))
+            t.flagged_charges += n
+            t.flagged_cost += billed
+
+    period_batches = [b for b in batches if b.period_id == period.id]
+    sources = {b.source_id: b.source for b in period_batches}
+    by_source = sorted(
+        (
+            CostRow(sources[source_id].name, str(sources[source_id]), currency, billed)
+            for (period_id, source_id, currency), (_rows, billed, _listed) in cells.items()
+            if period_id == period.id and source_id in sources
+        ),
+        key=lambda r: (r.currency, -r.amount, r.key),
+    )
+
+    month_totals: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for (period_id, _source_id, currency), (_rows, billed, _listed) in cells.items():
+        month_totals[(period_id, currency)] += billed
+    month_currencies = sorted({currency for _, currency in month_totals})
+    by_month = [
+        CostRow(p.period, p.period, currency, month_totals.get((p.id, currency), ZERO), detail=p.status)
+        for currency in month_currencies
+        for p in months
+    ]
+
+    people = _attribution(period, period_batches)
+    names = {pi.pk: pi for pi in PI.objects.filter(pk__in={pi_id for pi_id, _, _ in people.top})}
+    top_pis = [
+        CostRow(names[pi_id].email, names[pi_id].name or names[pi_id].email, currency, billed)
+        for pi_id, currency, billed in people.top
+        if pi_id in names
+    ]
+
+    return PeriodFigures(
+        period=period,
+        totals=sorted(totals.values(), key=lambda t: t.currency),
+        pis=people.pis,
+        projects=people.projects,
+        imports=_imports(period_batches, split),
+        top_pis=top_pis,
+        by_source=by_source,
+        by_month=by_month,
+        months=[p.period for p in months],
+    )
+
+
+def _imports(batches: Iterable[ImportBatch], split: Split) -> list[SourceImport]:
+    """One row per enabled source (missing when it has no applied batch) and per source imported."""
+    imported = {
+        b.source_id: SourceImport(
+            source=b.source.name,
+            display_name=str(b.source),
+            batch_id=b.pk,
+            rows=b.row_count,
+            billed=tuple((currency, billed) for currency, _, billed, _ in split[b.pk]),
+            imported_at=b.created_at,
+            actor=b.actor,
+            warnings=len(b.warnings),
+        )
+        for b in batches
+    }
+    rows = [
+        imported.get(s.pk) or SourceImport(source=s.name, display_name=str(s))
+        for s in Source.objects.filter(enabled=True).order_by("name")
+    ]
+    shown = {r.source for r in rows}
+    rows += [r for r in imported.values() if r.source not in shown]  # a disabled source's import
+    return rows
+
+
+def _split_by_currency(batches: Sequence[ImportBatch]) -> Split:
+    """Each batch's totals per currency. Single-currency batches answer from their own totals."""
+    split: Split = {}
+    mixed = []
+    for b in batches:
+        if len(b.currencies) == 1:
+            split[b.pk] = [(b.currencies[0], b.row_count, b.billed_total, b.list_total)]
+        elif not b.currencies:
+            split[b.pk] = []
+        else:
+            mixed.append(b)
+    if not mixed:
+        return split
+    keys = {b.pk: f"{_CACHE_PREFIX}.split.{b.pk}.{b.content_sha256}.{b.created_at.isoformat()}" for b in mixed}
+    cached = cache.get_many(list(keys.values()))
+    missing = [pk for pk, key in keys.items() if key not in cached]
+    computed: dict[int, list[tuple[str, int, Decimal, Decimal]]] = defaultdict(list)
+    if missing:
+        rows = (
+            Charge.objects.filter(batch_id__in=missing)
+            .values("batch_id", "billing_currency")
+            .annotate(
+                n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost"))
+            )
+            .order_by("batch_id", "billing_currency")
+        )
+        for r in rows:
+            computed[r["batch_id"]].append((r["billing_currency"], r["n"], r["billed"], r["listed"]))
+        cache.set_many({keys[pk]: computed[pk] for pk in missing}, CACHE_SECONDS)
+    for pk, key in keys.items():
+        split[pk] = cached[key] if key in cached else computed[pk]
+    return split
+
+
+@dataclass(frozen=True)
+class _Attribution:
+    pis: int
+    projects: int
+    top: list[tuple[int, str, Decimal]]  # (pi id, currency, billed), the top PIs of each currency
+
+
+def _attribution(period: PeriodRef, batches: Sequence[ImportBatch]) -> _Attribution:
+    if not batches:
+        return _Attribution(0, 0, [])
+    # Approving a flagged charge changes neither its cost nor its PI or project (flagged charges
+    # count already), so only the other decisions, rarer, make the figures change.
+    decision = (
+        ReviewDecision.objects.exclude(decision=ReviewDecision.Decision.APPROVE, state_before=State.FLAGGED)
+        .order_by("-pk")
+        .values_list("pk", "created_at")
+        .first()
+    )
+    reevaluated = (
+        AuditEvent.objects.filter(action=REEVALUATE, period=period.period)
+        .order_by("-pk")
+        .values_list("pk", "created_at")
+        .first()
+    )
+    version = repr((sorted((b.pk, b.created_at.isoformat()) for b in batches), decision, reevaluated))
+    key = f"{_CACHE_PREFIX}.attribution.{period.id}.{hashlib.sha256(version.encode()).hexdigest()}"
+    found = cache.get(key)
+    if isinstance(found, _Attribution):
+        return found
+    rows = (
+        Charge.objects.filter(period_id=period.id, active=True)
+        .exclude(review_state=State.REJECTED)
+        .values_list("pi_id", "project_id", "billing_currency")
+        .annotate(billed=MoneySum("billed_cost"))
+        .order_by()
+    )
+    pis, projects = set(), set()
+    per_pi: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for pi_id, project_id, currency, billed in rows:  # one row per (PI, project, currency), not per charge
+        if project_id is not None:
+            projects.add(project_id)
+        if pi_id is not None:
+            pis.add(pi_id)
+            per_pi[(pi_id, currency)] += billed
+    ranked = sorted(per_pi.items(), key=lambda item: (item[0][1], -item[1], item[0][0]))
+    top: list[tuple[int, str, Decimal]] = []
+    shown: dict[str, int] = defaultdict(int)
+    for (pi_id, currency), billed in ranked:
+        if shown[currency] < TOP_PIS:
+            shown[currency] += 1
+            top.append((pi_id, currency, billed))
+    result = _Attribution(len(pis), len(projects), top)
+    cache.set(key, result, CACHE_SECONDS)
+    return result

@@ -1,0 +1,177 @@
+"""django-import-export resources: master data in and out (CSV, XLSX), charges out.
+
+Imports run a dry run first (the admin's preview is a real import rolled back), so nothing here
+has side effects beyond saving the row itself. Master data is matched on its natural key (source
+name, PI email, project code); PI emails are matched and stored lower-case.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from import_export import resources, widgets
+from import_export.fields import Field
+from import_export.formats import base_formats
+
+from billing.models import PI, Charge, Project, Source
+
+# The spreadsheet formats offered for master data and charges.
+FORMATS = [base_formats.CSV, base_formats.XLSX]
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def normalise_email(value: Any) -> str:
+    return str(value or "").strip().lower()
+
+
+class YesNoWidget(widgets.BooleanWidget):
+    """Yes/no, true/false, 1/0 in any case; anything else is an error on the row, not False.
+
+    A blank cell is None, which the field does not save: a new record keeps the model default.
+    """
+
+    TRUE_WORDS = frozenset({"1", "true", "yes", "y"})
+    FALSE_WORDS = frozenset({"0", "false", "no", "n"})
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        text = str(value if value is not None else "").strip().lower()
+        if text in ("", "none", "null"):
+            return None
+        if text in self.TRUE_WORDS:
+            return True
+        if text in self.FALSE_WORDS:
+            return False
+        raise ValueError(f"{value!r} is not yes or no")
+
+
+def yes_no(name: str) -> Field:
+    return Field(attribute=name, column_name=name, widget=YesNoWidget(), saves_null_values=False)
+
+
+class SourceResource(resources.ModelResource):
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = Source
+        import_id_fields = ["name"]
+        fields = ["name", "display_name", "file_pattern", "credit_fund_org", "gl_account", "enabled"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        if "name" in row:
+            row["name"] = str(row["name"] or "").strip().lower()
+
+
+class PIResource(resources.ModelResource):
+    class Meta:
+        model = PI
+        import_id_fields = ["email"]
+        fields = ["email", "name"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        if "email" in row:
+            row["email"] = normalise_email(row["email"])
+
+
+class PIByEmailWidget(widgets.ForeignKeyWidget):
+    """A PI named by email (any case); an unknown email is an error on that row, not a new PI."""
+
+    def __init__(self) -> None:
+        super().__init__(PI, field="email")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> PI | None:
+        email = normalise_email(value)
+        if not email:
+            return None
+        pi = PI.objects.filter(email=email).first()
+        if pi is None:
+            raise ValueError(f"no PI with email {email}; add the PI (or import the PIs) first")
+        return pi
+
+
+class ProjectResource(resources.ModelResource):
+    pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
+    active = yes_no("active")
+
+    class Meta:
+        model = Project
+        import_id_fields = ["code"]
+        fields = ["code", "pi", "title", "fund_org", "active", "fund_end_date"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        if "code" in row:
+            row["code"] = str(row["code"] or "").strip()
+
+
+class ExactDecimalWidget(widgets.Widget):
+    """An amount as its exact decimal text: no float, no exponent, no rounding."""
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
+        if value is None:
+            return ""
+        return f"{Decimal(value):f}"
+
+
+def escape_formula(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe, shown as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class ChargeResource(resources.ModelResource):
+    """Charges for a spreadsheet (export only).
+
+    Charge text comes from provider files and from tags anyone with cloud access can set, so
+    every text cell that a spreadsheet would take as a formula (=, +, -, @, tab, CR) is escaped
+    with a leading apostrophe, on top of django-import-export's own `=` escaping
+    (IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT). Amounts are exact decimal text and never escaped.
+    """
+
+    period = Field(attribute="period__period", column_name="period")
+    source = Field(attribute="source__name", column_name="source")
+    pi_email = Field(attribute="pi__email", column_name="pi_email")
+    project_code = Field(attribute="project__code", column_name="project_code")
+    billed_cost = Field(attribute="billed_cost", column_name="billed_cost", widget=ExactDecimalWidget())
+    list_cost = Field(attribute="list_cost", column_name="list_cost", widget=ExactDecimalWidget())
+    flag_reasons = Field(column_name="flag_reasons")
+
+    AMOUNTS = frozenset({"billed_cost", "list_cost"})
+
+    class Meta:
+        model = Charge
+        fields = [
+            "id", "period", "source", "pi_email", "project_code", "fund_org", "service_name", "resource_id",
+            "resource_name", "billed_cost", "list_cost", "billing_currency", "review_state", "flag_reasons",
+        ]  # fmt: skip
+        export_order = fields
+
+    def get_queryset(self) -> Any:
+        return Charge.objects.filter(active=True).order_by("pk")
+
+    def filter_export(self, queryset: Any, **kwargs: Any) -> Any:
+        return queryset.select_related("period", "source", "pi", "project")
+
+    def dehydrate_flag_reasons(self, charge: Charge) -> str:
+        return ",".join(charge.flag_reason_list)
+
+    def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        if field.attribute in self.AMOUNTS:
+            return value
+        return escape_formula(value)
