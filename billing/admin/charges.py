@@ -94,7 +94,7 @@ class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
     formats = FORMATS
 
     list_display = [
-        "id", "period", "source", "pi", "project", "fund_org", "service_name", "resource", "billed",
+        "id", "period", "source_name", "pi_email", "project", "fund_org", "service_name", "resource", "billed",
         "review_state", "reasons",
     ]  # fmt: skip
     list_filter = [ReviewFilter, PeriodFilter, "source", FlagReasonFilter, AmountFilter, PiFilter, ProjectFilter]
@@ -135,6 +135,14 @@ class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
     @admin.display(description="Billed")  # no sorting: ordering a million charges by amount takes seconds
     def billed(self, obj: Charge) -> str:
         return format_html("{}", money(obj.billed_cost, obj.billing_currency))
+
+    @admin.display(description="Source")
+    def source_name(self, obj: Charge) -> str:
+        return obj.source.name
+
+    @admin.display(description="PI")
+    def pi_email(self, obj: Charge) -> str:
+        return obj.pi.email if obj.pi else "-"
 
     @admin.display(description="Resource")
     def resource(self, obj: Charge) -> str:
