@@ -303,6 +303,7 @@ class Charge(models.Model):
             models.Index(fields=["period", "active", "review_state"], name="charge_period_state"),
             models.Index(fields=["batch"], name="charge_batch"),
             models.Index(fields=["review_state", "active"], name="charge_state"),
+            models.Index(fields=["resource_id"], name="charge_resource"),
             models.Index(fields=["pi", "period"], name="charge_pi_period"),
             models.Index(fields=["project", "period"], name="charge_project_period"),
         ]

@@ -193,7 +193,9 @@ class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
         project_ids = list(Project.objects.filter(code=term).values_list("id", flat=True))
         if pi_ids or project_ids:
             return queryset.filter(Q(pi_id__in=pi_ids) | Q(project_id__in=project_ids)), False
-        return queryset.filter(Q(resource_id=term) | Q(fund_org=term)), False
+        if Charge.objects.filter(resource_id=term).exists():  # indexed
+            return queryset.filter(resource_id=term), False
+        return queryset.filter(fund_org=term), False  # not indexed: narrow by period on big tables
 
     # -- the changelist: totals of the filtered set ------------------------------------------
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
