@@ -73,11 +73,17 @@ def main() -> int:
         "charges of one PI": f"/admin/billing/charge/?review=all&period=2025-01&pi={pi_email}",
         "charges of one project": f"/admin/billing/charge/?review=all&project={project}",
         "search by resource": "/admin/billing/charge/?review=all&q=aws-res-000000042",
-        "charges sorted by amount": "/admin/billing/charge/?review=all&o=9",
         "charge detail": f"/admin/billing/charge/{charge_id}/change/",
         "import batches": "/admin/billing/importbatch/",
         "audit log": "/admin/chargeback/auditevent/",
     }
+    from django.core.cache import cache
+
+    cache.clear()
+    t = time.perf_counter()
+    client.get("/admin/")
+    cold_ms = (time.perf_counter() - t) * 1000
+    print(f"dashboard with an empty cache (first view after new data): {cold_ms:.0f} ms")
     print(f"{'page':<28} {'best ms':>8} {'median ms':>10}  budget {BUDGET_MS} ms")
     for name, url in pages.items():
         times = []
