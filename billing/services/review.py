@@ -107,7 +107,7 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
         raise BillingError("give charge ids or a period")
     qs = Charge.objects.select_for_update(of=("self",)).select_related("period", "pi", "project")
     if ids:
-        charges = []
+        charges: list[Charge] = []
         for start in range(0, len(ids), 900):  # SQLite allows a limited number of parameters
             charges.extend(qs.filter(pk__in=ids[start : start + 900]))
         charges.sort(key=lambda c: c.pk)
