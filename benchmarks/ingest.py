@@ -14,13 +14,9 @@ only when something could not be measured.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import csv
-import hashlib
-import io
 import json
 import os
-import pstats
 import subprocess
 import sys
 import tempfile
@@ -32,12 +28,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "benchmarks" / "out"
-DEFAULT_FOCUSGEN = REPO.parent / "shared" / "focusgen.py"
+from focusfiles import DEFAULT_FOCUSGEN, PERIOD, REPO, SOURCE, BenchError, focus_file, log
+
 DEFAULT_SIZES = (100_000, 1_000_000)
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-SOURCE, PERIOD = "aws", "2025-01"
 
 # Design §9 (on a 2-core machine).
 BUDGET_ROWS_PER_S = 50_000  # SQLite, 100k-row file
@@ -45,10 +39,6 @@ BUDGET_ROWS_PER_S_AT = 100_000
 BUDGET_RATIO = 2.5  # ingest time / bare parse loop time
 BUDGET_RSS_MB = 300.0  # peak RSS of the import of a 1M-row file
 BUDGET_RSS_AT = 1_000_000
-
-
-class BenchError(Exception):
-    """Something could not be measured; the message says what and why."""
 
 
 @dataclass
@@ -102,38 +92,6 @@ def check(step: str, m: Measured) -> Measured:
         tail = "\n".join((m.stderr or m.stdout).strip().splitlines()[-15:])
         raise BenchError(f"{step} failed with exit status {m.returncode}:\n{tail}")
     return m
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# -- input files ---------------------------------------------------------------------------------------
-def focus_file(rows: int, focusgen: Path) -> Path:
-    """A FOCUS file of `rows` lines, cached under benchmarks/out/ (keyed by the generator's content)."""
-    if not focusgen.is_file():
-        raise BenchError(
-            f"FOCUS generator not found at {focusgen}; it lives in the shared folder next to the "
-            "repository (../shared/focusgen.py), or give its path with --focusgen PATH"
-        )
-    digest = hashlib.sha256(focusgen.read_bytes()).hexdigest()[:10]
-    target = OUT / f"focus-{SOURCE}-{PERIOD}-{rows}rows-{digest}.csv"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / ".gitignore").write_text("# generated benchmark inputs, hundreds of MB\n*\n")
-    if target.is_file():
-        return target
-    partial = target.with_suffix(".partial")
-    log(f"generating {rows:,} FOCUS rows -> {target.relative_to(REPO)}")
-    with partial.open("wb") as fh:
-        proc = subprocess.run(
-            [sys.executable, str(focusgen), str(rows), "--period", PERIOD, "--source", SOURCE],
-            stdout=fh, stderr=subprocess.PIPE, check=False,
-        )  # fmt: skip
-    if proc.returncode != 0:
-        partial.unlink(missing_ok=True)
-        raise BenchError(f"{focusgen} failed: {proc.stderr.decode(errors='replace').strip()}")
-    partial.replace(target)
-    return target
 
 
 # -- the bare parse loop (runs in a child: `ingest.py --bare-loop FILE`) -------------------------------
@@ -324,70 +282,6 @@ def environment(python: str, focusgen: Path) -> dict[str, Any]:
     return {"python": python, "cpus": os.cpu_count(), "platform": sys.platform, "focusgen": str(focusgen)}
 
 
-# -- profile mode --------------------------------------------------------------------------------------------
-def profile(path: Path, rows: int, top: int, sort: str, output_format: str) -> int:
-    """One SQLite import of `path` in this process under cProfile; the top functions by `sort`."""
-    with tempfile.TemporaryDirectory(prefix="ocb-profile-") as tmp:
-        os.environ.update(child_env(sqlite_url(Path(tmp)), Path(tmp)))
-        sys.path.insert(0, str(REPO))
-        try:
-            import django
-        except ImportError:
-            raise BenchError("Django is not importable here; run the profile with .venv/bin/python") from None
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connections
-
-        call_command("migrate", verbosity=0)
-        out = io.StringIO()
-        profiler = cProfile.Profile()
-        start = time.perf_counter()
-        profiler.enable()
-        call_command("ingest", str(path), source=SOURCE, period=PERIOD, output_format="json", stdout=out)
-        profiler.disable()
-        seconds = time.perf_counter() - start
-        connections.close_all()
-    report = json.loads(out.getvalue())
-    if report.get("rows") != rows:
-        raise BenchError(f"profiled import read {report.get('rows')} rows, expected {rows}")
-    stats = pstats.Stats(profiler)
-    column = 2 if sort == "tottime" else 3  # stats values: (primitive calls, calls, tottime, cumtime, callers)
-    entries = sorted(stats.stats.items(), key=lambda item: -item[1][column])  # type: ignore[attr-defined]
-    total_tt = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    top_rows = [
-        {
-            "function": _where(file, line, func),
-            "ncalls": nc,
-            "tottime": round(tt, 3),
-            "tottime_share": round(tt / total_tt, 3) if total_tt else 0.0,
-            "cumtime": round(ct, 3),
-        }
-        for (file, line, func), (_, nc, tt, ct, _) in entries[:top]
-    ]
-    if output_format == "json":
-        doc = {"rows": rows, "seconds_under_profiler": round(seconds, 3), "sort": sort, "top": top_rows}
-        print(json.dumps(doc, indent=2))
-        return 0
-    print(f"SQLite import of {rows:,} rows under cProfile: {seconds:.2f} s ({rows / seconds:,.0f} rows/s profiled)")
-    what = "own time, excluding callees" if sort == "tottime" else "including callees"
-    print(f"top {top} functions by {sort} ({what}):\n")
-    print(f"{'ncalls':>10}  {'tottime':>8}  {'share':>6}  {'cumtime':>8}  function")
-    for e in top_rows:
-        share = f"{e['tottime_share']:.1%}"
-        print(f"{e['ncalls']:>10}  {e['tottime']:>8.3f}  {share:>6}  {e['cumtime']:>8.3f}  {e['function']}")
-    return 0
-
-
-def _where(file: str, line: int, func: str) -> str:
-    if file == "~":
-        return func  # a builtin, e.g. <method 'executemany' of 'sqlite3.Cursor' objects>
-    for base in (str(REPO) + os.sep, *(p + os.sep for p in sys.path if "-packages" in p)):
-        if file.startswith(base):
-            file = file[len(base) :]
-            break
-    return f"{file}:{line}({func})"
-
-
 # -- main -------------------------------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     venv_python = REPO / ".venv" / "bin" / "python"
@@ -545,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.profile:
             rows = args.rows[0]
             path = focus_file(rows, args.focusgen.resolve())
+            from ingest_profile import profile
+
             return profile(path, rows, args.top, args.sort, args.output_format)
         return benchmark(args)
     except BenchError as exc:

@@ -30,7 +30,7 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from ingest import focus_file  # the ingest benchmark's cached focusgen files
+    from focusfiles import focus_file  # the same cached focusgen files as the ingest benchmark
 
     data_dir = Path(tempfile.mkdtemp(prefix="ocb-pages-"))
     os.environ.update({"DEBUG": "false", "SECRET_KEY": "bench-" + "x" * 40, "OPENCHARGEBACK_DATA_DIR": str(data_dir)})

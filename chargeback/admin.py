@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -8,8 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
 
+from .formatting import pretty_json
 from .models import AuditEvent, Organization
 
 MANAGE_RULES = "billing.manage_rules"
@@ -78,14 +77,6 @@ class PeriodFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         value = self.value()
         return queryset.filter(period=value) if value else queryset
-
-
-def pretty_json(value: Any) -> str:
-    if value is None:
-        return "—"
-    return format_html(
-        '<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    )
 
 
 @admin.register(AuditEvent)

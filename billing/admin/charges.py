@@ -5,7 +5,6 @@ Every action calls a service in billing.services.review, the same as `opencharge
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -24,10 +23,10 @@ from billing.resources import FORMATS, ChargeResource
 from billing.services.errors import BillingError
 from billing.services.review import charges_approve, charges_reattribute, charges_reject
 from chargeback.audit import Actor
-from chargeback.formatting import money
+from chargeback.formatting import money, pretty_json
 from chargeback.money import MoneySum
 
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, ReadOnlyInline
 from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
 
 # The filtered set is counted (for pagination and totals) only up to this many rows: a page of
@@ -64,15 +63,10 @@ class ReattributeForm(forms.Form):
         return data
 
 
-class ReviewDecisionInline(admin.TabularInline):
+class ReviewDecisionInline(ReadOnlyInline):
     model = ReviewDecision
-    extra = 0
-    can_delete = False
     fields = ("created_at", "decision", "state_before", "state_after", "note", "attribution_change", "actor")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Attribution before → after")
     def attribution_change(self, obj: ReviewDecision) -> str:
@@ -162,20 +156,17 @@ class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
             obj.batch_id, obj.batch_id, name, obj.line_number, state,
         )  # fmt: skip
 
-    def _pretty(self, data: Any) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(data or {}, indent=2, ensure_ascii=False))
-
     @admin.display(description="Tags")
     def tags_pretty(self, obj: Charge) -> str:
-        return self._pretty(obj.tags)
+        return pretty_json(obj.tags or {})
 
     @admin.display(description="Other FOCUS columns")
     def focus_extra_pretty(self, obj: Charge) -> str:
-        return self._pretty(obj.focus_extra)
+        return pretty_json(obj.focus_extra or {})
 
     @admin.display(description="Extension (x_*) and unknown columns")
     def extensions_pretty(self, obj: Charge) -> str:
-        return self._pretty(obj.extensions)
+        return pretty_json(obj.extensions or {})
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Charge], search_term: str

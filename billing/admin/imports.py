@@ -48,7 +48,7 @@ from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.audit import Actor
 from chargeback.formatting import money
 
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, ReadOnlyInline
 
 IMPORT_PERMISSION = "billing.import_charges"
 TEMPLATES = "admin/billing/importbatch"
@@ -123,15 +123,10 @@ class RollbackForm(forms.Form):
 # The admin --------------------------------------------------------------------------------------
 
 
-class ImportFileInline(admin.TabularInline):
+class ImportFileInline(ReadOnlyInline):
     model = ImportFile
-    extra = 0
-    can_delete = False
     fields = ("name", "sha256", "size", "rows", "download")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Original")
     def download(self, obj: ImportFile) -> str:

@@ -17,7 +17,7 @@ from billing.models import BillingPeriod, Charge, PeriodTransition
 from billing.services.errors import BillingError
 from billing.services.periods import period_close, period_finalize, period_reopen
 
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, ReadOnlyInline
 from .charges import actor_for
 
 Status = BillingPeriod.Status
@@ -35,10 +35,8 @@ class TransitionForm(forms.Form):
     )
 
 
-class PeriodTransitionInline(admin.TabularInline):
+class PeriodTransitionInline(ReadOnlyInline):
     model = PeriodTransition
-    extra = 0
-    can_delete = False
     fields = ("created_at", "from_status", "to_status", "reason", "actor")
     readonly_fields = fields
 
