@@ -193,8 +193,8 @@ else:
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@localhost")
 
 # Celery: a Redis broker in production; in-process (eager) when no broker is configured.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True
@@ -202,6 +202,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 200)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULE = {
+    # The outbox sweeper: re-queues pending emails whose task the broker lost or whose backoff passed.
+    "sweep-outbox": {"task": "statements.tasks.sweep_outbox", "schedule": 60.0},
+}
+
+# Statements: detail lines per PDF before the smallest are summed on one line; the portal's
+# address shown in statement emails; how long a pending email waits before the sweeper re-queues it.
+OPENCHARGEBACK_STATEMENT_DETAIL_LINES = env_int("OPENCHARGEBACK_STATEMENT_DETAIL_LINES", 400)
+OPENCHARGEBACK_PUBLIC_URL = env_str("OPENCHARGEBACK_PUBLIC_URL")
+OPENCHARGEBACK_OUTBOX_STALE_SECONDS = env_int("OPENCHARGEBACK_OUTBOX_STALE_SECONDS", 300)
 
 # Imports of at least this many bytes are parsed in a worker process while this one writes
 # (two cores busy); -1 parses everything in-process.

@@ -23,6 +23,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.db.models import TextField
+from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Cast
 
 from billing.ingest.rows import STRING_FIELDS, row_flags, row_patterns
@@ -356,6 +357,8 @@ def _reviewer_fixed(period_obj: BillingPeriod) -> set[int]:
 
 def _fields(obj: models.Model) -> dict[str, Any]:
     data = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+    # A file field records the stored file's name.
+    data = {k: (v.name or "") if isinstance(v, FieldFile) else v for k, v in data.items()}
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 

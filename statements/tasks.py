@@ -1,0 +1,31 @@
+"""Celery tasks: ids in, a service call, nothing else. All are safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from statements.services.delivery import deliveries_due, delivery_send
+from statements.services.render import statement_render
+
+
+@shared_task(acks_late=True)
+def render_statement(statement_id: int) -> bool:
+    return statement_render(statement_id=statement_id)
+
+
+@shared_task(acks_late=True)
+def send_delivery(delivery_id: int) -> str:
+    outcome = delivery_send(delivery_id=delivery_id)
+    if outcome.retry_in is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+        send_delivery.apply_async((delivery_id,), countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task
+def sweep_outbox() -> int:
+    """Re-queue pending deliveries the broker lost or whose backoff has passed (beat, every minute)."""
+    due = deliveries_due()
+    for pk in due:
+        send_delivery.delay(pk)
+    return len(due)
