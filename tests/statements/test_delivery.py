@@ -44,7 +44,7 @@ def test_each_pi_gets_one_email_with_all_their_statements(run, focus_files, seed
     ]  # fmt: skip
     assert alice.subject == "Research Computing statement for 2025-01: USD 12.50"
     assert "Total due for 2025-01: USD 12.50" in alice.body and "atlas" in alice.body
-    html, mimetype = alice.alternatives[0]
+    html, mimetype = alice.alternatives[0]  # type: ignore[attr-defined]
     assert mimetype == "text/html" and "genomics" in html and "12.50" in html
     assert set(Statement.objects.values_list("status", flat=True)) == {"sent"}
     assert Delivery.objects.filter(status="sent").count() == 2
@@ -77,7 +77,7 @@ def test_a_temporary_smtp_failure_is_retried_with_backoff_then_sent_once(run, ge
         run("send", "-p", generated, "--pi", ALICE)
     d = Delivery.objects.get()
     assert d.status == "pending" and d.attempts == 1 and "451" in d.last_error
-    assert d.next_attempt_at > timezone.now() + timedelta(seconds=50)
+    assert d.next_attempt_at is not None and d.next_attempt_at > timezone.now() + timedelta(seconds=50)
     assert sweep_outbox() == 0  # not due yet
     Delivery.objects.filter(pk=d.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     assert sweep_outbox() == 1
