@@ -128,6 +128,7 @@ class GenerationReport:
     draft: bool = False
     output_dir: str = ""
     files: list[str] = field(default_factory=list)
+    previews: list[dict[str, Any]] = field(default_factory=list)
     deliveries_queued: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -260,16 +261,17 @@ def statements_generate(
             .filter(**({"pi": pi} if pi else {}))
         }
         next_seq = (Statement.objects.filter(period=obj).aggregate(m=Max("sequence"))["m"] or 0) + 1
-        run = GenerationRun.objects.create(period=obj, actor=actor.label)
-        report.run_id = run.pk
         new: list[Statement] = []
         touched: list[Statement] = []
+        unrendered: list[Statement] = []
         for plan in plans:
             sha = plan.content_sha256()
             old = current.pop((plan.pi_id, plan.project_id), None)
-            if old is not None and old.content_sha256 == sha and not force and old.status != Statement.Status.DRAFT:
+            if old is not None and old.content_sha256 == sha and not force:
                 report.unchanged += 1
                 touched.append(old)
+                if old.status == Statement.Status.DRAFT:  # its render task was lost: queue it again
+                    unrendered.append(old)
                 continue
             if old is not None:
                 sequence, version = old.sequence, old.version + 1
@@ -285,19 +287,22 @@ def statements_generate(
         # A PI or project with no billed charges left (all rejected, say) keeps no current statement.
         for stale in current.values():
             _supersede(stale)
-        run.statements.set(touched)
         report.statements = len(touched)
         report.new_versions = len(new)
         report.statement_ids = [s.pk for s in touched]
         report.pis = len({s.pi_id for s in touched})
         for st in touched:
             report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
-        run.report = report.as_dict()
-        run.save(update_fields=["report"])
-        audit_record(
-            actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj, period=period,
-            after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
-        )  # fmt: skip
+        if new or current or dry_run:  # generating an unchanged period again changes nothing, records nothing
+            run = GenerationRun.objects.create(period=obj, actor=actor.label)
+            run.statements.set(touched)
+            report.run_id = run.pk
+            run.report = report.as_dict()
+            run.save(update_fields=["report"])
+            audit_record(
+                actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj, period=period,
+                after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
+            )  # fmt: skip
         if dry_run:
             out = Path(tempfile.mkdtemp(prefix=f"openchargeback-{period}-"))
             report.output_dir = str(out)
@@ -306,9 +311,10 @@ def statements_generate(
                 path = out / f"{st.number}-v{st.version}.pdf"
                 path.write_bytes(data)
                 report.files.append(str(path))
+                report.previews.append({"pi_id": st.pi_id, "project_id": st.project_id, "file": str(path)})
             transaction.set_rollback(True)
             return report
-        for st in new:
+        for st in new + unrendered:
             transaction.on_commit(partial(render_statement.delay, st.pk))
         if send:
             report.deliveries_queued = deliveries_queue(period=period, actor=actor, pi_email=pi_email).queued

@@ -58,3 +58,8 @@ def qty(value: Decimal | None) -> str:
         return ""
     text = f"{value:,.4f}".rstrip("0").rstrip(".")
     return text or "0"
+
+
+@register.filter
+def get_item(mapping: dict[object, object], key: object) -> object:
+    return mapping.get(key)
