@@ -159,7 +159,7 @@ def next_steps(request: HttpRequest, f: PeriodFigures) -> list[Step]:
                 )
             ]
         return [
-            Step("Generate statements", note="not available yet"),
+            _statements_step(user, period),
             Step("Export journal", note="not available yet"),
             Step("Finalize the period", move(Status.FINALIZED, "billing.finalize_period")),
         ]
@@ -177,6 +177,21 @@ def next_steps(request: HttpRequest, f: PeriodFigures) -> list[Step]:
 
 def _charges(n: int) -> str:
     return f"{n} flagged charge{'' if n == 1 else 's'}"
+
+
+def _statements_step(user: Any, period: Any) -> Step:
+    """Generate (or look at) the period's statements: how many exist and how many are sent."""
+    from statements.models import Statement
+
+    current = Statement.objects.filter(period_id=period.id).exclude(status=Statement.Status.SUPERSEDED)
+    total = current.count()
+    sent = current.filter(status=Statement.Status.SENT).count()
+    url: str | None = reverse("admin:statements_statement_period", args=[period.period])
+    if not total:
+        return Step("Generate statements", url if user.has_perm("statements.generate_statement") else None)
+    if not user.has_perm("statements.view_statement"):
+        url = None
+    return Step("Statements", url, note=f"{total} generated, {sent} sent")
 
 
 def _import_url(request: HttpRequest) -> str | None:

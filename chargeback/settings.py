@@ -178,6 +178,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default for URL form fields, today
 
 # Email: files under the data dir unless an SMTP host is configured.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -201,10 +202,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 200)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task a dead worker had taken is delivered again after this many seconds (tasks are idempotent).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULE = {
     # The outbox sweeper: re-queues pending emails whose task the broker lost or whose backoff passed.
     "sweep-outbox": {"task": "statements.tasks.sweep_outbox", "schedule": 60.0},
+    # Statement PDFs whose render task was lost are queued again.
+    "sweep-statements": {"task": "statements.tasks.sweep_statements", "schedule": 300.0},
 }
 
 # Statements: detail lines per PDF before the smallest are summed on one line; the portal's

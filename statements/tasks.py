@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from statements.services.delivery import deliveries_due, delivery_send
+from statements.services.generate import statements_unrendered
 from statements.services.render import statement_render
 
 
@@ -28,4 +29,13 @@ def sweep_outbox() -> int:
     due = deliveries_due()
     for pk in due:
         send_delivery.delay(pk)
+    return len(due)
+
+
+@shared_task
+def sweep_statements() -> int:
+    """Re-queue statement PDFs still not rendered long after generation (beat, every five minutes)."""
+    due = statements_unrendered()
+    for pk in due:
+        render_statement.delay(pk)
     return len(due)

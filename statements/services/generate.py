@@ -375,6 +375,21 @@ def statement_charges(st: Statement) -> QuerySet[Charge]:
     return qs.filter(project_id=st.project_id) if st.project_id else qs.filter(project__isnull=True)
 
 
+def statements_unrendered() -> list[int]:
+    """Draft statements older than the outbox's stale age: their render task was probably lost."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    stale = timezone.now() - timedelta(seconds=settings.OPENCHARGEBACK_OUTBOX_STALE_SECONDS)
+    return list(
+        Statement.objects.filter(status=Statement.Status.DRAFT, created_at__lte=stale).values_list("pk", flat=True)[
+            :1000
+        ]
+    )
+
+
 def generation_progress(*, period: str) -> dict[str, int]:
     """How far the PDFs of a period's current statements are (drafts are still rendering)."""
     counts = (
@@ -390,3 +405,27 @@ def group_by_pi(statements: list[Statement]) -> dict[int, list[Statement]]:
     for st in statements:
         out[st.pi_id].append(st)
     return out
+
+
+def finalize_check(period: BillingPeriod) -> None:
+    """Refuse to finalize a period whose statements are missing, still rendering or out of date."""
+    plans = plan_statements(period=period)
+    current = {
+        (s.pi_id, s.project_id): s
+        for s in Statement.objects.filter(period=period).exclude(status=Statement.Status.SUPERSEDED)
+    }
+    if plans and not current:
+        raise BillingError(f"period {period.period} has no statements yet; generate them before finalizing")
+    stale = [
+        p
+        for p in plans
+        if (s := current.get((p.pi_id, p.project_id))) is None or s.content_sha256 != p.content_sha256()
+    ]
+    if stale or len(current) != len(plans):
+        raise BillingError(
+            f"period {period.period}: the statements no longer match the approved charges "
+            f"({len(stale) or len(current) - len(plans)} differ); generate them again before finalizing"
+        )
+    drafts = sum(s.status == Statement.Status.DRAFT for s in current.values())
+    if drafts:
+        raise BillingError(f"period {period.period}: {drafts} statement PDFs are still being rendered; wait for them")

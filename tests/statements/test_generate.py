@@ -153,3 +153,21 @@ def test_statements_list_shows_numbers_status_and_amounts(run, closed_period):
         ("2025-01-000001", "genomics", "final"), ("2025-01-000002", "climate", "final"),
     ]  # fmt: skip
     assert "2 statements" in run("statements", "list", "-p", closed_period).out
+
+
+def test_finalizing_needs_current_statements(run, closed_period):
+    from .conftest import approve_refund_and_close
+
+    approve_refund_and_close(run)
+    refused = run("periods", "finalize", closed_period)
+    assert refused.code == 1 and "has no statements yet; generate them before finalizing" in refused.err
+    run("generate", "-p", closed_period)
+    run("periods", "reopen", closed_period, "--reason", "a late rejection")
+    from billing.models import Charge
+
+    run("review", "reject", "--id", str(Charge.objects.get(resource_id="refund").pk), "--note", "not ours")
+    run("periods", "close", closed_period)
+    stale = run("periods", "finalize", closed_period)
+    assert stale.code == 1 and "no longer match the approved charges" in stale.err
+    run("generate", "-p", closed_period)
+    assert run("periods", "finalize", closed_period).code == 0
