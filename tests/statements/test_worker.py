@@ -148,4 +148,4 @@ def test_killing_the_worker_mid_generation_loses_and_repeats_nothing(
     statements = list(Statement.objects.all())
     assert len(statements) == 12 and all(s.version == 1 and s.status == "sent" for s in statements)
     stored = {f.name for f in (tmp_path / "media" / "statements" / "2025-01").iterdir()}
-    assert {Path(s.pdf.name).name for s in statements} <= stored  # every statement's PDF is on disk
+    assert {Path(str(s.pdf.name)).name for s in statements} <= stored  # every statement's PDF is on disk
