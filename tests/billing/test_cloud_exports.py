@@ -1,6 +1,6 @@
 """Native cloud FOCUS exports import without editing: AWS, Azure, Google Cloud, FOCUS 1.3.
 
-The samples in fixtures/focus/ follow each provider's published column list; their amounts are
+The samples in fixtures/samples/ follow each provider's published column list; their amounts are
 small enough to check by hand. Rows whose tags name no project are attributed through the
 account mapping, and say which mapping did it.
 """
@@ -18,7 +18,7 @@ from chargeback.money import MoneySum
 
 pytestmark = pytest.mark.django_db
 
-SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "focus"
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "samples"
 
 
 @pytest.fixture
