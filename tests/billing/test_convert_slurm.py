@@ -253,3 +253,35 @@ class TestIngestFromSlurm:
     def test_converter_options_need_from(self, run, cluster):
         result = run("ingest", str(SACCT), "-p", "2025-01", "--per-job")
         assert result.code == 1 and "Slurm options" in result.err
+
+
+class TestTheAdminImportPage:
+    def test_a_finance_admin_imports_sacct_output_as_the_slurm_file_kind(self, client, finance_admin, cluster):
+        from django.urls import reverse
+
+        client.force_login(finance_admin)
+        page = client.get(reverse("admin:billing_importbatch_import")).content.decode()
+        assert "Slurm sacct" in page and "Storage usage" in page
+        with SACCT.open("rb") as fh:
+            preview = client.post(reverse("admin:billing_importbatch_import"),
+                                  {"files": [fh], "source": "", "period": "2025-01", "kind": "slurm"})  # fmt: skip
+        assert preview.status_code == 200, preview.content
+        report = preview.context["report"]
+        assert (report.status, report.source, report.rows) == ("dry_run", "hpc", 5)
+        assert report.billed_total == Decimal("38.40")
+        assert not SubsidyUsage.objects.exists()  # a preview spends no cap
+        data = {"token": preview.context["staged"].token, "source": "hpc", "period": "2025-01", "kind": "slurm"}
+        done = client.post(reverse("admin:billing_importbatch_import_confirm"), data)
+        assert done.status_code == 302
+        assert Charge.objects.count() == 5
+        assert SubsidyUsage.objects.get().amount == Decimal("0.08")
+
+    def test_a_sacct_file_taken_for_focus_is_refused_with_the_reason(self, client, finance_admin, cluster):
+        from django.urls import reverse
+
+        client.force_login(finance_admin)
+        with SACCT.open("rb") as fh:
+            page = client.post(reverse("admin:billing_importbatch_import"),
+                               {"files": [fh], "source": "hpc", "period": "2025-01"})  # fmt: skip
+        assert "missing mandatory column" in page.content.decode()
+        assert not Charge.objects.exists()
