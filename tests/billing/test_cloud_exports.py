@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from billing.models import PI, AccountMapping, Charge, Project, Source, TagMapping
+from billing.services.rules import period_reevaluate
+from chargeback.audit import Actor
 from chargeback.money import MoneySum
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +189,18 @@ class TestTheMappingTable:
         ingest(run, "azure-focuscost10-2025-03.csv", "azure")
         vm = charges()[0]
         assert vm.project.code == "climate-model" and vm.attribution_rule == ""
+
+
+class TestReevaluation:
+    def test_re_evaluating_the_rules_keeps_and_applies_account_mappings(self, run, projects):
+        ingest(run, "gcp-focus-2025-03.csv", "gcp")
+        assert not Charge.objects.filter(project__isnull=False).exists()
+        # A mapping added after the import attributes the charges when the rules are re-evaluated.
+        mapping("sub_account", "rc-genomics-chen", projects["genomics"])
+        period_reevaluate(period="2025-03", actor=Actor.cli())
+        mapped = Charge.objects.filter(project__code="genomics-core")
+        assert mapped.count() == 5
+        assert set(mapped.values_list("attribution_rule", flat=True)) == {"sub_account:rc-genomics-chen"}
+        # …and again changes nothing.
+        report = period_reevaluate(period="2025-03", actor=Actor.cli())
+        assert report.affected == 0
