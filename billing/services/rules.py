@@ -302,7 +302,8 @@ class _Evaluation:
         extensions = {k.lower(): str(v) for k, v in json.loads(row[slot["extensions_text"]] or "{}").items()}
         group = extensions.get(EXTENSION_COLUMNS["resource_group"]) or resource_group_of(row[slot["resource_id"]])
         return (
-            extensions.get(EXTENSION_COLUMNS["slurm_account"], ""), extensions.get(EXTENSION_COLUMNS["storage_path"], ""),
+            extensions.get(EXTENSION_COLUMNS["slurm_account"], ""),
+            extensions.get(EXTENSION_COLUMNS["storage_path"], ""),
             group, row[slot["sub_account_id"]] or "", row[slot["billing_account_id"]] or "",
         )  # fmt: skip
 
