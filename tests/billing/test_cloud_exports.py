@@ -100,6 +100,18 @@ class TestAwsFocus12WithAwsColumns:
         assert report["flagged_rows"] == 3
         assert Decimal(report["flagged_cost"]) == Decimal("-42.40")
 
+    def test_the_focus_1_0_export_with_its_five_aws_columns_imports_too(self, run, projects, aws_tag_keys):
+        mapping("sub_account", "210000000001", projects["genomics"])
+        report = ingest(run, "aws-focus10-2025-02.csv", "aws")
+        assert (report["rows"], report["focus_version"]) == (3, "1.0")
+        assert Decimal(report["billed_total"]) == Decimal("487.232")  # 434.112 + 23.00 + 30.12
+        ec2, s3, tax = charges()
+        assert ec2.extensions["x_UsageType"] == "BoxUsage:c6i.4xlarge"
+        assert ec2.extensions["x_CostCategories"] == '{"department":"biology"}'
+        assert (ec2.attribution_rule, s3.attribution_rule) == ("", "sub_account:210000000001")
+        assert tax.charge_category == "Tax" and tax.project.code == "genomics-core"
+        assert report["flagged_rows"] == 0
+
 
 class TestAzureFocusCost:
     def test_focuscost_1_0_with_dates_without_seconds_and_crlf_imports(self, run, projects):
