@@ -234,6 +234,17 @@ IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
 # Rows written per bulk insert during an import (memory stays flat whatever the file size).
 OPENCHARGEBACK_IMPORT_CHUNK_ROWS = env_int("OPENCHARGEBACK_IMPORT_CHUNK_ROWS", 5000)
 
+# The Slurm converter: sacct's local times are in this zone; jobs ending in these states are billed.
+OPENCHARGEBACK_SLURM_TIMEZONE = env_str("OPENCHARGEBACK_SLURM_TIMEZONE", "UTC")
+OPENCHARGEBACK_SLURM_BILLABLE_STATES = [
+    s.strip().upper()
+    for s in env_str(
+        "OPENCHARGEBACK_SLURM_BILLABLE_STATES",
+        "COMPLETED,FAILED,TIMEOUT,CANCELLED,OUT_OF_MEMORY,NODE_FAIL,PREEMPTED,DEADLINE,BOOT_FAIL",
+    ).split(",")
+    if s.strip()
+]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from .columns import DATE, MONEY, QTY, STR, TAGS, HeaderPlan
+from .mapping import account_reader
 from .reader import FileReader
 from .rules import CURRENCY_MISMATCH, NEGATIVE_AMOUNT, PATTERN_MATCH, PERIOD_MISMATCH, Attribution, Attributor
 
@@ -41,7 +42,7 @@ ROW_FIELDS: tuple[str, ...] = (
 ROW_COLUMNS: tuple[str, ...] = (
     "file_index", "line_number", "fingerprint", "pi_id", "project_id", "fund_org", "cost_center",
     "account_code", "reference_1", "reference_2", *ROW_FIELDS,
-    "tags", "focus_extra", "extensions", "review_state", "flag_reasons",
+    "tags", "focus_extra", "extensions", "attribution_rule", "review_state", "flag_reasons",
 )  # fmt: skip
 SLOT = {name: i for i, name in enumerate(ROW_COLUMNS)}
 STRINGS_START = SLOT[STRING_FIELDS[0]]
@@ -49,6 +50,7 @@ STRINGS_END = STRINGS_START + len(STRING_FIELDS)
 PI_SLOT, PROJECT_SLOT = SLOT["pi_id"], SLOT["project_id"]
 PERIOD_START_SLOT, CURRENCY_SLOT = SLOT["billing_period_start"], SLOT["billing_currency"]
 CATEGORY_SLOT = SLOT["charge_category"]
+ATTRIBUTION_RULE_SLOT = SLOT["attribution_rule"]
 NULLABLE = frozenset({
     "pi_id", "project_id", "billing_period_start", "billing_period_end", "charge_period_start",
     "charge_period_end", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
@@ -88,6 +90,8 @@ class Flavor:
 def parse_date(text: str) -> str:
     """A FOCUS date or datetime as UTC `YYYY-MM-DD HH:MM:SS`."""
     raw = text.strip()
+    if raw.endswith(" UTC"):  # BigQuery's CSV timestamps (Google Cloud exports)
+        raw = raw[:-4]
     try:
         if len(raw) == 10:
             parsed = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
@@ -214,6 +218,9 @@ class RowBuilder:
         self.billed_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == billed_slot), None)
         self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
         self.billed_name = next((n for _, slot, n in self.money if slot == billed_slot), "BilledCost")
+        self.accounts = (
+            account_reader(plan.names, {f: i for i, f, _ in plan.dedicated}) if attributor.maps_accounts else None
+        )
 
     def build(self, cells: list[str]) -> list[Any]:
         line = self.reader.line
@@ -294,6 +301,9 @@ class RowBuilder:
             if v and v not in NULL_WORDS:
                 tags_json = v
         attr = self._attribute(tags_json, line)
+        if attr.project_code is None and self.accounts is not None:
+            attr = self.attributor.map_account(attr, self.accounts(cells))
+            out[ATTRIBUTION_RULE_SLOT] = attr.rule
         if tags_json:
             out[SLOT["tags"]] = tags_json
         if self.extra:
