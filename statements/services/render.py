@@ -1,4 +1,4 @@
-"""Statement PDFs with xhtml2pdf: the HTML template, the embedded font, and the render claim.
+"""Statement PDFs: the data a statement shows, and rendering it once (see `pdf.py` for the layout).
 
 Rendering is idempotent: a worker renders a draft statement, then marks it final with a
 conditional update; if another worker got there first, its file is kept and this one discarded.
@@ -7,7 +7,6 @@ conditional update; if another worker got there first, its file is kept and this
 from __future__ import annotations
 
 import hashlib
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,20 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chargeback.models import Organization
 from chargeback.money import ZERO, allocate
 from statements.models import Statement, StatementLine
 
-FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "statements" / "fonts"
-
 
 class RenderError(Exception):
-    """xhtml2pdf could not lay out a statement."""
+    """A statement could not be laid out as a PDF."""
 
 
 @dataclass
@@ -110,21 +107,6 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
     return lines, folded
 
 
-def _link_callback(uri: str, rel: str) -> str:
-    """Only the statement fonts and the organization's uploaded logo; never a URL."""
-    fonts = FONT_DIR.resolve()
-    branding = (Path(settings.MEDIA_ROOT) / "branding").resolve()
-    if uri.startswith("font:"):
-        path = (fonts / uri[5:]).resolve()
-        if path.parent == fonts and path.is_file():
-            return str(path)
-    elif uri.startswith("media:"):
-        path = (Path(settings.MEDIA_ROOT) / uri[6:]).resolve()
-        if branding in path.parents and path.is_file():
-            return str(path)
-    raise RenderError(f"statement template refers to {uri!r}, which is not a statement font or the logo")
-
-
 def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
     org = Organization.current()
     lines = list(st.lines.all())
@@ -142,13 +124,19 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
         for (src, svc), v in sorted(by_service.items())
     ]  # fmt: skip
     adjustments = [ln for ln in lines if ln.kind != StatementLine.Kind.USAGE]
-    logo = ""
-    if org.logo and Path(org.logo.path).is_file():
-        logo = f"media:{org.logo.name}"
+    logo_path = ""
+    if org.logo:
+        # Only a file inside the media folder's branding/ (never a URL or another path).
+        try:
+            path = Path(org.logo.path).resolve()
+        except SuspiciousFileOperation:
+            path = Path("/nonexistent")
+        if (Path(settings.MEDIA_ROOT) / "branding").resolve() in path.parents and path.is_file():
+            logo_path = str(path)
     return {
         "org": org, "st": st, "pi": st.pi, "project": st.project, "period": st.period.period,
         "lines": lines, "services": services, "adjustments": adjustments, "details": details,
-        "folded": folded, "currency": st.currency, "draft": draft, "logo": logo,
+        "folded": folded, "currency": st.currency, "draft": draft, "logo_path": logo_path,
         "fully_subsidised": st.list_total > 0 and st.amount_due == 0,
         "issued": timezone.localdate(),
     }  # fmt: skip
@@ -156,21 +144,12 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
 
 def statement_render_to_bytes(st: Statement, *, draft: bool = False) -> tuple[bytes, int]:
     """The statement as PDF bytes and its page count."""
-    from pypdf import PdfReader
-    from xhtml2pdf import pisa
+    from statements.services.pdf import build_statement_pdf
 
-    html = render_to_string("statements/statement.html", statement_context(st, draft=draft))
-    out = io.BytesIO()
     try:
-        status = pisa.CreatePDF(html, dest=out, link_callback=_link_callback, encoding="utf-8")
-    except RenderError:
-        raise
-    except Exception as exc:  # xhtml2pdf/reportlab layout errors have no common base class
+        return build_statement_pdf(statement_context(st, draft=draft))
+    except Exception as exc:  # a layout error has no common base class in ReportLab
         raise RenderError(f"statement {st}: the PDF could not be laid out ({type(exc).__name__}: {exc})") from exc
-    if status.err:
-        raise RenderError(f"statement {st}: the PDF could not be laid out ({status.err} errors)")
-    data = out.getvalue()
-    return data, len(PdfReader(io.BytesIO(data)).pages)
 
 
 def statement_render(*, statement_id: int) -> bool:

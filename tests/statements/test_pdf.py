@@ -90,3 +90,24 @@ def test_a_fully_subsidised_statement_shows_the_list_price_and_nothing_due(run, 
     st = generate(run, focus_files, [minimal_row("0", listed="250.00", service="HPC")]).get()
     text = pdf_text(st.pdf.read())
     assert "USD 250.00" in text and "USD 0.00" in text and "100.0%" in text and "fully subsidised" in text
+
+
+def test_the_organizations_logo_is_drawn_and_other_paths_are_not_read(run, focus_files, seeded, tmp_path):
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image as PILImage
+    from pypdf import PdfReader
+
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (120, 40), (20, 90, 160)).save(buffer, format="PNG")
+    org = Organization.current()
+    org.logo.save("logo.png", ContentFile(buffer.getvalue()), save=True)
+    st = generate(run, focus_files, [minimal_row("1.00")]).get()
+    page = PdfReader(io.BytesIO(st.pdf.read())).pages[0]
+    assert len(page.images) == 1
+
+    from statements.services.render import statement_context
+
+    Organization.objects.filter(pk=org.pk).update(logo="../../etc/passwd")
+    assert statement_context(st, draft=False)["logo_path"] == ""  # outside branding/: ignored
