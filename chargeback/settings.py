@@ -62,7 +62,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 DATA_DIR = Path(env_str("OPENCHARGEBACK_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
-STATIC_ROOT = DATA_DIR / "static"
+# The Docker image collects static files at build time into the image (OPENCHARGEBACK_STATIC_ROOT),
+# so an upgrade never serves the previous version's files from the data volume.
+STATIC_ROOT = Path(env_str("OPENCHARGEBACK_STATIC_ROOT", str(DATA_DIR / "static"))).resolve()
 STATIC_URL = "/static/"
 # Static files are served by the app itself (WhiteNoise), so one gunicorn needs no extra server.
 STORAGES = {
@@ -207,6 +209,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 200)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Beat answers `celery inspect ping` (its container health check) while its scheduler ticks.
+CELERY_BEAT_ENABLE_REMOTE_CONTROL = True
 
 # Imports of at least this many bytes are parsed in a worker process while this one writes
 # (two cores busy); -1 parses everything in-process.
