@@ -117,8 +117,8 @@ def test_the_dockerfile_collectstatic_step_works_with_the_production_storage(tmp
     key = step.group(1).split("=", 1)[1]
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL"}}
     env.update(
-        SECRET_KEY=key, OPENCHARGEBACK_DATA_DIR=str(tmp_path / "data"), OPENCHARGEBACK_STATIC_ROOT=str(tmp_path / "static"),
-        OPENCHARGEBACK_ENV_FILE=str(tmp_path / "none.env"),
+        SECRET_KEY=key, OPENCHARGEBACK_DATA_DIR=str(tmp_path / "data"),
+        OPENCHARGEBACK_STATIC_ROOT=str(tmp_path / "static"), OPENCHARGEBACK_ENV_FILE=str(tmp_path / "none.env"),
     )  # fmt: skip
     command = [str(Path(sys.executable).parent / "openchargeback"), *step.group(2).split()[1:]]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
