@@ -98,8 +98,8 @@ def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def large_focus_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """About 70 MB of FOCUS lines (120,000 rows): an import that takes seconds, not milliseconds."""
-    rows = 120_000
+    """About 28 MB of FOCUS lines (50,000 rows): an import that takes seconds, not milliseconds."""
+    rows = 50_000
     path = tmp_path_factory.mktemp("large") / "aws-2025-01.csv"
     if FOCUSGEN.is_file():
         with path.open("wb") as out:
