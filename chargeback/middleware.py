@@ -1,4 +1,4 @@
-"""Request context for the logs, and the Content-Security-Policy header."""
+"""Request context for the logs, the Content-Security-Policy header and the upload size limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from .logging import request_id_var, request_var
 
@@ -55,3 +56,30 @@ class ContentSecurityPolicyMiddleware:
         if self.policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = self.policy
         return response
+
+
+class UploadLimitMiddleware:
+    """Refuses a request body over OPENCHARGEBACK_MAX_UPLOAD_BYTES before anything reads it.
+
+    An upload to the import page is sent back to that page, which says why; any other request
+    gets a plain 413. (The reverse proxy should have the same limit: `client_max_body_size`.)
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length <= settings.OPENCHARGEBACK_MAX_UPLOAD_BYTES:
+            return self.get_response(request)
+        import_url = reverse("admin:billing_importbatch_import")
+        if request.path == import_url:
+            return HttpResponseRedirect(f"{import_url}?too_large={length}", status=303)
+        return HttpResponse(
+            f"The request is {length} bytes, over the limit of {settings.OPENCHARGEBACK_MAX_UPLOAD_BYTES}.",
+            status=413,
+            content_type="text/plain; charset=utf-8",
+        )
