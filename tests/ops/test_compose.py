@@ -96,6 +96,22 @@ def test_the_operations_guide_mentions_every_setting():
     assert missing == []
 
 
+def test_the_operations_guide_explains_every_setting():
+    guide = (ROOT / "docs" / "operations" / "install.md").read_text()
+    missing = sorted(name for name in settings_reads() if f"| `{name}` |" not in guide)
+    assert missing == [], f"not in the table of docs/operations/install.md: {missing}"
+
+
+def test_the_operations_guides_are_linked_from_their_index():
+    folder = ROOT / "docs" / "operations"
+    index = (folder / "index.md").read_text()
+    pages = sorted(p.name for p in folder.glob("*.md") if p.name != "index.md")
+    assert pages == [
+        "backup-restore.md", "install.md", "observability.md", "scaling.md", "sqlite-to-postgresql.md", "upgrade.md",
+    ]  # fmt: skip
+    assert [p for p in pages if f"({p})" not in index] == []
+
+
 def test_the_dockerfile_builds_a_slim_python_311_image_run_by_an_unprivileged_user_with_gunicorn():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
