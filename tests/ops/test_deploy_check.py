@@ -38,7 +38,8 @@ def production_environment(tmp_path: Path, **override: str) -> dict[str, str]:
     dotenv["SECRET_KEY"] = secrets.token_urlsafe(50)  # as .env.example tells to generate one
     dotenv.update(override)
     web = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["environment"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "DATABASE_URL", "CELERY_"))}
+    # Only what a container has besides its compose environment (not this test run's variables).
+    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}}
     env.update({name: interpolate(str(value), dotenv) for name, value in web.items()})
     # Not Docker: the data and static folders of the container become temporary ones.
     env.update(

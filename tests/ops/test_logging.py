@@ -14,6 +14,8 @@ from billing.models import BillingPeriod
 from chargeback.celery import app as celery_app
 from chargeback.logging import ContextFilter, JsonFormatter, PlainFormatter
 
+from .conftest import ROOT
+
 
 class Lines:
     def __init__(self, buffer: io.StringIO) -> None:
@@ -121,3 +123,21 @@ def test_the_plain_format_appends_the_context_and_keeps_tracebacks_below():
     first, *rest = formatter.format(record).splitlines()
     assert first.endswith("ERROR openchargeback.x failed request_id=abc actor=finance@example.edu")
     assert rest[0].startswith("Traceback") and rest[-1] == "ValueError: boom"
+
+
+def test_with_log_format_json_a_command_writes_one_json_object_per_line(sqlite_site):
+    sqlite_site.extra_env.update(LOG_FORMAT="json", LOG_LEVEL="INFO")
+    result = sqlite_site.run("ingest", "-s", "aws", str(ROOT / "fixtures" / "focus" / "aws-2025-01.csv"))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]  # every line is JSON
+    [audit] = [e for e in lines if e.get("audit_action") == "batch.import"]
+    assert audit["logger"] == "openchargeback.audit" and audit["level"] == "INFO"
+    assert audit["actor"].startswith("cli:") and audit["period"] == "2025-01"
+    assert audit["object_type"] == "billing.importbatch"
+
+
+def test_an_unknown_log_format_is_refused_at_start_up(sqlite_site):
+    sqlite_site.extra_env.update(LOG_FORMAT="xml")
+    result = sqlite_site.run("periods", "list")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "openchargeback: configuration error: LOG_FORMAT='xml' is not plain or json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import chromium, page  # noqa: F401  (the browser fixtures)
 from tests.browser.test_review_in_browser import sign_in
 from tests.conftest import make_staff
 
@@ -29,7 +28,7 @@ PAGES = [
 ]
 
 
-def test_the_finance_pages_cause_no_policy_violation(page):  # noqa: F811
+def test_the_finance_pages_cause_no_policy_violation(page):
     make_staff("finance@example.edu", "Finance admin")
     page.add_init_script(RECORD_VIOLATIONS)
     sign_in(page, "finance@example.edu", "pw-finance@example.edu")
@@ -43,7 +42,7 @@ def test_the_finance_pages_cause_no_policy_violation(page):  # noqa: F811
     page.wait_for_selector("[data-dropzone-hint]:not([hidden])")  # the import page's script ran
 
 
-def test_select_all_on_the_export_page_works_without_its_inline_handler(page):  # noqa: F811
+def test_select_all_on_the_export_page_works_without_its_inline_handler(page):
     make_staff("finance@example.edu", "Finance admin")
     page.add_init_script(RECORD_VIOLATIONS)
     sign_in(page, "finance@example.edu", "pw-finance@example.edu")
