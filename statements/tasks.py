@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
@@ -9,15 +11,21 @@ from statements.services.delivery import deliveries_due, delivery_send
 from statements.services.generate import statements_unrendered
 from statements.services.render import statement_render
 
+log = logging.getLogger("openchargeback.statements")
+
 
 @shared_task(acks_late=True)
 def render_statement(statement_id: int) -> bool:
-    return statement_render(statement_id=statement_id)
+    rendered = statement_render(statement_id=statement_id)
+    log.info("statement %s", "rendered" if rendered else "already rendered", extra={"statement_id": statement_id})
+    return rendered
 
 
 @shared_task(acks_late=True)
 def send_delivery(delivery_id: int) -> str:
     outcome = delivery_send(delivery_id=delivery_id)
+    level = logging.INFO if outcome.status in ("sent", "skipped") else logging.WARNING
+    log.log(level, "delivery %s %s", outcome.status, outcome.error, extra={"delivery_id": delivery_id})
     if outcome.retry_in is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
         send_delivery.apply_async((delivery_id,), countdown=outcome.retry_in)
     return outcome.status

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,7 +27,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
-from django.template.defaultfilters import pluralize
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -138,6 +139,21 @@ class UploadForm(TargetForm):
     # the declarative metaclass keeps it out of the instance's attributes.
     files = MultipleFileField(  # type: ignore[assignment]
         help_text="FOCUS CSV files (.csv or .csv.gz); several files form one batch."
+    )
+
+    def clean_files(self) -> list[UploadedFile]:
+        files: list[UploadedFile] = self.cleaned_data["files"]
+        total = sum(f.size or 0 for f in files)
+        if total > settings.OPENCHARGEBACK_MAX_UPLOAD_BYTES:
+            raise ValidationError(upload_too_large_message(total))
+        return files
+
+
+def upload_too_large_message(size: int) -> str:
+    limit = settings.OPENCHARGEBACK_MAX_UPLOAD_BYTES
+    return (
+        f"These files are {filesizeformat(size)} together, over the upload limit of {filesizeformat(limit)}. "
+        "Upload them gzip-compressed (.csv.gz), in several batches, or import them with 'openchargeback ingest'."
     )
 
 
@@ -276,7 +292,10 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         uploads_sweep()
         if request.method != "POST":
             initial = {"source": request.GET.get("source", ""), "period": request.GET.get("period", "")}
-            return self._render_form(request, UploadForm(initial=initial))
+            # Sent here by UploadLimitMiddleware, which refused an upload before reading it.
+            too_large = request.GET.get("too_large", "")
+            error = upload_too_large_message(int(too_large)) if too_large.isdigit() else ""
+            return self._render_form(request, UploadForm(initial=initial), error=error)
         token = request.POST.get("token")
         if token is None:
             form: TargetForm = UploadForm(request.POST, request.FILES)

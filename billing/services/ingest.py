@@ -41,6 +41,7 @@ from chargeback.audit import Actor, audit_record
 from chargeback.money import ZERO, from_scaled
 
 from .errors import BillingError
+from .input_checks import input_file_check
 from .periods import period_get_or_open
 
 PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
@@ -170,6 +171,7 @@ def _batch_ingest(
     for path, name in zip(paths, names, strict=True):
         if not path.is_file():
             raise IngestError(name, None, "no such file")
+        input_file_check(path=path, name=name)  # size limit; CSV or gzip'd CSV by content
     if period is None:
         period = detect_period(paths)
         if period is None:
