@@ -40,7 +40,7 @@ def database_ok() -> bool:
 def broker_ok() -> bool:
     """The Celery broker accepts a connection (True when tasks run in-process: there is none)."""
     url = settings.CELERY_BROKER_URL
-    if not url:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
         return True
     from kombu import Connection
 
@@ -59,7 +59,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: 200 when the database and the broker answer, 503 otherwise."""
     checks = {
         "database": "ok" if database_ok() else "unavailable",
-        "broker": ("ok" if broker_ok() else "unavailable") if settings.CELERY_BROKER_URL else "not used",
+        "broker": "not used" if settings.CELERY_TASK_ALWAYS_EAGER else ("ok" if broker_ok() else "unavailable"),
     }
     ready = "unavailable" not in checks.values()
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

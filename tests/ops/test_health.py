@@ -32,7 +32,7 @@ def test_readyz_checks_a_configured_broker(client, settings, in_ci):
         if in_ci:
             raise
         pytest.skip("Redis is not running at 127.0.0.1:6379")
-    settings.CELERY_BROKER_URL = BROKER
+    settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER = BROKER, False
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
@@ -41,6 +41,7 @@ def test_readyz_checks_a_configured_broker(client, settings, in_ci):
 @pytest.mark.django_db
 def test_readyz_is_503_when_the_broker_is_down_and_reveals_nothing(client, settings):
     settings.CELERY_BROKER_URL = "redis://:s3cret-password@127.0.0.1:1/0"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "checks": {"database": "ok", "broker": "unavailable"}}
