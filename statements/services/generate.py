@@ -135,7 +135,7 @@ class GenerationReport:
         return {
             "period": self.period, "dry_run": self.dry_run, "draft": self.draft,
             "statements": self.statements, "new_versions": self.new_versions, "unchanged": self.unchanged,
-            "pis": self.pis, "total_due": {c: format(v, "f") for c, v in sorted(self.total_due.items())},
+            "pis": self.pis, "total_due": {c: f"{v:.2f}" for c, v in sorted(self.total_due.items())},
             "excluded_flagged_charges": self.excluded_flagged_charges,
             "excluded_flagged_cost": format(self.excluded_flagged_cost, "f"),
             "rejected_charges": self.rejected_charges, "statement_ids": self.statement_ids,
@@ -357,7 +357,7 @@ def _create(
     )
     audit_record(
         actor=actor, action="statement.create", obj=st, period=period.period,
-        after={"number": st.number, "version": version, "amount_due": format(st.amount_due, "f"),
+        after={"number": st.number, "version": version, "amount_due": f"{st.amount_due:.2f}",
                "currency": st.currency, "supersedes": supersedes.pk if supersedes else None},
     )  # fmt: skip
     return st

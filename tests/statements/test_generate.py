@@ -35,7 +35,7 @@ def test_each_pi_project_gets_one_statement_rounded_once_to_the_cent(run, closed
     assert sum(ln.amount for ln in lines) == genomics.amount_due  # lines add up exactly
     assert sum(ln.list_amount for ln in lines) == genomics.list_total
     assert genomics.number == "2025-01-000001" and genomics.version == 1 and genomics.status == "final"
-    assert report["total_due"] == {"USD": format(genomics.amount_due + current("climate").amount_due, "f")}
+    assert report["total_due"] == {"USD": f"{genomics.amount_due + current('climate').amount_due:.2f}"}
 
 
 def test_flagged_charges_are_excluded_and_reported(run, closed_period):

@@ -107,11 +107,17 @@ def closed_period(run: Any, focus_files: Any, pis: int) -> None:
 
 
 def mailed(tmp_path: Path) -> list[str]:
-    """Recipients of every email the worker wrote (the file backend: one file per message)."""
+    """Recipients of every email the worker wrote. Django's file backend appends the messages of
+    one second and one backend address to the same file, separated by a line of 79 dashes."""
     folder = tmp_path / "mail"
     if not folder.exists():
         return []
-    return sorted(email.message_from_bytes(f.read_bytes())["To"] for f in folder.iterdir())
+    recipients = []
+    for f in folder.iterdir():
+        for part in f.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+            if part.strip():
+                recipients.append(email.message_from_bytes(part)["To"])
+    return sorted(recipients)
 
 
 def all_sent() -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -25,7 +26,7 @@ class Command(ChargebackCommand):
         for r in rows:
             lines.append(
                 f"{r['number']:<16} {r['version']:>2} {r['status']:<10} {r['pi_email'][:32]:<32} "
-                f"{(r['project_id'] or '(none)')[:22]:<22} {money(r['amount_due'], r['currency']):>16}"
+                f"{(r['project_id'] or '(none)')[:22]:<22} {money(Decimal(r['amount_due']), r['currency']):>16}"
             )
         lines.append(f"{len(rows)} statements")
         self.emit(options, rows, "\n".join(lines))
