@@ -87,6 +87,9 @@ def _check_can_finalize(obj: BillingPeriod) -> None:
         raise BillingError(
             f"period {obj.period} still has {flagged} flagged charges; approve or reject them before finalizing"
         )
+    from journals.services import finalize_check  # journals builds on billing: imported here, not at the top
+
+    finalize_check(obj)
 
 
 def period_open(*, period: str, actor: Actor) -> BillingPeriod:
