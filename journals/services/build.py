@@ -162,7 +162,7 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
             bad_funds.setdefault(fund_org, set()).update(statements_)
             return {}
         found = {k: v or "" for k, v in match.groupdict().items()}
-        return {part: found.get(part) or getattr(fmt, part, "") for part in PARTS} | found
+        return found | {part: found.get(part) or getattr(fmt, part, "") for part in PARTS}
 
     def check_account(account: str, source: str, statements_: set[str]) -> None:
         if not account:
@@ -223,7 +223,7 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
                 parts = {}
             else:
                 found = {k: v or "" for k, v in match.groupdict().items()}
-                parts = {part: found.get(part) or getattr(fmt, part, "") for part in PARTS} | found
+                parts = found | {part: found.get(part) or getattr(fmt, part, "") for part in PARTS}
         check_account(account, source, g.statements)
         lines.append(
             JournalLine(

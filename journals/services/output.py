@@ -129,7 +129,7 @@ def _render_template(journal: Journal, reference: str, lines: list[JournalLine])
         "debit_total": format_amount(journal.debit_total, fmt.number_format),
         "credit_total": format_amount(journal.credit_total, fmt.number_format),
     }  # fmt: skip
-    header = engine.from_string(fmt.header_template).render(Context(common)).strip("\r\n")
+    header = engine.from_string(fmt.header_template).render(Context(common, autoescape=False)).strip("\r\n")
     if header:
         yield header + "\n"
     row = engine.from_string(fmt.row_template)
@@ -139,5 +139,5 @@ def _render_template(journal: Journal, reference: str, lines: list[JournalLine])
             k: ("" if v is None else format_amount(v, fmt.number_format) if isinstance(v, Decimal) else csv_cell(v))
             for k, v in values.items()
         }
-        text = row.render(Context({**common, **cells, "line_number": i})).strip("\r\n")
+        text = row.render(Context({**common, **cells, "line_number": i}, autoescape=False)).strip("\r\n")
         yield text + "\n"
