@@ -115,7 +115,7 @@ class JournalExportAdmin(ReadOnlyAdmin):
         if not request.user.has_perm("journals.view_journalexport"):
             raise PermissionDenied
         export = get_object_or_404(JournalExport, pk=pk)
-        name = export.file.name.rsplit("/", 1)[-1]
+        name = (export.file.name or "").rsplit("/", 1)[-1]
         return FileResponse(export.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
 
     def export_view(self, request: HttpRequest, period_id: int) -> HttpResponse:

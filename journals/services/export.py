@@ -178,7 +178,7 @@ def journal_export(*, period: str, format_name: str, actor: Actor) -> JournalRep
             number=number, period=obj.period, format=fmt.name, kind=fmt.kind, currency=journal.currency,
             statements=count, statements_due=journal.statements_due, debit_total=journal.debit_total,
             credit_total=journal.credit_total, debit_lines=export.debit_lines, credit_lines=export.credit_lines,
-            lines=export.line_count, sha256=export.sha256, file=export.file.name, export_id=export.pk,
+            lines=export.line_count, sha256=export.sha256, file=export.file.name or "", export_id=export.pk,
         )  # fmt: skip
         audit_record(
             actor=actor, action="journal.export", obj=export, period=obj.period,

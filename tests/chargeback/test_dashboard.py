@@ -237,14 +237,13 @@ def test_with_nothing_flagged_the_next_step_is_closing_then_finalizing(run, admi
     run("periods", "close", "2025-01")
     html, d = page(admin_client, "?period=2025-01")
     finalize = f"/admin/billing/billingperiod/{period.pk}/move/finalized/"
-    assert action_links(html) == [(finalize, "Finalize the period")]
+    journal = f"/admin/journals/journalexport/period/{period.pk}/"
+    assert action_links(html) == [(journal, "Export journal"), (finalize, "Finalize the period")]
     assert admin_client.get(finalize).status_code == 200
+    assert admin_client.get(journal).status_code == 200
     steps = [(s.label, s.url, s.note) for s in d["next_steps"]]
-    assert steps[:2] == [
-        ("Generate statements", None, "not available yet"),
-        ("Export journal", None, "not available yet"),
-    ]
-    assert "Generate statements</span>" in html and "Export journal</span>" in html  # text, not links
+    assert steps[:2] == [("Generate statements", None, "not available yet"), ("Export journal", journal, "")]
+    assert "Generate statements</span>" in html  # text, not a link
 
     run("periods", "finalize", "2025-01")
     period.refresh_from_db()
