@@ -61,17 +61,26 @@ def build_and_measure(path: Path, repeat: int) -> dict[str, Any]:
     setup: dict[str, float] = {}
     setup["migrate"], _ = timed("migrate", lambda: call_command("migrate", verbosity=0))
     Source.objects.filter(name=SOURCE).update(credit_fund_org="RC-CLOUD-AWS", gl_account="54100")
-    setup["ingest"], report = timed(
-        "ingest", lambda: batch_ingest(paths=[path], source_name=SOURCE, period=PERIOD, actor=actor)
-    )
-    setup["close"], _ = timed("close", lambda: period_close(period=PERIOD, actor=actor))
-    setup["generate"], generated = timed("generate", lambda: statements_generate(period=PERIOD, actor=actor))
-    # What the render workers do for each statement, without the PDFs.
-    Statement.objects.filter(period__period=PERIOD, status=Statement.Status.DRAFT).update(status=Statement.Status.FINAL)
+    rows = Charge.objects.filter(period__period=PERIOD).count()
+    if rows:  # a database kept by an earlier --keep run: measure the export only
+        log(f"reusing the {rows:,} charges of the kept database")
+        generated_count = Statement.objects.filter(period__period=PERIOD).exclude(status="superseded").count()
+    else:
+        setup["ingest"], report = timed(
+            "ingest", lambda: batch_ingest(paths=[path], source_name=SOURCE, period=PERIOD, actor=actor)
+        )
+        rows = report.rows
+        setup["close"], _ = timed("close", lambda: period_close(period=PERIOD, actor=actor))
+        setup["generate"], generated = timed("generate", lambda: statements_generate(period=PERIOD, actor=actor))
+        generated_count = generated.statements
+        # What the render workers do for each statement, without the PDFs.
+        Statement.objects.filter(period__period=PERIOD, status=Statement.Status.DRAFT).update(
+            status=Statement.Status.FINAL
+        )
     results: dict[str, Any] = {
         "charges": Charge.objects.filter(period__period=PERIOD).count(),
-        "rows": report.rows,
-        "statements": generated.statements,
+        "rows": rows,
+        "statements": generated_count,
         "statement_lines": StatementLine.objects.filter(statement__period__period=PERIOD).count(),
         "setup_seconds": {k: round(v, 2) for k, v in setup.items()},
         "exports": {},
@@ -113,9 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="Server for the scratch database")
     parser.add_argument("--focusgen", type=Path, default=DEFAULT_FOCUSGEN, help="Path of focusgen.py")
     parser.add_argument("--repeat", type=int, default=1, help="Export each format K times; keep the fastest")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR",
+        help="SQLite: build the period in DIR and keep it; a later run with the same DIR measures the export only",
+    )  # fmt: skip
     parser.add_argument("--format", choices=["text", "json"], default="text", dest="output_format")
     args = parser.parse_args(argv)
-    data_dir = Path(tempfile.mkdtemp(prefix="ocb-journal-bench-"))
+    data_dir = args.keep or Path(tempfile.mkdtemp(prefix="ocb-journal-bench-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
     postgres = Postgres(args.postgres_url, "ocb_bench_journal") if args.db == "postgres" else None
     try:
         path = focus_file(args.rows, args.focusgen)
@@ -137,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"journal benchmark: {exc}", file=sys.stderr)
         return 1
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
         if postgres is not None:
             from django.db import connections
 

@@ -12,19 +12,17 @@ from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
 
-from billing.models import BillingPeriod
+from billing.models import BillingPeriod, PeriodTransition
 from billing.services.errors import BillingError
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
-from chargeback.money import MoneySum
 from journals.models import JournalExport, JournalFormat
 from journals.selectors import current_statements, statements_fingerprint
 from journals.services.build import Journal, journal_build
 from journals.services.output import render_lines
-from statements.models import Statement
+from statements.models import GenerationRun, Statement
 
 BUILT_IN = (JournalFormat.Kind.DETAIL, JournalFormat.Kind.SUMMARY, JournalFormat.Kind.GL)
-STALE_EXAMPLES = 3
 
 
 @dataclass
@@ -99,40 +97,25 @@ def journal_prepare(*, period: str, format_name: str) -> tuple[BillingPeriod, Jo
 
 
 def _check_statements_current(period: BillingPeriod) -> None:
-    """Refuse statements that no longer match the charges (regenerate them first).
+    """Refuse statements generated before the period was last reopened (regenerate them first).
 
-    One aggregate over the period's charges: each PI and project's exact billed cost must equal
-    what its current statement froze.
+    Charges change only while a period is open, so statements generated after the last reopening
+    are those of the charges. This reads two rows instead of every charge of the period: the
+    exact comparison with the charges is the reconciliation panel's (`period_reconciliation`).
     """
-    from statements.services.generate import billed_charges
-
-    billed = {
-        (r["pi_id"], r["project_id"]): r["billed"]
-        for r in billed_charges(period)
-        .values("pi_id", "project_id")
-        .annotate(billed=MoneySum("billed_cost"))
-        .order_by()
-    }
-    frozen = {
-        (pi, project): (number, exact)
-        for pi, project, number, exact in current_statements(period).values_list(
-            "pi_id", "project_id", "number", "billed_exact"
-        )
-    }
-    stale = sorted(number for key, (number, exact) in frozen.items() if billed.pop(key, None) != exact)
-    if stale or billed:
-        what = []
-        if stale:
-            shown = ", ".join(stale[:STALE_EXAMPLES]) + (" …" if len(stale) > STALE_EXAMPLES else "")
-            what.append(
-                f"{len(stale)} statement{'s' if len(stale) != 1 else ''} ({shown}) no longer match their charges"
-            )
-        if billed:
-            what.append(
-                f"{len(billed)} PI/project{'s' if len(billed) != 1 else ''} with billed charges have no statement"
-            )
+    reopened = (
+        PeriodTransition.objects.filter(period=period, to_status=BillingPeriod.Status.OPEN)
+        .exclude(from_status="")
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    generated = (
+        GenerationRun.objects.filter(period=period).order_by("-created_at").values_list("created_at", flat=True).first()
+    )
+    if reopened is not None and (generated is None or generated < reopened):
         raise BillingError(
-            f"period {period.period}: the statements are out of date: {'; '.join(what)}; "
+            f"period {period.period} was reopened on {reopened:%Y-%m-%d %H:%M} after its statements were generated; "
             f"regenerate them (openchargeback generate -p {period.period}) and export again"
         )
 
