@@ -96,7 +96,7 @@ class JournalFormat(models.Model):
         help_text="Variables: {source} {period} {fund_org}",
     )
     max_description_length = models.PositiveSmallIntegerField(
-        default=35, help_text="Descriptions are cut to this many characters (many GL systems allow 35)"
+        default=35, help_text="Descriptions are cut to this many characters (many GL systems allow 35; 0: no limit)"
     )
     date_format = models.CharField(
         max_length=30,

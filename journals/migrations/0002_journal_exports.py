@@ -62,6 +62,14 @@ class Migration(migrations.Migration):
             name='fund_org_regex',
             field=models.CharField(default='^(?P<orgn>[^-]+)-(?P<fund>.+)$', help_text="Splits a fund/org into the named groups 'fund' and 'orgn' (and optionally 'program', 'activity', 'location')", max_length=500, validators=[billing.models.validate_regex]),
         ),
+        migrations.AlterField(
+            model_name="journalformat",
+            name="max_description_length",
+            field=models.PositiveSmallIntegerField(
+                default=35,
+                help_text="Descriptions are cut to this many characters (many GL systems allow 35; 0: no limit)",
+            ),
+        ),
         migrations.CreateModel(
             name='JournalExport',
             fields=[

@@ -107,6 +107,7 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
         .order_by("statement__number", "position")
         .values_list(
             "statement__number",
+            "position",
             "statement__pi__email",
             "statement__project__code",
             "kind",
@@ -117,7 +118,7 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
             "amount",
         )  # fmt: skip
     )
-    sources = {s.name: s for s in Source.objects.filter(name__in={r[4] for r in rows})}
+    sources = {s.name: s for s in Source.objects.filter(name__in={r[5] for r in rows})}
     fund_re = re.compile(fmt.fund_org_regex)
     account_re = re.compile(fmt.account_code_regex) if fmt.account_code_regex else None
     problems: list[str] = []
@@ -134,11 +135,11 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
     # Debits: the grouping the format asks for; credits: each source and account.
     debit_groups: dict[tuple[str, ...], _Group] = {}
     credit_groups: dict[tuple[str, str], _Group] = {}
-    for number, pi_email, project, kind, source, service, fund_org, line_account, amount in rows:
+    for number, position, pi_email, project, kind, source, service, fund_org, line_account, amount in rows:
         project = project or ""
         account = account_for(source, line_account)
         if fmt.kind == Kind.DETAIL:
-            key: tuple[str, ...] = (number, str(len(debit_groups)), source, service, kind, fund_org, account)
+            key: tuple[str, ...] = (number, str(position), source, service, kind, fund_org, account)
         elif fmt.kind == Kind.SUMMARY:
             key = (pi_email, project, fund_org, account)
         elif fmt.group_by == JournalFormat.GroupBy.PROJECT:
