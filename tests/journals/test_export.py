@@ -204,3 +204,16 @@ def test_a_finalized_period_can_be_re_exported_with_the_same_numbers(run, closed
         assert after[key] == before[key]
     strip = [{k: v for k, v in r.items() if k != "reference_id"} for r in read_csv(before["file"])]
     assert strip == [{k: v for k, v in r.items() if k != "reference_id"} for r in read_csv(after["file"])]
+
+
+def test_the_reconciliation_highlights_statements_that_no_longer_match_the_charges(run, closed_period):
+    run("export-journal", "-p", PERIOD)
+    run("periods", "reopen", PERIOD, "--reason", "a charge was not ours")
+    run("review", "reject", "--id", str(Charge.objects.get(resource_id="genomics-2").pk))
+    run("periods", "close", PERIOD)
+
+    rec = period_reconciliation(BillingPeriod.objects.get(period=PERIOD))
+
+    assert rec.approved_billed == APPROVED_TOTAL - Decimal("7654321.1234567891")
+    assert not rec.statements_ok and not rec.balanced
+    assert [f.label for f in rec.figures() if not f.ok] == ["Statements due"]
