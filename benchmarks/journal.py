@@ -4,9 +4,9 @@ The period is built the quick way, through the real services in this process: a 
 file from ../shared/focusgen.py is ingested into a fresh database, the period is closed and its
 statements are generated. Celery is pointed at the in-memory broker without a worker, so no PDF
 is rendered (the statements benchmark measures that); the statements are then marked final, as
-the render workers would. What is timed is `journal_export` itself — the staleness check over
-every charge, the lines, the file and its record — for each built-in format, and
-`period_reconciliation`. Benchmarks report, they do not gate.
+the render workers would. What is timed is `journal_export` itself — the checks, the lines from
+the statements, the file and its record — for each built-in format, and `period_reconciliation`.
+Benchmarks report, they do not gate.
 
     .venv/bin/python benchmarks/journal.py                          # 1M charges, SQLite
     .venv/bin/python benchmarks/journal.py --rows 100000 --db postgres

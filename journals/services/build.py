@@ -93,7 +93,11 @@ class _SafeDict(dict[str, str]):
 
 
 def describe(template: str, max_length: int, **values: str) -> str:
-    text = template.format_map(_SafeDict(values)).strip()
+    try:
+        text = template.format_map(_SafeDict(values)).strip()
+    except (ValueError, IndexError) as exc:
+        # The admin validates descriptions; a row written some other way is refused here.
+        raise BillingError(f"description template {template!r} is not valid ({exc}); correct the format") from None
     return text[:max_length] if max_length else text
 
 
