@@ -16,6 +16,7 @@ from billing.models import BillingPeriod, PeriodTransition
 from billing.services.errors import BillingError
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
+from chargeback.money import CENT
 from journals.models import JournalExport, JournalFormat
 from journals.selectors import current_statements, statements_fingerprint
 from journals.services.build import Journal, journal_build
@@ -45,13 +46,16 @@ class JournalReport:
     output: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        def cents(amount: Decimal) -> str:
+            # Whole cents by construction; the same text on SQLite and PostgreSQL (numeric(38, 10)).
+            return format(amount.quantize(CENT), "f")
+
         return {
             "number": self.number, "period": self.period, "format": self.format, "kind": self.kind,
-            "currency": self.currency, "statements": self.statements,
-            "statements_due": format(self.statements_due, "f"), "debit_total": format(self.debit_total, "f"),
-            "credit_total": format(self.credit_total, "f"), "debit_lines": self.debit_lines,
-            "credit_lines": self.credit_lines, "lines": self.lines, "sha256": self.sha256, "file": self.file,
-            "export_id": self.export_id, "output": self.output,
+            "currency": self.currency, "statements": self.statements, "statements_due": cents(self.statements_due),
+            "debit_total": cents(self.debit_total), "credit_total": cents(self.credit_total),
+            "debit_lines": self.debit_lines, "credit_lines": self.credit_lines, "lines": self.lines,
+            "sha256": self.sha256, "file": self.file, "export_id": self.export_id, "output": self.output,
         }  # fmt: skip
 
 
