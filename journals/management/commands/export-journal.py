@@ -14,11 +14,11 @@ from journals.services import journal_export
 
 class Command(ChargebackCommand):
     help = (
-        "Export the GL journal of a closed or finalized period from its current statements: debits to each PI "
-        "fund/org, credits to each source's credit fund/org, balanced to the cent with the statements' amounts "
-        "due. Every problem (a source without a credit fund/org, a fund/org or account that does not match the "
-        "format's patterns) is listed and nothing is written. Each export is a new numbered, checksummed file; "
-        "earlier ones are kept."
+        "Export the balanced GL journal of a closed or finalized period. It is built from the current "
+        "statements: debits to each PI fund/org, credits to each source's credit fund/org, balanced to the "
+        "cent with the statements' amounts due. Every problem (a source without a credit fund/org, a fund/org "
+        "or account that does not match the format's patterns) is listed and nothing is written. Each export "
+        "is a new numbered, checksummed file; earlier ones are kept."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
