@@ -160,7 +160,7 @@ def next_steps(request: HttpRequest, f: PeriodFigures) -> list[Step]:
             ]
         return [
             _statements_step(user, period),
-            Step("Export journal", note="not available yet"),
+            Step("Export journal", _journal_url(request, period.id)),
             Step("Finalize the period", move(Status.FINALIZED, "billing.finalize_period")),
         ]
     if not f.has_imports:
@@ -198,6 +198,12 @@ def _import_url(request: HttpRequest) -> str | None:
     if not request.user.has_perm("billing.import_charges"):
         return None
     return reverse("admin:billing_importbatch_changelist")
+
+
+def _journal_url(request: HttpRequest, period_id: int) -> str | None:
+    if not request.user.has_perm("journals.export_journal"):
+        return None
+    return reverse("admin:journals_export", args=[period_id])
 
 
 def _batch_url(request: HttpRequest, batch_id: int | None) -> str | None:

@@ -90,6 +90,9 @@ def _check_can_finalize(obj: BillingPeriod) -> None:
     from statements.services.generate import finalize_check as statements_finalize_check
 
     statements_finalize_check(obj)
+    from journals.services import finalize_check  # journals builds on billing: imported here, not at the top
+
+    finalize_check(obj)
 
 
 def period_open(*, period: str, actor: Actor) -> BillingPeriod:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.models import Source
 from chargeback.models import AuditEvent
 from chargeback.money import round_cents
 from statements.models import Statement, StatementLine
@@ -170,4 +171,6 @@ def test_finalizing_needs_current_statements(run, closed_period):
     stale = run("periods", "finalize", closed_period)
     assert stale.code == 1 and "no longer match the approved charges" in stale.err
     run("generate", "-p", closed_period)
+    Source.objects.filter(name="aws").update(credit_fund_org="RC-0001", gl_account="4400")
+    assert run("export-journal", "-p", closed_period).code == 0  # finalizing also needs the journal
     assert run("periods", "finalize", closed_period).code == 0

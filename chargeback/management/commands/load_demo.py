@@ -190,8 +190,11 @@ def run_demo_month(actor: Actor) -> dict[str, Any]:
     """Close the demo's first month and generate and send its statements (again: a no-op)."""
     from billing.models import BillingPeriod
     from billing.services.periods import period_close
+    from journals.models import JournalExport
+    from journals.services.export import journal_export
     from statements.services.delivery import deliveries_queue
     from statements.services.generate import statements_generate
+    from statements.services.render import statement_render
 
     period = BillingPeriod.objects.filter(period=DEMO_CLOSED_PERIOD).first()
     if period is None:
@@ -200,10 +203,17 @@ def run_demo_month(actor: Actor) -> dict[str, Any]:
         period_close(period=DEMO_CLOSED_PERIOD, actor=actor, notes="demo: the month is over")
         period.refresh_from_db()
     if period.status != BillingPeriod.Status.CLOSED:  # reopened or finalized by hand: leave it alone
-        return {"statements": 0, "new_versions": 0, "excluded_flagged_charges": 0, "emails_queued": 0}
+        return {"statements": 0, "new_versions": 0, "excluded_flagged_charges": 0, "emails_queued": 0, "journal": ""}
     report = statements_generate(period=DEMO_CLOSED_PERIOD, actor=actor)
     queued = deliveries_queue(period=DEMO_CLOSED_PERIOD, actor=actor).queued if report.statements else 0
-    return {**report.as_dict(), "emails_queued": queued}
+    journal = JournalExport.objects.filter(period=period).order_by("-sequence").first()
+    number = journal.number if journal is not None else ""
+    if journal is None and report.statements:
+        # The journal needs every PDF; render here what a worker has not rendered yet (idempotent).
+        for pk in period.statements.filter(status="draft").values_list("pk", flat=True):
+            statement_render(statement_id=pk)
+        number = journal_export(period=DEMO_CLOSED_PERIOD, format_name="gl", actor=actor).number
+    return {**report.as_dict(), "emails_queued": queued, "journal": number}
 
 
 class Command(ChargebackCommand):
@@ -211,7 +221,8 @@ class Command(ChargebackCommand):
         "Load the demo organization, rules, users and sample FOCUS files (make demo). It sets up "
         "'Example University Research Computing', the rules and sources of fixtures/demo_rules.json, a "
         "user per role (finance, reviewer, viewer and two PIs; the email is the user name), imports "
-        "every file in fixtures/focus, then closes January 2025 and generates and emails its statements. "
+        "every file in fixtures/focus, then closes January 2025, generates and emails its statements and "
+        "exports its GL journal. "
         "Running it again changes nothing: files already imported are skipped, unchanged statements keep "
         "their version, nobody is emailed twice and existing users keep their passwords. Refuses to run "
         "with DEBUG off unless --force, because the demo users have published passwords."
@@ -292,7 +303,7 @@ class Command(ChargebackCommand):
         mail_to = f" (files in {settings.EMAIL_FILE_PATH})" if getattr(settings, "EMAIL_FILE_PATH", "") else ""
         lines.append(
             f"Month {DEMO_CLOSED_PERIOD}: closed; {st['statements']} statements ({st['new_versions']} new), "
-            f"{st['emails_queued']} emails sent{mail_to}; "
+            f"{st['emails_queued']} emails sent{mail_to}; journal {st['journal'] or '(none)'}; "
             f"{st['excluded_flagged_charges']} flagged charges left out until reviewed. "
             f"{DEMO_OPEN_PERIOD} stays open for review."
         )
