@@ -82,7 +82,7 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     rows = args.statements * 20
-    pis = max(1, args.statements // 3)
+    pis = max(1, args.statements // 2)  # focusgen gives a PI about two projects
     csv_path = data_dir / "focus.csv"
     with csv_path.open("wb") as fh:
         subprocess.run(
