@@ -6,6 +6,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 
 from billing.models import Charge
 from statements.models import Statement
@@ -44,8 +45,9 @@ class StatementFilter(_PortalFilterSet):
         fields = ["period", "project", "status"]
 
     def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
-        data = data.copy() if data is not None else None
-        if data is not None and not data.get("status"):
+        # Always bound, so that the default (current versions) applies to a plain visit too.
+        data = data.copy() if data is not None else QueryDict(mutable=True)
+        if not data.get("status"):
             data["status"] = CURRENT
         super().__init__(data, *args, **kwargs)
 

@@ -52,6 +52,13 @@ def portal_page(view: PortalView) -> PortalView:
     return wrapper
 
 
+def _filtered(f: Any) -> Any:
+    """The filtered rows; a filter that is not understood (another user's project id, say) shows nothing."""
+    if f.is_bound and not f.is_valid():
+        return f.queryset.none()
+    return f.qs
+
+
 def _context(request: HttpRequest, access: Access, section: str, title: str, **more: Any) -> dict[str, Any]:
     return {"access": access, "section": section, "title": title, **more}
 
@@ -82,7 +89,7 @@ def project(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
 @portal_page
 def statements(request: HttpRequest, access: Access) -> HttpResponse:
     f = StatementFilter(request.GET or None, queryset=selectors.portal_statements(access), access=access)
-    table = StatementTable(f.qs)
+    table = StatementTable(_filtered(f))
     RequestConfig(request, paginate={"per_page": PER_PAGE, "paginator_class": LazyPaginator}).configure(table)
     return render(
         request, "portal/statements.html", _context(request, access, "statements", "Statements", filter=f, table=table)
@@ -131,7 +138,8 @@ def _charge_filter(request: HttpRequest, access: Access) -> ChargeFilter:
 @portal_page
 def charges(request: HttpRequest, access: Access) -> HttpResponse:
     f = _charge_filter(request, access)
-    qs = f.qs.order_by("-id") if f.is_bound and f.is_valid() else f.queryset.order_by("-id")
+    # A filter that is not understood (another user's project id, say) shows nothing, not everything.
+    qs = _filtered(f).order_by("-id")
     table = ChargeTable(qs)
     # No COUNT(*) of a big table: the paginator looks one page ahead instead.
     RequestConfig(request, paginate={"per_page": PER_PAGE, "paginator_class": LazyPaginator}).configure(table)
@@ -190,10 +198,10 @@ def _csv_rows(rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
 @portal_page
 def charges_csv(request: HttpRequest, access: Access) -> StreamingHttpResponse:
     f = _charge_filter(request, access)
-    qs = f.qs if f.is_bound and f.is_valid() else f.queryset
+    qs = _filtered(f)
     rows = qs.order_by("id").values_list(*(field for _, field in CSV_COLUMNS)).iterator(chunk_size=2000)
     response = StreamingHttpResponse(_csv_rows(rows), content_type="text/csv; charset=utf-8")
-    period = f.form.cleaned_data.get("period") if f.is_bound and f.is_valid() else None
+    period = f.form.cleaned_data.get("period") if f.is_valid() else None
     response["Content-Disposition"] = f'attachment; filename="charges{"-" + period if period else ""}.csv"'
     return response
 

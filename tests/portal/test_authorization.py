@@ -56,10 +56,14 @@ def client_for(persona: str, world: World) -> Client:
         ALICE: lambda: world.alice,
         BOB: lambda: world.bob,
         DANA: lambda: world.dana,
-        REVIEWER: lambda: User.objects.filter(username="reviewer@example.edu").first()
-        or make_staff("reviewer@example.edu", "Reviewer"),
-        FINANCE: lambda: User.objects.filter(username="finance@example.edu").first()
-        or make_staff("finance@example.edu", "Finance admin"),
+        REVIEWER: lambda: (
+            User.objects.filter(username="reviewer@example.edu").first()
+            or make_staff("reviewer@example.edu", "Reviewer")
+        ),
+        FINANCE: lambda: (
+            User.objects.filter(username="finance@example.edu").first()
+            or make_staff("finance@example.edu", "Finance admin")
+        ),
     }
     if persona != ANON:
         client.force_login(users[persona]())

@@ -163,7 +163,11 @@ def test_a_password_change_signs_the_account_out_everywhere(world: World) -> Non
     for c in (here, elsewhere):
         c.post("/accounts/login/", {"login": "alice@example.edu", "password": "alice-secret-9876"})
         assert c.get("/portal/").status_code == 200
-    data = {"oldpassword": "alice-secret-9876", "password1": "a-new-long-secret-42", "password2": "a-new-long-secret-42"}
+    data = {
+        "oldpassword": "alice-secret-9876",
+        "password1": "a-new-long-secret-42",
+        "password2": "a-new-long-secret-42",
+    }
     response = here.post("/accounts/password/change/", data)
     assert response.status_code == 302
     assert elsewhere.get("/portal/").status_code == 302  # to sign-in
