@@ -120,7 +120,7 @@ def pi_link_user(*, user: AbstractBaseUser) -> list[str]:
     """
     from billing.models import PI
 
-    if PI.objects.filter(user=user).exists():
+    if PI.objects.filter(user_id=user.pk).exists():
         return []
     verified = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
     emails = sorted({e.strip().lower() for e in verified})

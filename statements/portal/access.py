@@ -69,7 +69,7 @@ def access_for(user: AbstractBaseUser | AnonymousUser) -> Access:
     if not user.is_authenticated or not user.is_active:
         return Access(user_id=None)
     access = Access(user_id=user.pk)
-    own = PI.objects.filter(user=user).first()
+    own = PI.objects.filter(user_id=user.pk).first()
     if own is not None:
         access.own_pi = own
         access.pis[own.pk] = own

@@ -30,7 +30,7 @@ class _PortalFilterSet(django_filters.FilterSet):
         self.access = access
         periods = portal_periods(access)
         self.filters["period"].extra["choices"] = [(p, p) for p in periods]
-        self.filters["project"].queryset = portal_projects(access)  # type: ignore[attr-defined]
+        self.filters["project"].queryset = portal_projects(access)
 
 
 class StatementFilter(_PortalFilterSet):

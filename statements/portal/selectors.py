@@ -222,11 +222,11 @@ def project_detail(access: Access, project: Project, period: str | None = None) 
         .annotate(n=Count("id"), billed=MoneySum("billed_cost"))
         .order_by("service_name", "billing_currency")
     )
-    detail.services = sorted(
-        ({"service": s["service_name"], "currency": s["billing_currency"], "charges": s["n"], "billed_cost": s["billed"]}
-         for s in services),
-        key=lambda s: -s["billed_cost"],
-    )  # fmt: skip
+    rows = [
+        {"service": s["service_name"], "currency": s["billing_currency"], "charges": s["n"], "billed_cost": s["billed"]}
+        for s in services
+    ]
+    detail.services = sorted(rows, key=lambda s: -s["billed_cost"])
     # MoneySum cannot be ordered by in SQL on SQLite; a project's resources in a month are few.
     resources = (
         in_period.values("resource_id", "resource_name", "service_name", "billing_currency")

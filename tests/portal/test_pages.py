@@ -76,7 +76,7 @@ def test_a_statement_page_lists_its_lines_and_the_pdf_downloads(world: World) ->
     assert "<caption>Statement lines</caption>" in page and "Amazon EC2" in page and "Amazon S3" in page
     assert f'href="/portal/statements/{st.pk}/pdf/"' in page and "/media/" not in page
     response = client.get(f"/portal/statements/{st.pk}/pdf/")
-    data = b"".join(response.streaming_content)
+    data = b"".join(response.streaming_content)  # type: ignore[attr-defined]
     assert response["Content-Type"] == "application/pdf" and data.startswith(b"%PDF")
     assert f'filename="statement-{st.number}-v{st.version}.pdf"' in response["Content-Disposition"]
     assert hashlib.sha256(data).hexdigest() == st.pdf_sha256
@@ -105,7 +105,7 @@ def test_the_csv_is_streamed_and_formula_escaped(world: World) -> None:
     response = signed_in(world.alice).get("/portal/charges.csv?period=2025-01")
     assert response.streaming and response["Content-Type"].startswith("text/csv")
     assert 'filename="charges-2025-01.csv"' in response["Content-Disposition"]
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     assert "'@SUM(A1)" in text and "'=HYPERLINK(" in text
     assert ",=" not in text and ",@" not in text
     assert "100.0000000000" in text  # amounts exact, not escaped
