@@ -96,7 +96,8 @@ def test_removing_a_delegate_is_for_their_pi_only(world: World, persona: str) ->
 def test_the_csv_holds_only_the_charges_the_user_may_see(world: World) -> None:
     def resources(persona: str, query: str = "") -> set[str]:
         response = client_for(persona, world).get("/portal/charges.csv" + query)
-        lines = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined].splitlines()[1:]
+        content = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+        lines = content.decode().splitlines()[1:]
         return {line.split(",")[5] for line in lines}
 
     alice = resources(ALICE)
