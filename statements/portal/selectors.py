@@ -52,17 +52,14 @@ def portal_project(access: Access, pk: int) -> Project | None:
 
 def portal_periods(access: Access) -> list[str]:
     """Periods with statements or charges the user may see, newest first."""
-    with_statements = set(portal_statements(access).values_list("period__period", flat=True).distinct())
-    with_charges = set(
-        BillingPeriod.objects.filter(pk__in=portal_charges(access).values("period_id").distinct()).values_list(
-            "period", flat=True
-        )
-    )
+    with_statements = set(portal_statements(access).order_by().values_list("period__period", flat=True).distinct())
+    period_ids = portal_charges(access).order_by().values("period_id").distinct()
+    with_charges = set(BillingPeriod.objects.filter(pk__in=period_ids).values_list("period", flat=True))
     return sorted(with_statements | with_charges, reverse=True)
 
 
 def portal_service_names(access: Access) -> list[str]:
-    names = portal_charges(access).exclude(service_name="").values_list("service_name", flat=True).distinct()
+    names = portal_charges(access).exclude(service_name="").order_by().values_list("service_name", flat=True).distinct()
     return sorted(set(names))
 
 
@@ -245,5 +242,6 @@ def project_detail(access: Access, project: Project, period: str | None = None) 
         }
         for r in ranked
     ]
-    detail.fund_orgs = sorted(set(in_period.exclude(fund_org="").values_list("fund_org", flat=True).distinct()))
+    fund_orgs = in_period.exclude(fund_org="").order_by().values_list("fund_org", flat=True).distinct()
+    detail.fund_orgs = sorted(set(fund_orgs))
     return detail
