@@ -80,12 +80,18 @@ class RequestLoginCodeForm(BaseRequestLoginCodeForm):
     """allauth's "email me a sign-in code" form that also serves PIs and delegates without an account.
 
     The answer is the same whether the address is known or not (allauth's enumeration
-    prevention); a code is only ever sent to a known address.
+    prevention); a code is only ever sent to a known address, and never to staff.
     """
 
     def clean_email(self) -> str:
         email = super().clean_email()
-        if email and getattr(self, "_user", None) is None and portal_address_known(email):
+        user = getattr(self, "_user", None)
+        if user is not None and (user.is_staff or user.is_superuser):
+            # Staff sign in with their password (and its failed-attempt limits), never by a code
+            # that anyone reading their mailbox could use. Answered like an unknown address.
+            self._user = None
+            return email
+        if email and user is None and portal_address_known(email):
             User = get_user_model()
             taken = User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists()
             if not taken:

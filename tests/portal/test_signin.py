@@ -87,6 +87,15 @@ def test_an_unknown_address_gets_the_same_answer_and_no_email_and_no_account(cli
     assert not User.objects.filter(email="mallory@example.edu").exists()
 
 
+def test_staff_get_no_sign_in_code(client: Client) -> None:
+    from tests.conftest import make_staff
+
+    make_staff("finance@example.edu", "Finance admin")
+    response = client.post(REQUEST_CODE, {"email": "finance@example.edu"})
+    assert response.status_code == 302 and response["Location"] == CONFIRM_CODE
+    assert mail.outbox == []
+
+
 def test_a_wrong_code_three_times_ends_the_attempt(client: Client, pi_carol: PI) -> None:
     client.post(REQUEST_CODE, {"email": "carol@example.edu"})
     for _ in range(3):

@@ -17,12 +17,13 @@ BAR = 40
 GAP = 12
 HEIGHT = 100
 LABEL = 18
+SLOTS = 12  # the chart is always 12 bars wide, so one billed period is one bar, not the whole width
 
 
 @register.simple_tag
 def trend_chart(bars: Sequence[TrendBar], currency: str) -> SafeString:
     """Bars of the amount due per period; each bar has a title with its amount for pointer and screen readers."""
-    width = len(bars) * (BAR + GAP) + GAP
+    width = max(len(bars), SLOTS) * (BAR + GAP) + GAP
     items = []
     for i, bar in enumerate(bars):
         x = GAP + i * (BAR + GAP)
