@@ -242,3 +242,9 @@ def test_the_provider_is_not_configurable_in_the_admin(client: Client) -> None:
     User.objects.filter(username="finance@example.edu").update(is_superuser=True)
     assert client.get("/admin/socialaccount/socialapp/").status_code == 404
     assert client.get("/admin/statements/portaldelegate/").status_code == 200
+
+
+def test_the_password_pages_lead_a_pi_back_to_the_portal(client: Client, world: World) -> None:
+    client.force_login(world.alice)
+    page = client.get("/accounts/password/set/").content.decode()
+    assert '<a href="/portal/">Portal</a>' in page
