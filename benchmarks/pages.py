@@ -128,6 +128,7 @@ def portal_pages(pi_email: str, repeat: int) -> None:
 
     from allauth.account.models import EmailAddress
     from django.contrib.auth.models import User
+    from django.db import connection
     from django.test import Client
 
     from billing.models import PI, Charge
@@ -143,6 +144,12 @@ def portal_pages(pi_email: str, repeat: int) -> None:
     with mock.patch("statements.tasks.render_statement.delay"):
         report = statements_generate(period="2025-01", actor=actor)
     print(f"generated {report.statements:,} statements (no PDFs) in {time.perf_counter() - started:.1f} s")
+    if connection.vendor == "postgresql":
+        # What autovacuum does some time after a bulk import: without statistics the planner
+        # guesses one row per PI and walks whole indexes (seconds instead of milliseconds).
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        print("ANALYZE run (fresh planner statistics, as autovacuum would after the import)")
     pi = PI.objects.get(email=pi_email)
     pi.user = User.objects.create_user(pi_email, pi_email)
     pi.save()

@@ -26,7 +26,7 @@ def portal_statements(access: Access) -> QuerySet[Statement]:
 
 
 def portal_statement(access: Access, pk: int) -> Statement | None:
-    return portal_statements(access).filter(pk=pk).first()
+    return portal_statements(access).filter(pk=pk).order_by("pk").first()
 
 
 def portal_statement_lines(st: Statement) -> QuerySet[StatementLine]:
@@ -39,7 +39,10 @@ def portal_charges(access: Access) -> QuerySet[Charge]:
 
 
 def portal_charge(access: Access, pk: int) -> Charge | None:
-    return portal_charges(access).filter(pk=pk).select_related("period", "project", "pi", "source").first()
+    # Ordered by pk, not the model's (batch, file, line): a planner without statistics would
+    # otherwise walk the batch index over every charge to find one.
+    qs = portal_charges(access).filter(pk=pk).select_related("period", "project", "pi", "source")
+    return qs.order_by("pk").first()
 
 
 def portal_projects(access: Access) -> QuerySet[Project]:
@@ -47,7 +50,7 @@ def portal_projects(access: Access) -> QuerySet[Project]:
 
 
 def portal_project(access: Access, pk: int) -> Project | None:
-    return portal_projects(access).filter(pk=pk).first()
+    return portal_projects(access).filter(pk=pk).order_by("pk").first()
 
 
 def portal_periods(access: Access) -> list[str]:
