@@ -1,22 +1,153 @@
-"""Sign-in through django-allauth: staff sign in by email; accounts come from administrators."""
+"""Sign-in through django-allauth.
+
+Staff sign in by email and password; their accounts come from administrators. PIs and their
+delegates sign in with a one-time code sent to their address (or a password they set), or through
+the university's single sign-on: their account is created on first sign-in, but only for an
+address that belongs to a PI or a delegate, and it is linked to the PI record only once the
+address is verified (by the code, or by the identity provider).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.auth_backends import AuthenticationBackend
+from allauth.account.forms import RequestLoginCodeForm as BaseRequestLoginCodeForm
+from allauth.account.models import EmailAddress
+from allauth.account.signals import email_confirmed, user_logged_in
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialLogin
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.dispatch import receiver
 from django.http import HttpRequest
+
+from chargeback.audit import Actor, audit_record
+
+log = logging.getLogger(__name__)
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    """No self-sign-up: the signup page says it is closed and creates nobody."""
+    """No self-sign-up: the signup page says it is closed and creates nobody.
+
+    After signing in, staff land on the admin and everyone else on the portal.
+    """
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return False
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        user = request.user
+        if user.is_authenticated and not user.is_staff:
+            return "/portal/"
+        return super().get_login_redirect_url(request)
+
+
+def portal_address_known(email: str) -> bool:
+    """Whether an address belongs to a PI or to someone a PI gave portal access."""
+    from billing.models import PI
+    from statements.models import PortalDelegate
+
+    email = email.strip().lower()
+    return PI.objects.filter(email=email).exists() or PortalDelegate.objects.filter(email=email).exists()
+
+
+def portal_user_create(*, email: str) -> AbstractBaseUser | None:
+    """A portal account for a PI's or delegate's address: no password, the address unverified.
+
+    Nothing else: the account gets access only once the address is verified (the sign-in code
+    does that) and is linked then. None when the address is taken after all (a concurrent request).
+    """
+    email = email.strip().lower()
+    User = get_user_model()
+    try:
+        with transaction.atomic():
+            user = User(username=email, email=email)
+            user.set_unusable_password()
+            user.save()
+            EmailAddress.objects.create(user=user, email=email, verified=False, primary=True)
+            audit_record(actor=Actor.system("portal-sign-in"), action="portal.account_create", obj=user)
+    except IntegrityError:
+        return None
+    return user
+
+
+class RequestLoginCodeForm(BaseRequestLoginCodeForm):
+    """allauth's "email me a sign-in code" form that also serves PIs and delegates without an account.
+
+    The answer is the same whether the address is known or not (allauth's enumeration
+    prevention); a code is only ever sent to a known address, and never to staff.
+    """
+
+    def clean_email(self) -> str:
+        email = super().clean_email()
+        user = getattr(self, "_user", None)
+        if user is not None and (user.is_staff or user.is_superuser):
+            # Staff sign in with their password (and its failed-attempt limits), never by a code
+            # that anyone reading their mailbox could use. Answered like an unknown address.
+            self._user = None
+            return email
+        if email and user is None and portal_address_known(email):
+            User = get_user_model()
+            taken = User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists()
+            if not taken:
+                self._user = portal_user_create(email=email)
+        return email
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Single sign-on creates an account only for a PI's or delegate's provider-verified address.
+
+    It never signs in to an existing account by a matching address (SOCIALACCOUNT_EMAIL_AUTHENTICATION
+    is off): someone who already has an account connects the provider from their account page.
+    """
+
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: SocialLogin) -> bool:
+        User = get_user_model()
+        for address in sociallogin.email_addresses:
+            if not address.verified:
+                continue
+            if User.objects.filter(email__iexact=address.email).exists():
+                continue
+            if portal_address_known(address.email):
+                return True
+        return False
+
+
+def pi_link_user(*, user: AbstractBaseUser) -> list[str]:
+    """Link the account to the PI records of its verified addresses; the emails linked.
+
+    Only verified addresses count, only PI records without an account are linked, and an
+    account is linked to at most one PI.
+    """
+    from billing.models import PI
+
+    if PI.objects.filter(user_id=user.pk).exists():
+        return []
+    verified = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    emails = sorted({e.strip().lower() for e in verified})
+    with transaction.atomic():
+        pi = PI.objects.select_for_update().filter(email__in=emails, user__isnull=True).order_by("email").first()
+        if pi is None:
+            return []
+        pi.user = user  # type: ignore[assignment]
+        pi.save(update_fields=["user"])
+        audit_record(actor=Actor.for_user(user), action="pi.link_user", obj=pi, after={"user": user.get_username()})
+    return [pi.email]
+
+
+@receiver(user_logged_in, dispatch_uid="openchargeback-link-pi-on-login")
+def _link_pi_on_login(sender: Any, request: HttpRequest, user: AbstractBaseUser, **kwargs: Any) -> None:
+    pi_link_user(user=user)
+
+
+@receiver(email_confirmed, dispatch_uid="openchargeback-link-pi-on-confirm")
+def _link_pi_on_confirm(sender: Any, request: HttpRequest, email_address: EmailAddress, **kwargs: Any) -> None:
+    pi_link_user(user=email_address.user)
 
 
 class EmailAuthenticationBackend(AuthenticationBackend):

@@ -84,10 +84,16 @@ INSTALLED_APPS = [
     "import_export",
     "allauth",
     "allauth.account",
+    # Single sign-on (OpenID Connect); a provider exists only when OIDC_* is set (see below).
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "django_tables2",
+    "django_filters",
     "chargeback.apps.ChargebackConfig",
     "billing",
     "statements",
     "journals",
+    "statements.portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +157,7 @@ AUTHENTICATION_BACKENDS = [
     "chargeback.accounts.EmailAuthenticationBackend",
 ]
 ACCOUNT_ADAPTER = "chargeback.accounts.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "chargeback.accounts.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 # Signup is closed, but allauth checks the login method against these fields.
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -163,7 +170,53 @@ ACCOUNT_RATE_LIMITS = {
     # Failed sign-ins: 10 a minute from one address, 5 in 5 minutes for one email; after that
     # even the right password is refused until the window passes.
     "login_failed": "10/m/ip,5/5m/key",
+    # Sign-in codes: 20 a minute from one address, 3 a minute and 10 an hour for one email.
+    "request_login_code": "20/m/ip,3/m/key,10/h/key",
 }
+# PIs and their delegates sign in with a one-time code sent to their address (or a password,
+# if they set one). Asking for a code for an address of a PI or delegate without an account
+# creates the account (chargeback.accounts.RequestLoginCodeForm); the code proves the address,
+# and a verified address is what links the account to its PI record. The page says the same
+# thing whether or not the address is known, and nothing is sent to unknown addresses.
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 10 * 60
+ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_FORMS = {"request_login_code": "chargeback.accounts.RequestLoginCodeForm"}
+# A password change signs the account out everywhere, this browser included.
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+
+# Single sign-on through the university's OpenID Connect identity provider, configured here
+# (never in the database) and only when OIDC_SERVER_URL and OIDC_CLIENT_ID are set. A social
+# login never signs in to an existing account because of a matching email address: it creates
+# an account only for a PI or delegate whose address the provider says it verified.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+OIDC_SERVER_URL = env_str("OIDC_SERVER_URL")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+if OIDC_SERVER_URL or OIDC_CLIENT_ID:
+    if not (OIDC_SERVER_URL and OIDC_CLIENT_ID):
+        raise ImproperlyConfigured("single sign-on needs both OIDC_SERVER_URL and OIDC_CLIENT_ID")
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": env_str("OIDC_PROVIDER_ID", "sso"),
+                "name": env_str("OIDC_PROVIDER_NAME", "University sign-in"),
+                "client_id": OIDC_CLIENT_ID,
+                "secret": env_str("OIDC_CLIENT_SECRET"),
+                "settings": {
+                    "server_url": OIDC_SERVER_URL,
+                    "scope": env_list("OIDC_SCOPES", "openid,email,profile"),
+                },
+            }
+        ],
+    }
 # Behind N reverse proxies of our own, the client address is taken from X-Forwarded-For;
 # with 0 every visitor would share the proxy's address (and its failed-login budget).
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
@@ -307,3 +360,9 @@ CONTENT_SECURITY_POLICY = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+# Sessions end after SESSION_COOKIE_AGE seconds (8 hours by default) unless "Remember me" was
+# ticked at sign-in, in which case allauth keeps them for that long across browser restarts.
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"

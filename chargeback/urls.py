@@ -12,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Sign-in, sign-out and password reset (django-allauth); signup is closed by the adapter.
     path("accounts/", include("allauth.urls")),
+    # The read-only PI portal (statements, charges, projects, delegates).
+    path("portal/", include("statements.portal.urls")),
 ]
 # Stored files (imported originals, uploads being previewed) are never served as plain media:
 # they are downloaded through permission-checked views.

@@ -186,3 +186,34 @@ class GenerationRun(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.pk} of {self.period}"
+
+
+class PortalDelegate(models.Model):
+    """Read access to a PI's portal pages for someone else: a lab manager, a grant administrator.
+
+    Granted by the PI (on the portal) or a finance admin (in the admin) to an email address; the
+    person signs in with that address once it is verified (a sign-in code proves it). With
+    `all_projects` they see all of the PI's projects, present and future; otherwise exactly the
+    listed projects, as long as those still belong to the PI.
+    """
+
+    pi = models.ForeignKey(PI, on_delete=models.CASCADE, related_name="portal_delegates")
+    email = models.EmailField(help_text="Stored lower-case; the delegate signs in with it")
+    all_projects = models.BooleanField(default=False, help_text="All of the PI's projects, also future ones")
+    projects = models.ManyToManyField(Project, blank=True, related_name="portal_delegates")
+    note = models.CharField(max_length=200, blank=True, help_text="e.g. lab manager, grant administrator")
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pi", "email"]
+        verbose_name = "portal delegate"
+        constraints = [models.UniqueConstraint(fields=["pi", "email"], name="portal_delegate_once_per_pi")]
+        indexes = [models.Index(fields=["email"], name="portal_delegate_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} for {self.pi.email}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from billing.models import BillingPeriod, Charge, ImportBatch
+from billing.models import BillingPeriod, Charge, ImportBatch, SubsidyUsage
 from chargeback.audit import Actor, audit_record
 
 from .errors import BillingError
@@ -64,9 +64,16 @@ def batch_rollback(*, batch_id: int, actor: Actor, reason: str) -> ImportBatch:
         charges = Charge.objects.filter(batch=batch, active=True).update(active=False)
         batch.status = ImportBatch.Status.ROLLED_BACK
         batch.save(update_fields=["status"])
+        # What a converter recorded of capped subsidies for this source and month is given back:
+        # nothing of that source and month is billed any more.
+        usage = SubsidyUsage.objects.filter(period=period.period, source_id=batch.source_id)
+        released = {u.rule.code: format(u.amount, "f") for u in usage.select_related("rule")}
+        usage.delete()
+        before: dict[str, object] = {"status": ImportBatch.Status.APPLIED, "active_charges": charges}
+        if released:
+            before["subsidy_usage_released"] = released
         audit_record(
-            actor=actor, action="batch.rollback", obj=batch, period=period.period,
-            before={"status": ImportBatch.Status.APPLIED, "active_charges": charges},
+            actor=actor, action="batch.rollback", obj=batch, period=period.period, before=before,
             after={"status": ImportBatch.Status.ROLLED_BACK, "reason": reason},
         )  # fmt: skip
     return batch

@@ -144,3 +144,20 @@ class TestAccountMappings:
         )  # fmt: skip
         assert response.status_code == 200
         assert "slurm_account,chen-lab,genomics-core" in response.content.decode()
+
+
+def test_rolling_back_a_batch_gives_back_the_subsidy_cap_it_used(run, focus_files):
+    from decimal import Decimal
+
+    from billing.models import ImportBatch, Source, SubsidyUsage
+    from billing.services.batches import batch_rollback
+    from chargeback.audit import Actor
+    from tests.conftest import minimal_row
+
+    run("ingest", str(focus_files.write("hpc-2025-01.csv", [minimal_row("5")])), "-s", "hpc", "-p", "2025-01")
+    rule = SubsidyRule.objects.create(code="provost", label="Provost", percent=100, effective_from=date(2025, 1, 1))
+    hpc = Source.objects.get(name="hpc")
+    SubsidyUsage.objects.create(rule=rule, window="2025", period="2025-01", source=hpc, amount=Decimal("40"))
+    batch = ImportBatch.objects.get(source=hpc)
+    batch_rollback(batch_id=batch.pk, actor=Actor.cli(), reason="wrong sacct dump")
+    assert not SubsidyUsage.objects.exists()
