@@ -37,23 +37,28 @@ ROW_FIELDS: tuple[str, ...] = (
     "effective_cost", "pricing_quantity", "consumed_quantity",
     "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
 )  # fmt: skip
-# A row: these columns of billing_charge, in this order (the writer adds batch, period, source).
-ROW_COLUMNS: tuple[str, ...] = (
-    "file_index", "line_number", "fingerprint", "pi_id", "project_id", "fund_org", "cost_center",
-    "account_code", "reference_1", "reference_2", *ROW_FIELDS,
-    "tags", "focus_extra", "extensions", "review_state", "flag_reasons",
+# A staged row: these columns, in this order. `ck` names the row's combination of tag values and
+# row flags (see `Tally.combos`); the writer turns it into the attribution columns below.
+STAGE_COLUMNS: tuple[str, ...] = (
+    "ck", "file_index", "line_number", "fingerprint", *ROW_FIELDS, "tags", "focus_extra", "extensions",
 )  # fmt: skip
-SLOT = {name: i for i, name in enumerate(ROW_COLUMNS)}
+ATTRIBUTION_COLUMNS: tuple[str, ...] = (
+    "pi_id", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
+    "review_state", "flag_reasons",
+)  # fmt: skip
+SLOT = {name: i for i, name in enumerate(STAGE_COLUMNS)}
 STRINGS_START = SLOT[STRING_FIELDS[0]]
 STRINGS_END = STRINGS_START + len(STRING_FIELDS)
-PI_SLOT, PROJECT_SLOT = SLOT["pi_id"], SLOT["project_id"]
 PERIOD_START_SLOT, CURRENCY_SLOT = SLOT["billing_period_start"], SLOT["billing_currency"]
 CATEGORY_SLOT = SLOT["charge_category"]
+TAGS_SLOT, EXTRA_SLOT, EXTENSIONS_SLOT = SLOT["tags"], SLOT["focus_extra"], SLOT["extensions"]
 NULLABLE = frozenset({
-    "pi_id", "project_id", "billing_period_start", "billing_period_end", "charge_period_start",
+    "billing_period_start", "billing_period_end", "charge_period_start",
     "charge_period_end", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
     "billed_cost", "effective_cost", "pricing_quantity", "consumed_quantity",
 })  # fmt: skip
+# Row flags in a combination's bit set; pattern k (in name order) is bit PATTERN_BIT + k.
+PERIOD_BIT, CURRENCY_BIT, NEGATIVE_BIT, PATTERN_BIT = 1, 2, 4, 3
 NULL_WORDS = frozenset({"NULL", "null"})
 # At most 18 digits before the decimal point (numeric(38, 10) keeps headroom for totals).
 LIMIT = 10**28
@@ -77,6 +82,20 @@ class Tally:
     rounded_values: int = 0
     rows_per_file: list[int] = field(default_factory=list)
     focus_versions: list[str] = field(default_factory=list)
+    # Distinct (mapped tag values, row flag bits) in order of first sight, with their row count
+    # and billed units; attribution is decided for these once the whole batch is read.
+    combos: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    combo_rows: list[int] = field(default_factory=list)
+    combo_billed: list[int] = field(default_factory=list)
+
+    def merge(self, other: Tally) -> None:
+        """Add the figures of a later part of the batch (its combinations keep their own numbers)."""
+        self.rows += other.rows
+        self.list_units += other.list_units
+        self.billed_units += other.billed_units
+        self.periods.update(other.periods)
+        self.currencies |= other.currencies
+        self.rounded_values += other.rounded_values
 
 
 class Flavor:
@@ -185,17 +204,23 @@ def row_flags(
 
 
 class RowBuilder:
-    """Builds the rows of one file. `build(cells)` is called once per data line."""
+    """Builds the staged rows of one part of a file. `build(cells)` is called once per data line.
 
-    def __init__(self, reader: FileReader, plan: HeaderPlan, *, file_index: int, flavor: str,
+    Pure parsing: no database, no attribution state. A row carries its tags' mapped values and
+    its own flags as a combination number (`ck`); the importer attributes each combination once,
+    in order of first sight, exactly as it would have attributed the rows one by one.
+    """
+
+    def __init__(self, reader: FileReader, plan: HeaderPlan, *, file_index: int, ck_base: int, flavor: str,
                  attributor: Attributor, tally: Tally) -> None:  # fmt: skip
         self.reader, self.attributor, self.tally = reader, attributor, tally
         self.sqlite = flavor == Flavor.SQLITE
+        self.ck_base = ck_base
         self.period = attributor.snapshot.period
         self.expected_currency = attributor.snapshot.expected_currency
-        template: list[Any] = [None if c in NULLABLE else "" for c in ROW_COLUMNS]
+        template: list[Any] = [None if c in NULLABLE else "" for c in STAGE_COLUMNS]
         template[SLOT["file_index"]] = file_index
-        template[SLOT["tags"]] = template[SLOT["focus_extra"]] = template[SLOT["extensions"]] = "{}"
+        template[TAGS_SLOT] = template[EXTRA_SLOT] = template[EXTENSIONS_SLOT] = "{}"
         self.template = template
         dedicated = [(i, SLOT[f], kind, plan.names[i]) for i, f, kind in plan.dedicated]
         # Text cells in STRING_FIELDS order; a field the file lacks reads the "" appended to each row.
@@ -209,7 +234,14 @@ class RowBuilder:
         self.extra, self.extensions = plan.extra, plan.extensions
         self.fingerprint_cells = itemgetter(*plan.canonical_order)
         self.date_cache: dict[str, str] = {}
-        self.patterns = row_patterns(attributor.flag_patterns, SLOT)
+        self.tag_cache: dict[str, tuple[str, ...]] = {}
+        self.combo_index: dict[tuple[tuple[str, ...], int], int] = {}
+        # Flag patterns on the row's own fields and tags; those on attribution targets are the importer's.
+        self.row_patterns = [
+            (PATTERN_BIT + k, regex, [t for t in targets if not isinstance(t, str) or t == "tags"])
+            for k, (_, regex, targets) in enumerate(row_patterns(attributor.flag_patterns, SLOT))
+        ]
+        self.row_patterns = [p for p in self.row_patterns if p[2]]
         billed_slot, list_slot = SLOT["billed_cost"], SLOT["list_cost"]
         self.billed_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == billed_slot), None)
         self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
@@ -218,7 +250,7 @@ class RowBuilder:
     def build(self, cells: list[str]) -> list[Any]:
         line = self.reader.line
         out = self.template.copy()
-        out[1] = line
+        out[2] = line
         cells.append("")
         texts = self.string_cells(cells)
         if "NULL" in texts or "null" in texts:
@@ -293,60 +325,61 @@ class RowBuilder:
             v = cells[self.tags_index]
             if v and v not in NULL_WORDS:
                 tags_json = v
-        attr = self._attribute(tags_json, line)
+        values = self.tag_cache.get(tags_json)
+        if values is None:
+            values = self._tag_values(tags_json, line)
         if tags_json:
-            out[SLOT["tags"]] = tags_json
+            out[TAGS_SLOT] = tags_json
         if self.extra:
             found = {name: cells[i] for i, name in self.extra if cells[i] and cells[i] not in NULL_WORDS}
             if found:
-                out[SLOT["focus_extra"]] = json.dumps(found)
+                out[EXTRA_SLOT] = json.dumps(found)
         if self.extensions:
             found = {name: cells[i] for i, name in self.extensions if cells[i] and cells[i] not in NULL_WORDS}
             if found:
-                out[SLOT["extensions"]] = json.dumps(found)
-        out[2] = hashlib.blake2b("\x1f".join(self.fingerprint_cells(cells)).encode(), digest_size=16).hexdigest()
-        out[3], out[4], out[5], out[6], out[7], out[8], out[9] = (
-            attr.pi_email, attr.project_code, attr.fund_org, attr.cost_center, attr.account_code,
-            attr.reference_1, attr.reference_2,
-        )  # fmt: skip
+                out[EXTENSIONS_SLOT] = json.dumps(found)
+        out[3] = hashlib.blake2b("\x1f".join(self.fingerprint_cells(cells)).encode(), digest_size=16).hexdigest()
 
-        # Flags that depend on the row, not only on its tags
-        reasons = attr.reasons
+        # The row's own flags (attribution flags come with its combination)
         start = out[PERIOD_START_SLOT]
         month = start[:7] if start else "unknown"
         currency = out[CURRENCY_SLOT]
         if not currency:
             currency = out[CURRENCY_SLOT] = self.expected_currency
-        extra_reasons = row_flags(
-            out, attr, tags_json, month, currency, billed, out[CATEGORY_SLOT],
-            self.period, self.expected_currency, self.patterns,
-        )  # fmt: skip
-        if extra_reasons:
-            reasons = (*reasons, *extra_reasons)
+        bits = 0
+        if month != self.period:
+            bits = PERIOD_BIT
+        if currency.upper() != self.expected_currency:
+            bits |= CURRENCY_BIT
+        if billed < 0 or out[CATEGORY_SLOT].lower() == "credit":
+            bits |= NEGATIVE_BIT
+        for bit, regex, targets in self.row_patterns:
+            for target in targets:
+                text = tags_json if target == "tags" else out[target]  # type: ignore[index]
+                if text and regex.search(text):
+                    bits |= 1 << bit
+                    break
 
         tally = self.tally
+        key = (values, bits)
+        k = self.combo_index.get(key)
+        if k is None:
+            k = self.combo_index[key] = len(tally.combos)
+            tally.combos.append(key)
+            tally.combo_rows.append(0)
+            tally.combo_billed.append(0)
+        tally.combo_rows[k] += 1
+        tally.combo_billed[k] += billed
+        out[0] = self.ck_base + k
         tally.rows += 1
         tally.billed_units += billed
         listed = units[self.list_k] if self.list_k is not None else None
         tally.list_units += billed if listed is None else listed
         tally.periods[month] += 1
         tally.currencies.add(currency)
-        if reasons:
-            out[-2] = "flagged"
-            out[-1] = "," + ",".join(reasons) + ","
-            tally.flagged_rows += 1
-            tally.flagged_units += billed
-            for reason in reasons:
-                tally.flag_counts[reason.partition(":")[0]] += 1
-        else:
-            out[-2] = "ok"
         return out
 
-    def _attribute(self, tags_json: str, line: int) -> Attribution:
-        attributor = self.attributor
-        cached = attributor.cached(tags_json)
-        if cached is not None:
-            return cached
+    def _tag_values(self, tags_json: str, line: int) -> tuple[str, ...]:
         tags: dict[str, Any] = {}
         if tags_json:
             try:
@@ -357,4 +390,36 @@ class RowBuilder:
                 ) from None
             if not isinstance(tags, dict):
                 raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
-        return attributor.attribute(tags_json, tags)
+        values = self.attributor.tag_values(tags)
+        if len(self.tag_cache) > 50_000:
+            self.tag_cache.clear()
+        self.tag_cache[tags_json] = values
+        return values
+
+
+def combo_reasons(attr: Attribution, bits: int, patterns: list[RowPattern]) -> list[str]:
+    """A combination's flag reasons, in the order `row_flags` gives them for a single row."""
+    found = list(attr.reasons)
+    if bits & PERIOD_BIT:
+        found.append(PERIOD_MISMATCH)
+    if bits & CURRENCY_BIT:
+        found.append(CURRENCY_MISMATCH)
+    if bits & NEGATIVE_BIT:
+        found.append(NEGATIVE_AMOUNT)
+    for k, (name, regex, targets) in enumerate(patterns):
+        matched = bool(bits & (1 << (PATTERN_BIT + k)))
+        for target in targets if not matched else ():
+            if target == "pi_email":
+                text = attr.pi_email or ""
+            elif target == "project_id":
+                text = attr.project_code or ""
+            elif target == "fund_org":
+                text = attr.fund_org
+            else:
+                continue
+            if text and regex.search(text):
+                matched = True
+                break
+        if matched:
+            found.append(f"{PATTERN_MATCH}:{name}")
+    return found

@@ -4,15 +4,18 @@ failure anywhere leaves nothing behind)."""
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from billing.models import PI, Charge, Project
 
 from .columns import DEDICATED
-from .rows import PI_SLOT, PROJECT_SLOT, ROW_COLUMNS, Flavor
+from .rows import ATTRIBUTION_COLUMNS, STAGE_COLUMNS, Flavor
 from .rules import MasterDataEvents
+from .stage import STAGE_TABLE, Sink, copy_text
 
 FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
 
@@ -46,41 +49,124 @@ class MasterData:
         for code, email in events.owner_claims:
             Project.objects.filter(code=code, pi__isnull=True).update(pi_id=self.pis[email])
 
-    def resolve(self, rows: list[list[Any]]) -> None:
-        pis, projects = self.pis, self.projects
-        for row in rows:
-            email, code = row[PI_SLOT], row[PROJECT_SLOT]
-            if email is not None:
-                row[PI_SLOT] = pis[email]
-            if code is not None:
-                row[PROJECT_SLOT] = projects[code]
+
+_ATTACHED = itertools.count()
 
 
 class ChargeWriter:
+    """Loads a batch's staged rows into billing_charge.
+
+    This process's rows go to a temporary table (`sink()`), the worker's come as a staging file;
+    `load` copies both with one `INSERT … SELECT` each, joining each row's combination (`ck`) to
+    its attribution, review state and flag reasons (decided by the importer, see `ingest`).
+    """
+
     def __init__(self, *, batch_id: int, period_id: int, source_id: int) -> None:
         self.sqlite = connection.vendor == "sqlite"
-        self.head = (batch_id, period_id, source_id, True)
+        self.head = f"{int(batch_id)}, {int(period_id)}, {int(source_id)}, TRUE"
+        self.attached: list[str] = []
         self.written = 0
         table = Charge._meta.db_table
-        if self.sqlite:
-            # The batch's constants are literals: fewer values to bind per row.
-            marks = ", ".join(["%s"] * len(ROW_COLUMNS))
-            self.sql = (
-                f"INSERT INTO {table} (batch_id, period_id, source_id, active, {', '.join(ROW_COLUMNS)}) "  # noqa: S608
-                f"VALUES ({int(batch_id)}, {int(period_id)}, {int(source_id)}, 1, {marks})"
-            )
+        with connection.cursor() as cursor:
+            if self.sqlite:
+                cursor.execute("DROP TABLE IF EXISTS temp.ocb_stage")
+                cursor.execute(f"CREATE TEMP TABLE ocb_stage ({', '.join(STAGE_COLUMNS)})")
+            else:
+                cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_stage")
+                cursor.execute(
+                    f"CREATE TEMP TABLE ocb_stage AS SELECT 0::bigint AS ck, {', '.join(STAGE_COLUMNS[1:])} "  # noqa: S608
+                    f"FROM {table} WITH NO DATA"
+                )
+
+    def sink(self) -> Sink:
+        return _TableSink(self.sqlite)
+
+    def load(self, stages: list[Path], combos: list[tuple[Any, ...]]) -> None:
+        """`combos`: rows of (ck, *ATTRIBUTION_COLUMNS); `stages`: the worker's staging files."""
+        table = Charge._meta.db_table
+        targets = ", ".join(("batch_id", "period_id", "source_id", "active", *STAGE_COLUMNS[1:], *ATTRIBUTION_COLUMNS))
+        picks = ", ".join((*(f"s.{c}" for c in STAGE_COLUMNS[1:]), *(f"c.{c}" for c in ATTRIBUTION_COLUMNS)))
+        insert = f"INSERT INTO {table} ({targets}) SELECT {self.head}, {picks} "  # noqa: S608
+        with connection.cursor() as cursor:
+            if self.sqlite:
+                cursor.execute("DROP TABLE IF EXISTS temp.ocb_combo")
+                columns = ", ".join(ATTRIBUTION_COLUMNS)
+                cursor.execute(f"CREATE TEMP TABLE ocb_combo (ck INTEGER PRIMARY KEY, {columns})")
+                marks = ", ".join(["%s"] * (len(ATTRIBUTION_COLUMNS) + 1))
+                cursor.executemany(f"INSERT INTO temp.ocb_combo VALUES ({marks})", combos)  # noqa: S608
+                # A bigger page cache while the indexes take the rows (restored afterwards).
+                cursor.execute("PRAGMA main.cache_size")
+                cache_size = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA main.cache_size = -65536")
+                try:
+                    sources = ["temp.ocb_stage"]
+                    for stage in stages:
+                        alias = f"ocb_stage{next(_ATTACHED)}"
+                        cursor.execute(f"ATTACH DATABASE %s AS {alias}", [str(stage)])
+                        self.attached.append(alias)
+                        sources.append(f"{alias}.{STAGE_TABLE}")
+                    for source in sources:
+                        cursor.execute(f"{insert} FROM {source} AS s CROSS JOIN temp.ocb_combo AS c WHERE c.ck = s.ck")
+                        self.written += cursor.rowcount
+                finally:
+                    cursor.execute(f"PRAGMA main.cache_size = {cache_size}")
+                cursor.execute("DROP TABLE temp.ocb_combo")
+                cursor.execute("DROP TABLE temp.ocb_stage")
+            else:
+                cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_combo")
+                cursor.execute(
+                    f"CREATE TEMP TABLE ocb_combo AS SELECT 0::bigint AS ck, {', '.join(ATTRIBUTION_COLUMNS)} "  # noqa: S608
+                    f"FROM {table} WITH NO DATA"
+                )
+                raw = cursor.cursor
+                with raw.copy(f"COPY ocb_combo (ck, {', '.join(ATTRIBUTION_COLUMNS)}) FROM STDIN") as copy:
+                    for combo in combos:
+                        copy.write_row(combo)
+                for stage in stages:
+                    with raw.copy("COPY ocb_stage FROM STDIN") as copy, stage.open("rb") as fh:
+                        while block := fh.read(1 << 20):
+                            copy.write(block)
+                cursor.execute("ANALYZE ocb_combo")
+                cursor.execute(f"{insert} FROM ocb_stage AS s JOIN ocb_combo AS c ON c.ck = s.ck")
+                self.written += cursor.rowcount
+                cursor.execute("DROP TABLE ocb_stage, ocb_combo")
+
+    def detach(self) -> None:
+        """Detach the worker's staging files. SQLite allows it only outside a transaction: when the
+        import ran inside an outer one, that waits for its commit."""
+        if not self.attached:
+            return
+        aliases, self.attached = self.attached, []
+
+        def detach() -> None:
+            with connection.cursor() as cursor:
+                for alias in aliases:
+                    cursor.execute(f"DETACH DATABASE {alias}")
+
+        if connection.in_atomic_block:
+            transaction.on_commit(detach)
         else:
-            self.sql = f"COPY {table} (batch_id, period_id, source_id, active, {', '.join(ROW_COLUMNS)}) FROM STDIN"
+            detach()
+
+
+class _TableSink:
+    """This process's rows into the temporary staging table."""
+
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+        self.sql = f"INSERT INTO temp.ocb_stage VALUES ({', '.join(['%s'] * len(STAGE_COLUMNS))})"  # noqa: S608
 
     def write(self, rows: list[list[Any]]) -> None:
-        if not rows:
-            return
         with connection.cursor() as cursor:
             if self.sqlite:
                 cursor.executemany(self.sql, rows)
             else:
-                head = self.head
-                with cursor.cursor.copy(self.sql) as copy:
-                    for row in rows:
-                        copy.write_row((*head, *row))
-        self.written += len(rows)
+                with cursor.cursor.copy("COPY ocb_stage FROM STDIN") as copy:
+                    copy.write(copy_text(rows))
+
+    def reset(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM temp.ocb_stage" if self.sqlite else "TRUNCATE ocb_stage")
+
+    def close(self) -> None:
+        pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,10 +23,11 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from billing.ingest.pipeline import Job, Outcome, parse
+from billing.ingest.pipeline import Job, parse
 from billing.ingest.reader import FileReader, IngestError, file_sha256
-from billing.ingest.rows import parse_date
-from billing.ingest.rules import RuleSnapshot
+from billing.ingest.rows import SLOT, Tally, combo_reasons, parse_date, row_patterns
+from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
+from billing.ingest.stage import NullSink
 from billing.ingest.writer import ChargeWriter, MasterData, flavor
 from billing.models import (
     BillingPeriod,
@@ -215,6 +217,7 @@ def _batch_ingest(
         return report
 
     stored: list[str] = []
+    writer: ChargeWriter | None = None
     try:
         with transaction.atomic():
             period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
@@ -270,6 +273,9 @@ def _batch_ingest(
         for name in stored:
             default_storage.delete(name)
         raise
+    finally:
+        if writer is not None:
+            writer.detach()
     return report
 
 
@@ -295,26 +301,52 @@ def _process(
 ) -> list[int]:
     """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it."""
     master = MasterData()
+    snapshot = RuleSnapshot.load(period=period)
     job = Job(
-        paths=[str(p) for p in paths], names=list(names), flavor=flavor(),
-        snapshot=RuleSnapshot.load(period=period), known_pis=master.known_emails(),
+        paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
         chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS),
     )  # fmt: skip
-    total_bytes = sum(p.stat().st_size for p in paths)
-    outcome: Outcome | None = None
-    for item in parse(job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES):
-        if isinstance(item, Outcome):
-            outcome = item
-            break
+    with tempfile.TemporaryDirectory(prefix="ocb-import-") as tmp:
+        parsed = parse(
+            job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
+            sink=writer.sink() if writer is not None else NullSink(),
+            stage_dir=Path(tmp) if writer is not None else None, progress=progress,
+        )  # fmt: skip
+        # Attribution, in file order: each part's combinations of tag values in order of first sight.
+        attributor = Attributor(snapshot, known_pis=master.known_emails())
+        patterns = row_patterns(attributor.flag_patterns, SLOT)
+        tally = Tally()
+        decided: list[tuple[int, Attribution, list[str]]] = []
+        rows_per_file = [0] * len(paths)
+        versions: list[set[str]] = [set() for _ in paths]
+        for part, part_tally, version in parsed.tallies:
+            tally.merge(part_tally)
+            rows_per_file[part.file_index] += part_tally.rows
+            if version:
+                versions[part.file_index].add(version)
+            base = part.index << 32
+            for k, (values, bits) in enumerate(part_tally.combos):
+                attr = attributor.attribute_values(values)
+                reasons = combo_reasons(attr, bits, patterns)
+                decided.append((base + k, attr, reasons))
+                if reasons:
+                    count = part_tally.combo_rows[k]
+                    tally.flagged_rows += count
+                    tally.flagged_units += part_tally.combo_billed[k]
+                    for reason in reasons:
+                        tally.flag_counts[reason.partition(":")[0]] += count
         if writer is not None:
-            master.apply(item.events)
-            master.resolve(item.rows)
-            writer.write(item.rows)
-        if progress is not None:
-            progress(item.bytes_done, total_bytes)
-    assert outcome is not None
-    tally = outcome.tally
-    for name, rows in zip(names, tally.rows_per_file, strict=True):
+            master.apply(attributor.take_events())
+            pis, projects = master.pis, master.projects
+            combos = [
+                (ck, pis[a.pi_email] if a.pi_email is not None else None,
+                 projects[a.project_code] if a.project_code is not None else None,
+                 a.fund_org, a.cost_center, a.account_code, a.reference_1, a.reference_2,
+                 "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "")
+                for ck, a, reasons in decided
+            ]  # fmt: skip
+            writer.load(parsed.stages, combos)
+    for name, rows in zip(names, rows_per_file, strict=True):
         if rows == 0:
             report.warnings.append(f"{name}: no data lines")
     report.rows = tally.rows
@@ -323,16 +355,16 @@ def _process(
     report.flag_counts = dict(sorted(tally.flag_counts.items()))
     report.periods_seen = dict(sorted(tally.periods.items()))
     report.currencies = sorted(tally.currencies)
-    report.focus_version = ",".join(sorted(set(tally.focus_versions)))
-    report.new_pis, report.new_projects = len(outcome.new_pis), len(outcome.new_projects)
-    report.worker_peak_rss_mb = outcome.worker_peak_rss_mb
+    report.focus_version = ",".join(sorted(set().union(*versions)))
+    report.new_pis, report.new_projects = len(attributor.all_new_pis), len(attributor.all_new_projects)
+    report.worker_peak_rss_mb = parsed.worker_peak_rss_mb
     if tally.rounded_values:
         report.warnings.append(
             f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
         )
     if len(tally.currencies) > 1:
         report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(tally.currencies))}")
-    return tally.rows_per_file
+    return rows_per_file
 
 
 def _recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:
