@@ -18,7 +18,7 @@ import pickle  # noqa: S403 - frames between this process and its own worker
 import resource
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import localcontext
 from pathlib import Path
@@ -60,6 +60,8 @@ class Parsed:
 
 
 ProgressCallback = Callable[[int], None]  # bytes read so far by this process
+# The importer's share of a split batch: it also loads its part while the worker parses the rest.
+MY_SHARE = 0.45
 
 
 def parse_parts(
@@ -107,11 +109,11 @@ def _write(sink: Any, rows: list[list[Any]], name: str) -> None:
 
 
 def plan_parts(job: Job, *, split: bool) -> tuple[list[Part], list[Part]]:
-    """The batch as parts for this process and (when `split`) for the worker, about half the bytes each."""
+    """The batch as parts for this process and (when `split`) for the worker (MY_SHARE of the bytes here)."""
     sizes = [Path(p).stat().st_size for p in job.paths]
     if not split:
         return [Part(i, i) for i in range(len(sizes))], []
-    target, acc = sum(sizes) // 2, 0
+    target, acc = int(sum(sizes) * MY_SHARE), 0
     mine: list[Part] = []
     theirs: list[Part] = []
     for i, size in enumerate(sizes):
@@ -137,31 +139,39 @@ def parse(
     sink: Sink,
     stage_dir: Path | None,
     progress: Callable[[int, int], None] | None = None,
-) -> Parsed:
-    """Parse the batch into `sink`, with a worker when it adds up to `worker_min_bytes` (negative:
-    never). The worker's rows go to a staging file in `stage_dir` (None: a dry run keeps nothing)."""
+) -> Iterator[Parsed]:
+    """Parse the batch, with a worker when it adds up to `worker_min_bytes` (negative: never).
+
+    Yields what this process parsed into `sink` (the caller loads it while the worker goes on),
+    then what the worker parsed into a staging file in `stage_dir` (None: a dry run keeps nothing).
+    """
     total = sum(Path(p).stat().st_size for p in job.paths)
     split = 0 <= worker_min_bytes <= total
     mine, theirs = plan_parts(job, split=split)
     report = (lambda done: progress(done, total)) if progress is not None else None
     if not theirs:
-        return Parsed(parse_parts(job, mine, sink, report))
+        yield Parsed(parse_parts(job, mine, sink, report))
+        return
     stage = stage_dir / f"worker{stage_suffix(job.flavor)}" if stage_dir is not None else None
     worker = _Worker(job, theirs, stage)
     try:
         try:
             first = parse_parts(job, mine, sink, report)
-            second, rss = worker.result()
         except IngestError:
             worker.stop()
-            # The first bad line in file order, named as one pass names it (or a cut in the wrong place).
+            # Parsed again in one piece: the first bad line is named as a single pass names it
+            # (and a cut inside a quoted field, which ends this part early, is undone).
             sink.reset()
-            return Parsed(parse_parts(job, mine + theirs, sink, report))
+            yield Parsed(parse_parts(job, mine + theirs, sink, report))
+            return
+        # This part ended on a record boundary, so the worker's part reads exactly as one pass would.
+        yield Parsed(first)
+        second, rss = worker.result()
     finally:
         worker.stop()
     if progress is not None:
         progress(total, total)
-    return Parsed(first + second, [stage] if stage is not None else [], rss)
+    yield Parsed(second, [stage] if stage is not None else [], rss)
 
 
 class _Worker:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -64,6 +64,12 @@ NULL_WORDS = frozenset({"NULL", "null"})
 LIMIT = 10**28
 INT64_MAX = 2**63 - 1
 SCALE = Decimal(1).scaleb(10)
+# Cells the generated row builder converts directly; anything else takes the careful path.
+_AMOUNT, _SMALL_AMOUNT = r"-?[0-9]{1,18}(?:\.[0-9]{1,10})?", r"-?[0-9]{1,8}(?:\.[0-9]{1,10})?"
+PLAIN_MONEY = re.compile(f"(?:{_AMOUNT})?(?:\x1f(?:{_AMOUNT})?)*")  # a line's amounts, joined by \x1f
+PLAIN_SQLITE_MONEY = re.compile(f"(?:{_SMALL_AMOUNT})?(?:\x1f(?:{_SMALL_AMOUNT})?)*")  # inside int64 at 10^-10
+PLAIN_QUANTITY = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")  # str(Decimal(v)) == v
+POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - decimals), by len(v) - v.find(".")
 ONE = Decimal(1)
 
 
@@ -116,6 +122,12 @@ def parse_date(text: str) -> str:
     except ValueError:
         raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or ISO 8601)") from None
     return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def units_text(units: int) -> str:
+    """10^-10 units as the plain decimal text that is staged for the database (exact)."""
+    whole, frac = divmod(abs(units), 10**10)
+    return f"{'-' if units < 0 else ''}{whole}.{frac:010d}"
 
 
 def scaled_amount(text: str) -> tuple[int, bool]:
@@ -247,7 +259,159 @@ class RowBuilder:
         self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
         self.billed_name = next((n for _, slot, n in self.money if slot == billed_slot), "BilledCost")
 
-    def build(self, cells: list[str]) -> list[Any]:
+        self.build: Callable[[list[str]], list[Any]] = self._compile()
+
+    def _compile(self) -> Callable[[list[str]], list[Any]]:
+        """This file's `build`: straight-line code for its columns, for the lines that need no
+        special handling (plain decimals, known dates and tags, no NULL words). Any other line
+        goes through `build_line`, which gives the same row or names the problem."""
+        money_re = PLAIN_SQLITE_MONEY if self.sqlite else PLAIN_MONEY
+        # Every amount is checked with one pattern; billed and list cost (the batch's totals) are
+        # converted here, the others are staged as checked text and scaled by the database.
+        money_cells = ", ".join(f"cells[{i}]" for i, _, _ in self.money)
+        src = [
+            "def build(cells):",
+            "    line = reader.line",
+            "    joined = '\\x1f'.join(fingerprint_cells(cells))",
+            "    if 'NULL' in joined or 'null' in joined:",
+            "        return slow(cells)",
+        ]
+        if self.money:
+            src += [f"    if money_ok('\\x1f'.join(({money_cells},))) is None:", "        return slow(cells)"]
+        for k in (self.billed_k, self.list_k):
+            if k is None:
+                continue
+            src += [
+                f"    v = cells[{self.money[k][0]}]",
+                "    if v:",
+                "        d = v.find('.')",
+                f"        n{k} = int(v.replace('.', '')) * POW[len(v) - d] if d >= 0 else int(v) * {10**10}",
+                "    else:",
+                f"        n{k} = None",
+            ]
+        if self.billed_k is None:
+            src += ["    return slow(cells)"]
+        else:
+            src += [f"    billed = n{self.billed_k}", "    if billed is None:", "        return slow(cells)"]
+        for j, (i, _, _) in enumerate(self.quantities):
+            src += [
+                f"    q{j} = cells[{i}]",
+                f"    if q{j} and qty_ok(q{j}) is None:",
+                "        return slow(cells)",
+            ]
+        for j, (i, _, _) in enumerate(self.dates):
+            src += [
+                f"    v = cells[{i}]",
+                "    if v:",
+                f"        t{j} = dates(v)",
+                f"        if t{j} is None:",
+                "            return slow(cells)",
+                "    else:",
+                f"        t{j} = None",
+            ]
+        src += [
+            "    out = template.copy()",
+            "    out[2] = line",
+            "    out[3] = blake2b(joined.encode(), digest_size=16).hexdigest()",
+            "    cells.append('')",
+            f"    out[{STRINGS_START}:{STRINGS_END}] = string_cells(cells)",
+        ]
+        for i, slot, _ in self.money:
+            src += [f"    v = cells[{i}]", "    if v:", f"        out[{slot}] = v"]
+        for j, (_, slot, _) in enumerate(self.quantities):
+            src += [f"    if q{j}:", f"        out[{slot}] = q{j}"]
+        for j, (_, slot, _) in enumerate(self.dates):
+            src += [f"    out[{slot}] = t{j}"]
+        if self.tags_index is not None:
+            src += [f"    tags_json = cells[{self.tags_index}]"]
+        else:
+            src += ["    tags_json = ''"]
+        src += [
+            "    values = tag_cache.get(tags_json)",
+            "    if values is None:",
+            "        values = tag_values(tags_json, line)",
+            "    if tags_json:",
+            f"        out[{TAGS_SLOT}] = tags_json",
+        ]
+        if self.extra or self.extensions:
+            src += ["    extras(cells, out)"]
+        src += [
+            f"    start = out[{PERIOD_START_SLOT}]",
+            "    month = start[:7] if start else 'unknown'",
+            f"    currency = out[{CURRENCY_SLOT}]",
+            "    if not currency:",
+            f"        currency = out[{CURRENCY_SLOT}] = expected",
+            f"    bits = {PERIOD_BIT} if month != period else 0",
+            "    if currency.upper() != expected:",
+            f"        bits |= {CURRENCY_BIT}",
+            f"    if billed < 0 or out[{CATEGORY_SLOT}].lower() == 'credit':",
+            f"        bits |= {NEGATIVE_BIT}",
+        ]
+        if self.row_patterns:
+            src += ["    bits |= pattern_bits(out, tags_json)"]
+        if self.list_k is not None:
+            src += [f"    listed = n{self.list_k}", "    if listed is None:", "        listed = billed"]
+        else:
+            src += ["    listed = billed"]
+        src += [
+            "    key = (values, bits)",
+            "    k = combo_index.get(key)",
+            "    if k is None:",
+            "        k = new_combo(key)",
+            "    combo_rows[k] += 1",
+            "    combo_billed[k] += billed",
+            "    out[0] = ck_base + k",
+            "    tally.rows += 1",
+            "    tally.billed_units += billed",
+            "    tally.list_units += listed",
+            "    periods[month] += 1",
+            "    currencies.add(currency)",
+            "    return out",
+        ]
+        tally = self.tally
+        scope: dict[str, Any] = {
+            "reader": self.reader, "slow": self.build_line, "money_ok": money_re.fullmatch,
+            "qty_ok": PLAIN_QUANTITY.fullmatch, "dates": self.date_cache.get, "POW": POW,
+            "template": self.template, "blake2b": hashlib.blake2b, "fingerprint_cells": self.fingerprint_cells,
+            "string_cells": self.string_cells, "tag_cache": self.tag_cache, "tag_values": self._tag_values,
+            "extras": self._extras, "expected": self.expected_currency, "period": self.period,
+            "pattern_bits": self._pattern_bits, "combo_index": self.combo_index, "new_combo": self._new_combo,
+            "combo_rows": tally.combo_rows, "combo_billed": tally.combo_billed, "ck_base": self.ck_base,
+            "tally": tally, "periods": tally.periods, "currencies": tally.currencies,
+        }  # fmt: skip
+        exec(compile("\n".join(src), f"<row builder for {self.reader.name}>", "exec"), scope)  # noqa: S102
+        return scope["build"]
+
+    def _new_combo(self, key: tuple[tuple[str, ...], int]) -> int:
+        tally = self.tally
+        k = self.combo_index[key] = len(tally.combos)
+        tally.combos.append(key)
+        tally.combo_rows.append(0)
+        tally.combo_billed.append(0)
+        return k
+
+    def _extras(self, cells: list[str], out: list[Any]) -> None:
+        if self.extra:
+            found = {name: cells[i] for i, name in self.extra if cells[i] and cells[i] not in NULL_WORDS}
+            if found:
+                out[EXTRA_SLOT] = json.dumps(found)
+        if self.extensions:
+            found = {name: cells[i] for i, name in self.extensions if cells[i] and cells[i] not in NULL_WORDS}
+            if found:
+                out[EXTENSIONS_SLOT] = json.dumps(found)
+
+    def _pattern_bits(self, out: list[Any], tags_json: str) -> int:
+        bits = 0
+        for bit, regex, targets in self.row_patterns:
+            for target in targets:
+                text = tags_json if target == "tags" else out[target]  # type: ignore[index]
+                if text and regex.search(text):
+                    bits |= 1 << bit
+                    break
+        return bits
+
+    def build_line(self, cells: list[str]) -> list[Any]:
+        """Any line, checked cell by cell (`build` sends the lines it does not handle here)."""
         line = self.reader.line
         out = self.template.copy()
         out[2] = line
@@ -280,15 +444,12 @@ class RowBuilder:
                 if rounded:
                     self.tally.rounded_values += 1
             units.append(n)
-            if self.sqlite:
-                if not -INT64_MAX <= n <= INT64_MAX:
-                    raise self.reader.error(
-                        line, f"{v!r} exceeds the embedded database's range of +/-922,337,203.6854775807 "
-                        "(use PostgreSQL for larger single amounts)", name,
-                    )  # fmt: skip
-                out[slot] = n
-            else:
-                out[slot] = f"{n}e-10"
+            if self.sqlite and not -INT64_MAX <= n <= INT64_MAX:
+                raise self.reader.error(
+                    line, f"{v!r} exceeds the embedded database's range of +/-922,337,203.6854775807 "
+                    "(use PostgreSQL for larger single amounts)", name,
+                )  # fmt: skip
+            out[slot] = units_text(n)
         for i, slot, name in self.quantities:
             v = cells[i]
             if v and v not in NULL_WORDS:
@@ -330,14 +491,7 @@ class RowBuilder:
             values = self._tag_values(tags_json, line)
         if tags_json:
             out[TAGS_SLOT] = tags_json
-        if self.extra:
-            found = {name: cells[i] for i, name in self.extra if cells[i] and cells[i] not in NULL_WORDS}
-            if found:
-                out[EXTRA_SLOT] = json.dumps(found)
-        if self.extensions:
-            found = {name: cells[i] for i, name in self.extensions if cells[i] and cells[i] not in NULL_WORDS}
-            if found:
-                out[EXTENSIONS_SLOT] = json.dumps(found)
+        self._extras(cells, out)
         out[3] = hashlib.blake2b("\x1f".join(self.fingerprint_cells(cells)).encode(), digest_size=16).hexdigest()
 
         # The row's own flags (attribution flags come with its combination)
@@ -353,21 +507,14 @@ class RowBuilder:
             bits |= CURRENCY_BIT
         if billed < 0 or out[CATEGORY_SLOT].lower() == "credit":
             bits |= NEGATIVE_BIT
-        for bit, regex, targets in self.row_patterns:
-            for target in targets:
-                text = tags_json if target == "tags" else out[target]  # type: ignore[index]
-                if text and regex.search(text):
-                    bits |= 1 << bit
-                    break
+        if self.row_patterns:
+            bits |= self._pattern_bits(out, tags_json)
 
         tally = self.tally
         key = (values, bits)
         k = self.combo_index.get(key)
         if k is None:
-            k = self.combo_index[key] = len(tally.combos)
-            tally.combos.append(key)
-            tally.combo_rows.append(0)
-            tally.combo_billed.append(0)
+            k = self._new_combo(key)
         tally.combo_rows[k] += 1
         tally.combo_billed[k] += billed
         out[0] = self.ck_base + k

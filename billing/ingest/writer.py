@@ -12,12 +12,13 @@ from django.db import connection, transaction
 
 from billing.models import PI, Charge, Project
 
-from .columns import DEDICATED
+from .columns import DEDICATED, MONEY
 from .rows import ATTRIBUTION_COLUMNS, STAGE_COLUMNS, Flavor
 from .rules import MasterDataEvents
 from .stage import STAGE_TABLE, Sink, copy_text
 
 FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
+MONEY_COLUMNS = frozenset(target for target, kind in DEDICATED.values() if kind == MONEY)
 
 
 def flavor() -> str:
@@ -63,72 +64,88 @@ class ChargeWriter:
 
     def __init__(self, *, batch_id: int, period_id: int, source_id: int) -> None:
         self.sqlite = connection.vendor == "sqlite"
-        self.head = f"{int(batch_id)}, {int(period_id)}, {int(source_id)}, TRUE"
         self.attached: list[str] = []
         self.written = 0
         table = Charge._meta.db_table
+        head = f"{int(batch_id)}, {int(period_id)}, {int(source_id)}, TRUE"
+        targets = ", ".join(("batch_id", "period_id", "source_id", "active", *STAGE_COLUMNS[1:], *ATTRIBUTION_COLUMNS))
+        picks = ", ".join((*(self._pick(c) for c in STAGE_COLUMNS[1:]), *(f"c.{c}" for c in ATTRIBUTION_COLUMNS)))
+        self.insert = f"INSERT INTO {table} ({targets}) SELECT {head}, {picks} "  # noqa: S608
+        attribution = ", ".join(ATTRIBUTION_COLUMNS)
         with connection.cursor() as cursor:
             if self.sqlite:
                 cursor.execute("DROP TABLE IF EXISTS temp.ocb_stage")
+                cursor.execute("DROP TABLE IF EXISTS temp.ocb_combo")
                 cursor.execute(f"CREATE TEMP TABLE ocb_stage ({', '.join(STAGE_COLUMNS)})")
+                cursor.execute(f"CREATE TEMP TABLE ocb_combo (ck INTEGER PRIMARY KEY, {attribution})")
+                # A bigger page cache while the indexes take the rows (restored by `finish`).
+                cursor.execute("PRAGMA main.cache_size")
+                self.cache_size = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA main.cache_size = -65536")
             else:
-                cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_stage")
+                cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_stage, pg_temp.ocb_combo")
                 cursor.execute(
                     f"CREATE TEMP TABLE ocb_stage AS SELECT 0::bigint AS ck, {', '.join(STAGE_COLUMNS[1:])} "  # noqa: S608
                     f"FROM {table} WITH NO DATA"
                 )
-
-    def sink(self) -> Sink:
-        return _TableSink(self.sqlite)
-
-    def load(self, stages: list[Path], combos: list[tuple[Any, ...]]) -> None:
-        """`combos`: rows of (ck, *ATTRIBUTION_COLUMNS); `stages`: the worker's staging files."""
-        table = Charge._meta.db_table
-        targets = ", ".join(("batch_id", "period_id", "source_id", "active", *STAGE_COLUMNS[1:], *ATTRIBUTION_COLUMNS))
-        picks = ", ".join((*(f"s.{c}" for c in STAGE_COLUMNS[1:]), *(f"c.{c}" for c in ATTRIBUTION_COLUMNS)))
-        insert = f"INSERT INTO {table} ({targets}) SELECT {self.head}, {picks} "  # noqa: S608
-        with connection.cursor() as cursor:
-            if self.sqlite:
-                cursor.execute("DROP TABLE IF EXISTS temp.ocb_combo")
-                columns = ", ".join(ATTRIBUTION_COLUMNS)
-                cursor.execute(f"CREATE TEMP TABLE ocb_combo (ck INTEGER PRIMARY KEY, {columns})")
-                marks = ", ".join(["%s"] * (len(ATTRIBUTION_COLUMNS) + 1))
-                cursor.executemany(f"INSERT INTO temp.ocb_combo VALUES ({marks})", combos)  # noqa: S608
-                # A bigger page cache while the indexes take the rows (restored afterwards).
-                cursor.execute("PRAGMA main.cache_size")
-                cache_size = int(cursor.fetchone()[0])
-                cursor.execute("PRAGMA main.cache_size = -65536")
-                try:
-                    sources = ["temp.ocb_stage"]
-                    for stage in stages:
-                        alias = f"ocb_stage{next(_ATTACHED)}"
-                        cursor.execute(f"ATTACH DATABASE %s AS {alias}", [str(stage)])
-                        self.attached.append(alias)
-                        sources.append(f"{alias}.{STAGE_TABLE}")
-                    for source in sources:
-                        cursor.execute(f"{insert} FROM {source} AS s CROSS JOIN temp.ocb_combo AS c WHERE c.ck = s.ck")
-                        self.written += cursor.rowcount
-                finally:
-                    cursor.execute(f"PRAGMA main.cache_size = {cache_size}")
-                cursor.execute("DROP TABLE temp.ocb_combo")
-                cursor.execute("DROP TABLE temp.ocb_stage")
-            else:
-                cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_combo")
                 cursor.execute(
-                    f"CREATE TEMP TABLE ocb_combo AS SELECT 0::bigint AS ck, {', '.join(ATTRIBUTION_COLUMNS)} "  # noqa: S608
+                    f"CREATE TEMP TABLE ocb_combo AS SELECT 0::bigint AS ck, {attribution} "  # noqa: S608
                     f"FROM {table} WITH NO DATA"
                 )
+
+    def _pick(self, column: str) -> str:
+        if self.sqlite and column in MONEY_COLUMNS:
+            # Staged amounts are checked decimal text (at most 10 decimals, inside int64 as
+            # 10^-10 units): drop the point and scale by the missing decimals, exactly.
+            x = f"s.{column}"
+            return (
+                f"CAST(replace({x}, '.', '') AS INTEGER) * CASE instr({x}, '.') WHEN 0 THEN 10000000000 "
+                f"ELSE CAST(substr('10000000000', 1, 11 - length({x}) + instr({x}, '.')) AS INTEGER) END"
+            )
+        return f"s.{column}"
+
+    def sink(self) -> Sink:
+        """Where this process's rows go: the temporary staging table."""
+        return _TableSink(self.sqlite)
+
+    def load(self, stage: Path | None, combos: list[tuple[Any, ...]]) -> None:
+        """Copy staged rows into billing_charge: those of the staging table (`stage` None) or of a
+        worker's staging file. `combos` are the new combinations, rows of (ck, *ATTRIBUTION_COLUMNS)."""
+        with connection.cursor() as cursor:
+            if self.sqlite:
+                marks = ", ".join(["%s"] * (len(ATTRIBUTION_COLUMNS) + 1))
+                cursor.executemany(f"INSERT INTO temp.ocb_combo VALUES ({marks})", combos)  # noqa: S608
+                source = "temp.ocb_stage"
+                if stage is not None:
+                    alias = f"ocb_stage{next(_ATTACHED)}"
+                    cursor.execute(f"ATTACH DATABASE %s AS {alias}", [str(stage)])
+                    self.attached.append(alias)
+                    source = f"{alias}.{STAGE_TABLE}"
+                cursor.execute(f"{self.insert} FROM {source} AS s CROSS JOIN temp.ocb_combo AS c WHERE c.ck = s.ck")
+                self.written += cursor.rowcount
+                if stage is None:
+                    cursor.execute("DELETE FROM temp.ocb_stage")
+            else:
                 raw = cursor.cursor
                 with raw.copy(f"COPY ocb_combo (ck, {', '.join(ATTRIBUTION_COLUMNS)}) FROM STDIN") as copy:
                     for combo in combos:
                         copy.write_row(combo)
-                for stage in stages:
+                if stage is not None:
                     with raw.copy("COPY ocb_stage FROM STDIN") as copy, stage.open("rb") as fh:
                         while block := fh.read(1 << 20):
                             copy.write(block)
                 cursor.execute("ANALYZE ocb_combo")
-                cursor.execute(f"{insert} FROM ocb_stage AS s JOIN ocb_combo AS c ON c.ck = s.ck")
+                cursor.execute(f"{self.insert} FROM ocb_stage AS s JOIN ocb_combo AS c ON c.ck = s.ck")
                 self.written += cursor.rowcount
+                cursor.execute("TRUNCATE ocb_stage")
+
+    def finish(self) -> None:
+        with connection.cursor() as cursor:
+            if self.sqlite:
+                cursor.execute("DROP TABLE temp.ocb_stage")
+                cursor.execute("DROP TABLE temp.ocb_combo")
+                cursor.execute(f"PRAGMA main.cache_size = {self.cache_size}")
+            else:
                 cursor.execute("DROP TABLE ocb_stage, ocb_combo")
 
     def detach(self) -> None:

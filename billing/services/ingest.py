@@ -306,36 +306,39 @@ def _process(
         paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
         chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS),
     )  # fmt: skip
+    attributor = Attributor(snapshot, known_pis=master.known_emails())
+    patterns = row_patterns(attributor.flag_patterns, SLOT)
+    tally = Tally()
+    rows_per_file = [0] * len(paths)
+    versions: list[set[str]] = [set() for _ in paths]
+    worker_rss: float | None = None
     with tempfile.TemporaryDirectory(prefix="ocb-import-") as tmp:
-        parsed = parse(
+        for parsed in parse(
             job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
             sink=writer.sink() if writer is not None else NullSink(),
             stage_dir=Path(tmp) if writer is not None else None, progress=progress,
-        )  # fmt: skip
-        # Attribution, in file order: each part's combinations of tag values in order of first sight.
-        attributor = Attributor(snapshot, known_pis=master.known_emails())
-        patterns = row_patterns(attributor.flag_patterns, SLOT)
-        tally = Tally()
-        decided: list[tuple[int, Attribution, list[str]]] = []
-        rows_per_file = [0] * len(paths)
-        versions: list[set[str]] = [set() for _ in paths]
-        for part, part_tally, version in parsed.tallies:
-            tally.merge(part_tally)
-            rows_per_file[part.file_index] += part_tally.rows
-            if version:
-                versions[part.file_index].add(version)
-            base = part.index << 32
-            for k, (values, bits) in enumerate(part_tally.combos):
-                attr = attributor.attribute_values(values)
-                reasons = combo_reasons(attr, bits, patterns)
-                decided.append((base + k, attr, reasons))
-                if reasons:
-                    count = part_tally.combo_rows[k]
-                    tally.flagged_rows += count
-                    tally.flagged_units += part_tally.combo_billed[k]
-                    for reason in reasons:
-                        tally.flag_counts[reason.partition(":")[0]] += count
-        if writer is not None:
+        ):  # fmt: skip
+            # Attribution in file order: each part's combinations of tag values in order of first sight.
+            decided: list[tuple[int, Attribution, list[str]]] = []
+            for part, part_tally, version in parsed.tallies:
+                tally.merge(part_tally)
+                rows_per_file[part.file_index] += part_tally.rows
+                if version:
+                    versions[part.file_index].add(version)
+                base = part.index << 32
+                for k, (values, bits) in enumerate(part_tally.combos):
+                    attr = attributor.attribute_values(values)
+                    reasons = combo_reasons(attr, bits, patterns)
+                    decided.append((base + k, attr, reasons))
+                    if reasons:
+                        count = part_tally.combo_rows[k]
+                        tally.flagged_rows += count
+                        tally.flagged_units += part_tally.combo_billed[k]
+                        for reason in reasons:
+                            tally.flag_counts[reason.partition(":")[0]] += count
+            worker_rss = parsed.worker_peak_rss_mb or worker_rss
+            if writer is None:
+                continue
             master.apply(attributor.take_events())
             pis, projects = master.pis, master.projects
             combos = [
@@ -345,7 +348,9 @@ def _process(
                  "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "")
                 for ck, a, reasons in decided
             ]  # fmt: skip
-            writer.load(parsed.stages, combos)
+            writer.load(parsed.stages[0] if parsed.stages else None, combos)
+        if writer is not None:
+            writer.finish()
     for name, rows in zip(names, rows_per_file, strict=True):
         if rows == 0:
             report.warnings.append(f"{name}: no data lines")
@@ -357,7 +362,7 @@ def _process(
     report.currencies = sorted(tally.currencies)
     report.focus_version = ",".join(sorted(set().union(*versions)))
     report.new_pis, report.new_projects = len(attributor.all_new_pis), len(attributor.all_new_projects)
-    report.worker_peak_rss_mb = parsed.worker_peak_rss_mb
+    report.worker_peak_rss_mb = worker_rss
     if tally.rounded_values:
         report.warnings.append(
             f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
