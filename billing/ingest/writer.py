@@ -134,8 +134,12 @@ class ChargeWriter:
                     with raw.copy("COPY ocb_stage FROM STDIN") as copy, stage.open("rb") as fh:
                         while block := fh.read(1 << 20):
                             copy.write(block)
+                # Fresh temporary tables have no statistics: without them the planner may scan the
+                # combinations once per row. A hash join reads each table once.
                 cursor.execute("ANALYZE ocb_combo")
+                cursor.execute("SET LOCAL enable_nestloop = off")
                 cursor.execute(f"{self.insert} FROM ocb_stage AS s JOIN ocb_combo AS c ON c.ck = s.ck")
+                cursor.execute("SET LOCAL enable_nestloop = on")
                 self.written += cursor.rowcount
                 cursor.execute("TRUNCATE ocb_stage")
 
