@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from decimal import ROUND_HALF_UP, Decimal
+
 import pytest
 
 from billing.models import PI, Charge, ImportBatch, Project
@@ -59,3 +62,88 @@ def test_a_bad_line_found_by_the_worker_is_reported_and_nothing_is_written(run, 
     assert result.code == 1
     assert result.err == "bad.csv:702: column BilledCost: '12.5.1' is not a number"
     assert not Charge.objects.exists() and not ImportBatch.objects.exists() and not PI.objects.exists()
+
+
+# -- the generated row builder and the careful path agree -----------------------------------------
+def same_values(row: list) -> list:
+    """A staged row with its amounts as numbers (staged text may differ in trailing zeros)."""
+    from billing.ingest.columns import DEDICATED, MONEY
+    from billing.ingest.rows import SLOT
+
+    money = {SLOT[target] for target, kind in DEDICATED.values() if kind == MONEY}
+    return [Decimal(v) if i in money and v is not None else v for i, v in enumerate(row)]
+
+
+AMOUNTS = [
+    "1", "-0.5", "0", "-0", "12.3400000000", "99999999.9999999999", "123456789.25", "1.12345678905",
+    "1e3", " 7", "+4", "5.", ".5", "1_000", "NULL", "",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("flavor", ["sqlite", "postgresql"])
+def test_the_generated_builder_gives_the_rows_of_the_careful_path(focus_files, flavor):
+    from billing.ingest.reader import FileReader
+    from billing.ingest.rows import RowBuilder, Tally
+    from billing.ingest.rules import Attributor, RuleSnapshot
+
+    lines = []
+    for i, amount in enumerate(AMOUNTS):
+        row = minimal_row("3.5", tag_json=tags(pi=f"pi{i % 3}@example.edu", project=f"p{i % 2}"))
+        row[4] = amount  # ListCost; BilledCost stays plain
+        lines.append(row)
+    lines.append(minimal_row("-2.25", period="2024-12", tag_json='{"pi_email": "NULL"}'))
+    lines.append(minimal_row("4", tag_json=""))
+    path = focus_files.write("same.csv", lines)
+    attributor = Attributor(RuleSnapshot(period="2025-01"))
+    with FileReader(path) as reader:
+        builder = None
+        for cells in reader.lines():
+            if builder is None:
+                assert reader.plan is not None
+                builder = RowBuilder(reader, reader.plan, file_index=0, ck_base=0, flavor=flavor,
+                                     attributor=attributor, tally=Tally())  # fmt: skip
+                careful = RowBuilder(reader, reader.plan, file_index=0, ck_base=0, flavor=flavor,
+                                     attributor=attributor, tally=Tally())  # fmt: skip
+            try:
+                expected = careful.build_line(list(cells))
+            except Exception as exc:  # the careful path refuses it: so must the generated one
+                with pytest.raises(type(exc), match=re.escape(str(exc))):
+                    builder.build(list(cells))
+                continue
+            assert same_values(builder.build(list(cells))) == same_values(expected)
+    assert builder.tally.combos == careful.tally.combos
+    assert (builder.tally.billed_units, builder.tally.list_units) == (
+        careful.tally.billed_units, careful.tally.list_units,
+    )  # fmt: skip
+    assert builder.tally.combo_rows == careful.tally.combo_rows
+
+
+def test_amounts_are_stored_exactly_whatever_their_shape(run, focus_files):
+    amounts = ["1", "-0.5", "0", "12.3400000000", "99999999.9999999999", "123456789.25", "0.0000000001",
+               "-7.1234567891", "1.12345678905", "42."]  # fmt: skip
+    path = focus_files.write("amounts.csv", [minimal_row(a, resource=f"r{i}") for i, a in enumerate(amounts)])
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+    assert result.code == 0, result.err
+    stored = dict(Charge.objects.values_list("resource_id", "billed_cost"))
+    expected = [Decimal(a).quantize(Decimal("1e-10"), rounding=ROUND_HALF_UP) for a in amounts]
+    assert [stored[f"r{i}"] for i in range(len(amounts))] == expected
+    assert Decimal(result.json()["billed_total"]) == sum(expected)
+
+
+def test_a_batch_cut_in_two_keeps_quoted_line_breaks_and_line_numbers(run, focus_files, settings):
+    settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = 0
+    lines = [minimal_row(f"{i}", resource=f"r{i}\nsecond line" if i % 3 == 0 else f"r{i}") for i in range(400)]
+    lines[350][6] = "x"  # BilledCost
+    path = focus_files.write("cut.csv", lines)
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    physical = 2 + sum(3 if i % 3 == 0 else 1 for i in range(350))  # two cells of every third row hold a line break
+    assert result.code == 1
+    assert result.err == f"cut.csv:{physical}: column BilledCost: 'x' is not a number"
+    lines[350][6] = "350"
+    path = focus_files.write("cut.csv", lines)
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+    assert result.code == 0, result.err
+    assert result.json()["rows"] == 400
+    numbers = list(Charge.objects.order_by("line_number").values_list("line_number", "resource_id"))
+    assert numbers[0] == (4, "r0\nsecond line") and numbers[1] == (5, "r1")
+    assert [n for n, _ in numbers] == sorted({n for n, _ in numbers})
