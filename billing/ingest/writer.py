@@ -78,6 +78,7 @@ class ChargeWriter:
                 cursor.execute("DROP TABLE IF EXISTS temp.ocb_combo")
                 cursor.execute(f"CREATE TEMP TABLE ocb_stage ({', '.join(STAGE_COLUMNS)})")
                 cursor.execute(f"CREATE TEMP TABLE ocb_combo (ck INTEGER PRIMARY KEY, {attribution})")
+                cursor.execute("PRAGMA temp.cache_size = -65536")  # the staged part stays in memory up to 64 MiB
                 # A bigger page cache while the indexes take the rows (restored by `finish`).
                 cursor.execute("PRAGMA main.cache_size")
                 self.cache_size = int(cursor.fetchone()[0])
