@@ -170,6 +170,11 @@ class FileReader:
         return self._counter.bytes_read if self._counter else 0
 
     @property
+    def csv_reader(self) -> Any:
+        """The CSV reader of `lines()`, once it has started (its `line_num` counts from `start`)."""
+        return self._reader
+
+    @property
     def line(self) -> int:
         return int(self._reader.line_num) + self.lines_before if self._reader is not None else 0
 

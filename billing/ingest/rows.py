@@ -66,9 +66,7 @@ INT64_MAX = 2**63 - 1
 SCALE = Decimal(1).scaleb(10)
 # Cells the generated row builder converts directly; anything else takes the careful path.
 _AMOUNT, _SMALL_AMOUNT = r"-?[0-9]{1,18}(?:\.[0-9]{1,10})?", r"-?[0-9]{1,8}(?:\.[0-9]{1,10})?"
-PLAIN_MONEY = re.compile(f"(?:{_AMOUNT})?(?:\x1f(?:{_AMOUNT})?)*")  # a line's amounts, joined by \x1f
-PLAIN_SQLITE_MONEY = re.compile(f"(?:{_SMALL_AMOUNT})?(?:\x1f(?:{_SMALL_AMOUNT})?)*")  # inside int64 at 10^-10
-PLAIN_QUANTITY = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")  # str(Decimal(v)) == v
+_QUANTITY = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # str(Decimal(v)) == v
 POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - decimals), by len(v) - v.find(".")
 ONE = Decimal(1)
 
@@ -265,19 +263,21 @@ class RowBuilder:
         """This file's `build`: straight-line code for its columns, for the lines that need no
         special handling (plain decimals, known dates and tags, no NULL words). Any other line
         goes through `build_line`, which gives the same row or names the problem."""
-        money_re = PLAIN_SQLITE_MONEY if self.sqlite else PLAIN_MONEY
-        # Every amount is checked with one pattern; billed and list cost (the batch's totals) are
-        # converted here, the others are staged as checked text and scaled by the database.
-        money_cells = ", ".join(f"cells[{i}]" for i, _, _ in self.money)
+        # Every amount and quantity of the line is checked with one pattern; billed and list cost
+        # (the batch's totals) are converted here, the other amounts are staged as checked text
+        # and scaled by the database, quantities are staged as written.
+        amount = _SMALL_AMOUNT if self.sqlite else _AMOUNT
+        numbers = [f"cells[{i}]" for i, _, _ in (*self.money, *self.quantities)]
+        pattern = "\x1f".join([f"(?:{amount})?"] * len(self.money) + [f"(?:{_QUANTITY})?"] * len(self.quantities))
         src = [
             "def build(cells):",
-            "    line = reader.line",
+            "    line = csv_reader.line_num + lines_before",
             "    joined = '\\x1f'.join(fingerprint_cells(cells))",
             "    if 'NULL' in joined or 'null' in joined:",
             "        return slow(cells)",
         ]
-        if self.money:
-            src += [f"    if money_ok('\\x1f'.join(({money_cells},))) is None:", "        return slow(cells)"]
+        if numbers:
+            src += [f"    if numbers_ok('\\x1f'.join(({', '.join(numbers)},))) is None:", "        return slow(cells)"]
         for k in (self.billed_k, self.list_k):
             if k is None:
                 continue
@@ -294,11 +294,7 @@ class RowBuilder:
         else:
             src += [f"    billed = n{self.billed_k}", "    if billed is None:", "        return slow(cells)"]
         for j, (i, _, _) in enumerate(self.quantities):
-            src += [
-                f"    q{j} = cells[{i}]",
-                f"    if q{j} and qty_ok(q{j}) is None:",
-                "        return slow(cells)",
-            ]
+            src += [f"    q{j} = cells[{i}]"]
         for j, (i, _, _) in enumerate(self.dates):
             src += [
                 f"    v = cells[{i}]",
@@ -370,8 +366,9 @@ class RowBuilder:
         ]
         tally = self.tally
         scope: dict[str, Any] = {
-            "reader": self.reader, "slow": self.build_line, "money_ok": money_re.fullmatch,
-            "qty_ok": PLAIN_QUANTITY.fullmatch, "dates": self.date_cache.get, "POW": POW,
+            "csv_reader": self.reader.csv_reader, "lines_before": self.reader.lines_before,
+            "slow": self.build_line, "numbers_ok": re.compile(pattern).fullmatch, "dates": self.date_cache.get,
+            "POW": POW,
             "template": self.template, "blake2b": hashlib.blake2b, "fingerprint_cells": self.fingerprint_cells,
             "string_cells": self.string_cells, "tag_cache": self.tag_cache, "tag_values": self._tag_values,
             "extras": self._extras, "expected": self.expected_currency, "period": self.period,
