@@ -162,7 +162,7 @@ def parse(
             # Parsed again in one piece: the first bad line is named as a single pass names it
             # (and a cut inside a quoted field, which ends this part early, is undone).
             sink.reset()
-            yield Parsed(parse_parts(job, mine + theirs, sink, report))
+            yield Parsed(parse_parts(job, plan_parts(job, split=False)[0], sink, report))
             return
         # This part ended on a record boundary, so the worker's part reads exactly as one pass would.
         yield Parsed(first)

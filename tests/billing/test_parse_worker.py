@@ -147,3 +147,16 @@ def test_a_batch_cut_in_two_keeps_quoted_line_breaks_and_line_numbers(run, focus
     numbers = list(Charge.objects.order_by("line_number").values_list("line_number", "resource_id"))
     assert numbers[0] == (4, "r0\nsecond line") and numbers[1] == (5, "r1")
     assert [n for n, _ in numbers] == sorted({n for n, _ in numbers})
+
+
+def test_a_stray_quote_that_misleads_the_cut_still_imports_every_line(run, focus_files, settings):
+    settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = 0
+    lines = [minimal_row(f"{i}", resource=f"x{i}\ny" if i >= 50 and i % 2 == 0 else f"r{i}") for i in range(100)]
+    lines[5][8] = 'ab"c'
+    path = focus_files.write("stray.csv", lines)
+    path.write_text(path.read_text().replace('"ab""c"', 'ab"c'))  # a bare quote inside an unquoted cell
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+    assert result.code == 0, result.err
+    assert result.json()["rows"] == 100
+    assert Charge.objects.get(line_number=7).resource_id == 'ab"c'
+    assert Charge.objects.filter(resource_id__startswith="x").count() == 25
