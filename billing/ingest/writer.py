@@ -5,6 +5,8 @@ failure anywhere leaves nothing behind)."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,28 @@ class MasterData:
 _ATTACHED = itertools.count()
 
 
+@contextmanager
+def staging_on_disk() -> Iterator[None]:
+    """Around an import's transaction on SQLite: temporary tables on disk, not in memory.
+
+    The connection keeps temporary data in memory (chargeback.apps); the staged half of a
+    million-line import would take hundreds of MB there. SQLite only changes this outside a
+    transaction, so an import nested in an outer one (tests) keeps the setting it found.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA temp_store")
+        before = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA temp_store = FILE")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA temp_store = {before}")
+
+
 class ChargeWriter:
     """Loads a batch's staged rows into billing_charge.
 
@@ -78,11 +102,7 @@ class ChargeWriter:
                 cursor.execute("DROP TABLE IF EXISTS temp.ocb_combo")
                 cursor.execute(f"CREATE TEMP TABLE ocb_stage ({', '.join(STAGE_COLUMNS)})")
                 cursor.execute(f"CREATE TEMP TABLE ocb_combo (ck INTEGER PRIMARY KEY, {attribution})")
-                cursor.execute("PRAGMA temp.cache_size = -65536")  # the staged part stays in memory up to 64 MiB
-                # A bigger page cache while the indexes take the rows (restored by `finish`).
-                cursor.execute("PRAGMA main.cache_size")
-                self.cache_size = int(cursor.fetchone()[0])
-                cursor.execute("PRAGMA main.cache_size = -65536")
+                cursor.execute("PRAGMA temp.cache_size = -16384")  # see `staging_on_disk`
             else:
                 cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_stage, pg_temp.ocb_combo")
                 cursor.execute(
@@ -149,7 +169,6 @@ class ChargeWriter:
             if self.sqlite:
                 cursor.execute("DROP TABLE temp.ocb_stage")
                 cursor.execute("DROP TABLE temp.ocb_combo")
-                cursor.execute(f"PRAGMA main.cache_size = {self.cache_size}")
             else:
                 cursor.execute("DROP TABLE ocb_stage, ocb_combo")
 

@@ -28,7 +28,7 @@ from billing.ingest.reader import FileReader, IngestError, file_sha256
 from billing.ingest.rows import SLOT, Tally, combo_reasons, parse_date, row_patterns
 from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.stage import NullSink
-from billing.ingest.writer import ChargeWriter, MasterData, flavor
+from billing.ingest.writer import ChargeWriter, MasterData, flavor, staging_on_disk
 from billing.models import (
     BillingPeriod,
     Charge,
@@ -219,7 +219,7 @@ def _batch_ingest(
     stored: list[str] = []
     writer: ChargeWriter | None = None
     try:
-        with transaction.atomic():
+        with staging_on_disk(), transaction.atomic():
             period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
             if not period_obj.accepts_changes:
                 raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
