@@ -158,9 +158,12 @@ class ChargeWriter:
                 # Fresh temporary tables have no statistics: without them the planner may scan the
                 # combinations once per row. A hash join reads each table once.
                 cursor.execute("ANALYZE ocb_combo")
+                # JIT compiling this one statement costs more than it saves.
+                cursor.execute("SET LOCAL jit = off")
                 cursor.execute("SET LOCAL enable_nestloop = off")
                 cursor.execute(f"{self.insert} FROM ocb_stage AS s JOIN ocb_combo AS c ON c.ck = s.ck")
                 cursor.execute("SET LOCAL enable_nestloop = on")
+                cursor.execute("SET LOCAL jit = default")
                 self.written += cursor.rowcount
                 cursor.execute("TRUNCATE ocb_stage")
 
