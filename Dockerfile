@@ -1,5 +1,5 @@
 # OpenChargeback production image: the web app, Celery worker and beat all run from it.
-#   docker compose build        (see docker-compose.yml and docs/operations.md)
+#   docker compose build        (see docker-compose.yml and docs/operations/install.md)
 FROM python:3.11-slim
 
 # PYTHONPATH: every process (gunicorn, celery, openchargeback) loads the code from /app, so
@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=chargeback.settings \
     OPENCHARGEBACK_DATA_DIR=/data \
+    OPENCHARGEBACK_STATIC_ROOT=/app/static \
     PYTHONPATH=/app
 
 WORKDIR /app
@@ -25,8 +26,14 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps . \
     && rm -rf build *.egg-info
+# Static files are collected into the image (not the data volume), so each image serves its own
+# version's files. The key is a throwaway: collectstatic signs nothing.
+RUN SECRET_KEY=collectstatic-at-build-time-only-not-a-real-key-0123456789 \
+    OPENCHARGEBACK_DATA_DIR=/tmp/build-data \
+    openchargeback collectstatic --no-input -v 0 \
+    && rm -rf /tmp/build-data
 
-# A non-root user; /data (uploads, stored imports, static files, mail) belongs to it, so a
+# A non-root user; /data (the SQLite database if used, stored imports, mail) belongs to it, so a
 # named volume mounted there starts out writable.
 RUN groupadd --system --gid 10001 openchargeback \
     && useradd --system --uid 10001 --gid openchargeback --home-dir /app --no-create-home \
@@ -38,4 +45,5 @@ USER openchargeback
 VOLUME ["/data"]
 EXPOSE 8000
 
-CMD ["gunicorn", "chargeback.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# gunicorn reads WEB_CONCURRENCY for its number of worker processes.
+CMD ["gunicorn", "chargeback.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

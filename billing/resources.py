@@ -14,7 +14,7 @@ from import_export import resources, widgets
 from import_export.fields import Field
 from import_export.formats import base_formats
 
-from billing.models import PI, Charge, Project, Source
+from billing.models import PI, AccountMapping, Charge, Project, Rate, Source, SubsidyRule
 
 # The spreadsheet formats offered for master data and charges.
 FORMATS = [base_formats.CSV, base_formats.XLSX]
@@ -121,8 +121,17 @@ class ProjectResource(resources.ModelResource):
 class ExactDecimalWidget(widgets.Widget):
     """An amount as its exact decimal text: no float, no exponent, no rounding."""
 
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Decimal | None:
+        text = str(value if value is not None else "").strip()
+        if not text:
+            return None
+        try:
+            return Decimal(text)
+        except ArithmeticError:
+            raise ValueError(f"{value!r} is not an amount") from None
+
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
-        if value is None:
+        if value is None or value == "":  # "" is an unsaved instance's default
             return ""
         return f"{Decimal(value):f}"
 
@@ -175,3 +184,84 @@ class ChargeResource(resources.ModelResource):
         if field.attribute in self.AMOUNTS:
             return value
         return escape_formula(value)
+
+
+# Rates, subsidies and account mappings --------------------------------------------------------
+
+
+class ProjectByCodeWidget(widgets.ForeignKeyWidget):
+    """A project named by code; an unknown code is an error on that row, not a new project."""
+
+    def __init__(self) -> None:
+        super().__init__(Project, field="code")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Project | None:
+        code = str(value or "").strip()
+        if not code:
+            return None
+        project = Project.objects.filter(code=code).first()
+        if project is None:
+            raise ValueError(f"no project with code {code}; add the project (or import the projects) first")
+        return project
+
+
+class AccountMappingResource(resources.ModelResource):
+    project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = AccountMapping
+        import_id_fields = ["kind", "value"]
+        fields = ["kind", "value", "project", "fund_org", "note", "enabled"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        for key in ("kind", "value"):
+            if key in row:
+                row[key] = str(row[key] or "").strip()
+        if "kind" in row:
+            row["kind"] = row["kind"].lower()
+
+
+class RateResource(resources.ModelResource):
+    price = Field(attribute="price", column_name="price", widget=ExactDecimalWidget())
+
+    class Meta:
+        model = Rate
+        import_id_fields = ["name", "effective_from"]
+        fields = [
+            "name", "kind", "applies_to", "unit", "price", "multiplier", "free_quantity", "basis",
+            "effective_from", "effective_to", "description",
+        ]  # fmt: skip
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+class SourceByNameWidget(widgets.ForeignKeyWidget):
+    def __init__(self) -> None:
+        super().__init__(Source, field="name")
+
+
+class SubsidyRuleResource(resources.ModelResource):
+    source = Field(attribute="source", column_name="source", widget=SourceByNameWidget())
+    project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
+    pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
+    cap = Field(attribute="cap", column_name="cap", widget=ExactDecimalWidget())
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = SubsidyRule
+        import_id_fields = ["code"]
+        fields = [
+            "code", "label", "source", "service_name", "partition", "project", "pi", "percent", "cap",
+            "cap_period", "fiscal_year_start_month", "priority", "effective_from", "effective_to", "enabled",
+        ]  # fmt: skip
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True

@@ -123,7 +123,10 @@ class AuditEventAdmin(admin.ModelAdmin):
 class OrganizationForm(forms.ModelForm):
     class Meta:
         model = Organization
-        fields = ["name", "expected_currency", "address", "contact_email", "footer_text"]
+        fields = [
+            "name", "expected_currency", "address", "contact_email", "contact_phone", "website", "logo",
+            "payment_instructions", "footer_text", "statement_email_subject", "statement_email_intro",
+        ]  # fmt: skip
 
     def clean_expected_currency(self) -> str:
         value = self.cleaned_data["expected_currency"].strip()

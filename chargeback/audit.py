@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import getpass
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
+from .logging import request_id_var
 from .models import AuditEvent
+
+log = logging.getLogger("openchargeback.audit")
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,11 @@ def audit_build(
     before: Any = None,
     after: Any = None,
 ) -> AuditEvent:
-    """An unsaved audit event (for `bulk_create` when a decision covers many objects)."""
-    return AuditEvent(
+    """An unsaved audit event (for `bulk_create` when a decision covers many objects).
+
+    The caller saves it in the same transaction; once that commits, the event is also logged.
+    """
+    event = AuditEvent(
         actor=actor.label,
         user_id=actor.user_id,
         source_ip=actor.source_ip,
@@ -63,4 +70,28 @@ def audit_build(
         period=period,
         before=before,
         after=after,
+    )
+    if log.isEnabledFor(logging.INFO):
+        # The request id is taken now: the commit may come after the request's context is gone.
+        request_id = request_id_var.get()
+        transaction.on_commit(lambda: _log(event, request_id))
+    return event
+
+
+def _log(event: AuditEvent, request_id: str) -> None:
+    target = f"{event.object_type} {event.object_id}" if event.object_type else "-"
+    log.info(
+        "audit %s %s by %s",
+        event.action,
+        target,
+        event.actor,
+        extra={
+            "request_id": request_id,
+            "actor": event.actor,
+            "period": event.period,
+            "audit_action": event.action,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "source_ip": event.source_ip,
+        },
     )

@@ -65,3 +65,7 @@ def _overview(commands: dict[str, str], summaries: dict[str, str]) -> str:
         "  " + ", ".join(other),
     ]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

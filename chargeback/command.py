@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from billing.ingest.reader import IngestError
 from billing.services.errors import BillingError
 from chargeback.audit import Actor
+from statements.services.render import RenderError
 
 
 class Error(CommandError):
@@ -50,7 +51,7 @@ class ChargebackCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
             return super().execute(*args, **options)
-        except (BillingError, IngestError) as exc:
+        except (BillingError, IngestError, RenderError) as exc:
             raise Error(str(exc), returncode=1) from None
 
     @property

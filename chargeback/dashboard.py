@@ -159,8 +159,8 @@ def next_steps(request: HttpRequest, f: PeriodFigures) -> list[Step]:
                 )
             ]
         return [
-            Step("Generate statements", note="not available yet"),
-            Step("Export journal", note="not available yet"),
+            _statements_step(user, period),
+            Step("Export journal", _journal_url(request, period.id)),
             Step("Finalize the period", move(Status.FINALIZED, "billing.finalize_period")),
         ]
     if not f.has_imports:
@@ -179,10 +179,31 @@ def _charges(n: int) -> str:
     return f"{n} flagged charge{'' if n == 1 else 's'}"
 
 
+def _statements_step(user: Any, period: Any) -> Step:
+    """Generate (or look at) the period's statements: how many exist and how many are sent."""
+    from statements.models import Statement
+
+    current = Statement.objects.filter(period_id=period.id).exclude(status=Statement.Status.SUPERSEDED)
+    total = current.count()
+    sent = current.filter(status=Statement.Status.SENT).count()
+    url: str | None = reverse("admin:statements_statement_period", args=[period.period])
+    if not total:
+        return Step("Generate statements", url if user.has_perm("statements.generate_statement") else None)
+    if not user.has_perm("statements.view_statement"):
+        url = None
+    return Step("Statements", url, note=f"{total} generated, {sent} sent")
+
+
 def _import_url(request: HttpRequest) -> str | None:
     if not request.user.has_perm("billing.import_charges"):
         return None
     return reverse("admin:billing_importbatch_changelist")
+
+
+def _journal_url(request: HttpRequest, period_id: int) -> str | None:
+    if not request.user.has_perm("journals.export_journal"):
+        return None
+    return reverse("admin:journals_export", args=[period_id])
 
 
 def _batch_url(request: HttpRequest, batch_id: int | None) -> str | None:

@@ -48,7 +48,24 @@ class Organization(models.Model):
     )
     address = models.TextField(blank=True)
     contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=50, blank=True)
+    website = models.URLField(blank=True)
+    logo = models.FileField(upload_to="branding/", blank=True, help_text="PNG or JPEG shown at the top of statements")
+    payment_instructions = models.TextField(
+        blank=True, help_text="How the amount due is paid, e.g. the journal transfer that will be made"
+    )
     footer_text = models.TextField(blank=True)
+    statement_email_subject = models.CharField(
+        max_length=200,
+        blank=True,
+        default="{organization} statement for {period}: {amount_due}",
+        help_text="Variables: {organization} {period} {pi_name} {pi_email} {amount_due} {projects}",
+    )
+    statement_email_intro = models.TextField(
+        blank=True,
+        default="Please find attached your research computing statements for {period}.",
+        help_text="First paragraph of the statement email; same variables as the subject",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -13,6 +13,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
+from chargeback.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(os.environ.get("OPENCHARGEBACK_ENV_FILE", BASE_DIR / ".env"), override=False)
 
@@ -60,7 +62,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 DATA_DIR = Path(env_str("OPENCHARGEBACK_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"
-STATIC_ROOT = DATA_DIR / "static"
+# The Docker image collects static files at build time into the image (OPENCHARGEBACK_STATIC_ROOT),
+# so an upgrade never serves the previous version's files from the data volume.
+STATIC_ROOT = Path(env_str("OPENCHARGEBACK_STATIC_ROOT", str(DATA_DIR / "static"))).resolve()
 STATIC_URL = "/static/"
 # Static files are served by the app itself (WhiteNoise), so one gunicorn needs no extra server.
 STORAGES = {
@@ -88,11 +92,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "chargeback.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the request body (sessions do not; CSRF and forms do).
+    "chargeback.middleware.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication, so log lines can name the signed-in person.
+    "chargeback.middleware.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -178,6 +187,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default for URL form fields, today
 
 # Email: files under the data dir unless an SMTP host is configured.
 EMAIL_HOST = env_str("EMAIL_HOST")
@@ -193,15 +203,30 @@ else:
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@localhost")
 
 # Celery: a Redis broker in production; in-process (eager) when no broker is configured.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 200)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task a dead worker had taken is delivered again after this many seconds (tasks are idempotent).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BEAT_SCHEDULE = {
+    # The outbox sweeper: re-queues pending emails whose task the broker lost or whose backoff passed.
+    "sweep-outbox": {"task": "statements.tasks.sweep_outbox", "schedule": 60.0},
+    # Statement PDFs whose render task was lost are queued again.
+    "sweep-statements": {"task": "statements.tasks.sweep_statements", "schedule": 300.0},
+}
+
+# Statements: detail lines per PDF before the smallest are summed on one line; the portal's
+# address shown in statement emails; how long a pending email waits before the sweeper re-queues it.
+OPENCHARGEBACK_STATEMENT_DETAIL_LINES = env_int("OPENCHARGEBACK_STATEMENT_DETAIL_LINES", 400)
+OPENCHARGEBACK_PUBLIC_URL = env_str("OPENCHARGEBACK_PUBLIC_URL")
+OPENCHARGEBACK_OUTBOX_STALE_SECONDS = env_int("OPENCHARGEBACK_OUTBOX_STALE_SECONDS", 300)
+# Beat answers `celery inspect ping` (its container health check) while its scheduler ticks.
+CELERY_BEAT_ENABLE_REMOTE_CONTROL = True
 
 # Imports of at least this many bytes are parsed in a worker process while this one writes
 # (two cores busy); -1 parses everything in-process.
@@ -210,6 +235,10 @@ OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = env_int("OPENCHARGEBACK_PARSE_WORKER_MIN
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_TEMP_DIR = None  # the system's temporary folder
 DATA_UPLOAD_MAX_NUMBER_FILES = 50
+# The largest upload the admin's import page accepts (all files of one upload together), and
+# the largest file any import accepts (a .csv.gz counts at its compressed size).
+OPENCHARGEBACK_MAX_UPLOAD_BYTES = env_int("OPENCHARGEBACK_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
+OPENCHARGEBACK_MAX_IMPORT_BYTES = env_int("OPENCHARGEBACK_MAX_IMPORT_BYTES", 4 * 1024 * 1024 * 1024)
 
 # django-import-export: formula escaping on export, an explicit permission to import.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
@@ -220,17 +249,61 @@ IMPORT_EXPORT_SKIP_ADMIN_ACTION_EXPORT_UI = False
 # Rows written per bulk insert during an import (memory stays flat whatever the file size).
 OPENCHARGEBACK_IMPORT_CHUNK_ROWS = env_int("OPENCHARGEBACK_IMPORT_CHUNK_ROWS", 5000)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-}
+# The Slurm converter: sacct's local times are in this zone; jobs ending in these states are billed.
+OPENCHARGEBACK_SLURM_TIMEZONE = env_str("OPENCHARGEBACK_SLURM_TIMEZONE", "UTC")
+OPENCHARGEBACK_SLURM_BILLABLE_STATES = [
+    s.strip().upper()
+    for s in env_str(
+        "OPENCHARGEBACK_SLURM_BILLABLE_STATES",
+        "COMPLETED,FAILED,TIMEOUT,CANCELLED,OUT_OF_MEMORY,NODE_FAIL,PREEMPTED,DEADLINE,BOOT_FAIL",
+    ).split(",")
+    if s.strip()
+]
 
-# Behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto.
+# Logs go to the console (stderr), one line per event: readable text, or JSON objects for a log
+# collector. Each line carries the request id, the signed-in person, the period and the Celery
+# task where known (chargeback/logging.py). At INFO every audit event is also a log line.
+LOG_LEVEL = env_str("LOG_LEVEL", "WARNING").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not DEBUG, INFO, WARNING or ERROR")
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not plain or json")
+LOGGING = logging_config(level=LOG_LEVEL, fmt=LOG_FORMAT)
+
+# Security. Production runs behind a TLS-terminating reverse proxy; `openchargeback check
+# --deploy` is clean with the production values of .env.example (tests/ops/test_deploy_check.py).
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
+# http:// requests are redirected to https://, except the health checks a container or load
+# balancer makes over plain http on the inside.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# HSTS: browsers that saw the site over https refuse plain http to it for this long.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading asks browser makers to hard-code https for the domain; a decision for whoever owns
+# the domain (hstspreload.org), so off unless set, and Django's reminder about it is silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Scripts only from our own static files (no inline script, no eval). Inline style attributes
+# stay allowed: the dashboard sizes its bars with them, and Django's admin scripts set styles.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}

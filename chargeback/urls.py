@@ -2,8 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from chargeback import health
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Health checks for load balancers and containers (no sign-in; they reveal nothing).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     # Sign-in, sign-out and password reset (django-allauth); signup is closed by the adapter.
     path("accounts/", include("allauth.urls")),

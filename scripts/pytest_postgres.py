@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 
@@ -16,8 +17,11 @@ URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/te
 def main() -> int:
     import psycopg
 
+    # The test database (test_<name>) is created through the server's maintenance database, so
+    # only the server has to answer; the named database itself need not exist.
+    server = urlsplit(URL.replace("postgres://", "postgresql://", 1))._replace(path="/postgres").geturl()
     try:
-        psycopg.connect(URL.replace("postgres://", "postgresql://", 1), connect_timeout=3).close()
+        psycopg.connect(server, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0]
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:

@@ -105,6 +105,7 @@ class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
     fieldsets = [
         ("Attribution", {"fields": [
             "pi", "project", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
+            "attribution_rule",
         ]}),
         ("Review", {"fields": ["review_state", "reasons", "origin"]}),
         ("Amounts", {"fields": [

@@ -7,9 +7,12 @@ view permission on import batches. The views only call services (`batch_ingest`,
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,7 +27,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
 )
-from django.template.defaultfilters import pluralize
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
@@ -43,8 +46,9 @@ from billing.services.batches import (
     upload_token_valid,
     uploads_sweep,
 )
+from billing.services.convert import KINDS
 from billing.services.errors import BillingError
-from billing.services.ingest import IngestReport, batch_ingest
+from billing.services.ingest import IngestReport, batch_ingest, convert_and_ingest
 from chargeback.audit import Actor
 from chargeback.formatting import money
 
@@ -61,6 +65,23 @@ def _actor(request: HttpRequest) -> Actor:
 def _currency(currencies: list[str]) -> str:
     # Several currencies are never summed under one code; the amounts then show without one.
     return currencies[0] if len(currencies) == 1 else ""
+
+
+def _import(
+    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, period: str | None, dry_run: bool
+) -> IngestReport:
+    """The staged files imported (or previewed): FOCUS as they are, usage files converted first."""
+    if not kind:
+        return batch_ingest(
+            paths=staged.paths, source_name=source, period=period, actor=_actor(request), dry_run=dry_run,
+            display_names=staged.names,
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
+        _, report = convert_and_ingest(
+            kind=kind, paths=staged.paths, period=period, source_name=source, actor=_actor(request),
+            folder=Path(folder), dry_run=dry_run, display_names=staged.names,
+        )  # fmt: skip
+    return report
 
 
 # Forms ------------------------------------------------------------------------------------------
@@ -91,6 +112,14 @@ class TargetForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "YYYY-MM", "size": 8, "inputmode": "numeric"}),
     )
 
+    kind = forms.ChoiceField(
+        required=False,
+        label="File kind",
+        choices=[("", "FOCUS CSV"), *KINDS.items()],
+        help_text="Slurm sacct output or a storage usage report is converted to FOCUS (priced with the rates "
+        "and subsidies) first. Source blank: hpc for Slurm, storage for storage usage.",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sources = list(Source.objects.filter(enabled=True))
@@ -105,11 +134,26 @@ class TargetForm(forms.Form):
 
 
 class UploadForm(TargetForm):
-    field_order = ["files", "source", "period"]
+    field_order = ["files", "source", "period", "kind"]
     # Named like Form.files (the request's uploads) on purpose: the field is those uploads, and
     # the declarative metaclass keeps it out of the instance's attributes.
     files = MultipleFileField(  # type: ignore[assignment]
         help_text="FOCUS CSV files (.csv or .csv.gz); several files form one batch."
+    )
+
+    def clean_files(self) -> list[UploadedFile]:
+        files: list[UploadedFile] = self.cleaned_data["files"]
+        total = sum(f.size or 0 for f in files)
+        if total > settings.OPENCHARGEBACK_MAX_UPLOAD_BYTES:
+            raise ValidationError(upload_too_large_message(total))
+        return files
+
+
+def upload_too_large_message(size: int) -> str:
+    limit = settings.OPENCHARGEBACK_MAX_UPLOAD_BYTES
+    return (
+        f"These files are {filesizeformat(size)} together, over the upload limit of {filesizeformat(limit)}. "
+        "Upload them gzip-compressed (.csv.gz), in several batches, or import them with 'openchargeback ingest'."
     )
 
 
@@ -248,7 +292,10 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         uploads_sweep()
         if request.method != "POST":
             initial = {"source": request.GET.get("source", ""), "period": request.GET.get("period", "")}
-            return self._render_form(request, UploadForm(initial=initial))
+            # Sent here by UploadLimitMiddleware, which refused an upload before reading it.
+            too_large = request.GET.get("too_large", "")
+            error = upload_too_large_message(int(too_large)) if too_large.isdigit() else ""
+            return self._render_form(request, UploadForm(initial=initial), error=error)
         token = request.POST.get("token")
         if token is None:
             form: TargetForm = UploadForm(request.POST, request.FILES)
@@ -278,24 +325,23 @@ class ImportBatchAdmin(ReadOnlyAdmin):
     def _preview(self, request: HttpRequest, staged: StagedUpload, form: TargetForm) -> TemplateResponse:
         # Fields the page's script filled in from the file name (the person did not choose them).
         guessed = {k for k in request.POST.get("detected", "").split(",") if k in ("source", "period")}
+        kind = form.cleaned_data["kind"]
         try:
-            report = batch_ingest(
-                paths=staged.paths,
-                source_name=form.cleaned_data["source"] or None,
-                period=form.cleaned_data["period"] or None,
-                actor=_actor(request),
-                dry_run=True,
-                display_names=staged.names,
-            )
+            report = _import(
+                request, staged, kind=kind, source=form.cleaned_data["source"] or None,
+                period=form.cleaned_data["period"] or None, dry_run=True,
+            )  # fmt: skip
         except IngestError as exc:
             # The file itself is bad: nothing to keep.
             upload_discard(staged.token)
             # The files must be chosen again, so a guess from the old names must not stick.
-            fresh = UploadForm(initial={k: form.cleaned_data[k] for k in ("source", "period") if k not in guessed})
+            fresh = UploadForm(
+                initial={k: form.cleaned_data[k] for k in ("source", "period", "kind") if k not in guessed}
+            )
             return self._render_form(request, fresh, error=str(exc))
         except BillingError as exc:
             # The files read fine so far; the source or period is refused: keep them, ask again.
-            retry = TargetForm(initial={k: form.cleaned_data[k] for k in ("source", "period")})
+            retry = TargetForm(initial={k: form.cleaned_data[k] for k in ("source", "period", "kind")})
             return self._render_form(request, retry, staged=staged, error=str(exc))
         if report.status == "already_imported":
             upload_discard(staged.token)
@@ -310,7 +356,8 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             request, "Import files: preview", report=report, staged=staged, replaces=replaces,
             files=list(zip(staged.names, staged.sizes, strict=True)),
             summary=self._summary(report), flag_counts=sorted(report.flag_counts.items()),
-            retry_form=TargetForm(initial={"source": report.source, "period": report.period}),
+            retry_form=TargetForm(initial={"source": report.source, "period": report.period, "kind": kind}),
+            kind=kind,
             confirm_url=reverse("admin:billing_importbatch_import_confirm"),
             detected={k: not form.cleaned_data[k] or k in guessed for k in ("source", "period")},
         )  # fmt: skip
@@ -342,13 +389,10 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         if not form.is_valid() or not form.cleaned_data["source"] or not form.cleaned_data["period"]:
             return self._render_form(request, form, staged=staged, error="Choose the source and the period.")
         try:
-            report = batch_ingest(
-                paths=staged.paths,
-                source_name=form.cleaned_data["source"],
-                period=form.cleaned_data["period"],
-                actor=_actor(request),
-                display_names=staged.names,
-            )
+            report = _import(
+                request, staged, kind=form.cleaned_data["kind"], source=form.cleaned_data["source"],
+                period=form.cleaned_data["period"], dry_run=False,
+            )  # fmt: skip
         except (IngestError, BillingError) as exc:
             # Something changed since the preview (a period closed, say); the files stay staged.
             return self._render_form(request, form, staged=staged, error=f"Nothing was imported: {exc}")

@@ -88,7 +88,8 @@ OTHER_FOCUS: dict[str, str] = {
 
 VERSION_MARKERS = {
     "1.3": ("ServiceProviderName",),
-    "1.2": ("InvoiceId", "BillingAccountType", "PricingCurrency"),
+    # Not BillingAccountType: Azure FocusCost 1.0 has it too.
+    "1.2": ("InvoiceId", "PricingCurrency"),
 }
 MINIMAL_COLUMNS = (
     "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ListCost",

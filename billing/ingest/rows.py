@@ -19,8 +19,17 @@ from operator import itemgetter
 from typing import Any
 
 from .columns import DATE, MONEY, QTY, STR, TAGS, HeaderPlan
+from .mapping import account_reader
 from .reader import FileReader
-from .rules import CURRENCY_MISMATCH, NEGATIVE_AMOUNT, PATTERN_MATCH, PERIOD_MISMATCH, Attribution, Attributor
+from .rules import (
+    CURRENCY_MISMATCH,
+    NEGATIVE_AMOUNT,
+    PATTERN_MATCH,
+    PERIOD_MISMATCH,
+    TAG_FIELDS,
+    Attribution,
+    Attributor,
+)
 
 # The dedicated FOCUS fields of a charge, in the order they appear in a row: the text fields
 # first and together, so a row takes all of them in one slice assignment.
@@ -37,14 +46,15 @@ ROW_FIELDS: tuple[str, ...] = (
     "effective_cost", "pricing_quantity", "consumed_quantity",
     "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
 )  # fmt: skip
-# A staged row: these columns, in this order. `ck` names the row's combination of tag values and
-# row flags (see `Tally.combos`); the writer turns it into the attribution columns below.
+# A staged row: these columns, in this order. `ck` names the row's combination of tag values,
+# account values (when the tags name no project and account mappings exist) and row flags (see
+# `Tally.combos`); the writer turns it into the attribution columns below.
 STAGE_COLUMNS: tuple[str, ...] = (
     "ck", "file_index", "line_number", "fingerprint", *ROW_FIELDS, "tags", "focus_extra", "extensions",
 )  # fmt: skip
 ATTRIBUTION_COLUMNS: tuple[str, ...] = (
     "pi_id", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
-    "review_state", "flag_reasons",
+    "attribution_rule", "review_state", "flag_reasons",
 )  # fmt: skip
 SLOT = {name: i for i, name in enumerate(STAGE_COLUMNS)}
 STRINGS_START = SLOT[STRING_FIELDS[0]]
@@ -71,6 +81,11 @@ POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - deci
 ONE = Decimal(1)
 
 
+# A combination: (tag values in rules.TAG_FIELDS order, account values or (), row flag bits).
+Combo = tuple[tuple[str, ...], tuple[str, ...], int]
+PROJECT_VALUE = TAG_FIELDS.index("project_id")
+
+
 @dataclass
 class Tally:
     """A batch's figures, added up exactly in units of 10^-10 while rows go by."""
@@ -86,9 +101,11 @@ class Tally:
     rounded_values: int = 0
     rows_per_file: list[int] = field(default_factory=list)
     focus_versions: list[str] = field(default_factory=list)
-    # Distinct (mapped tag values, row flag bits) in order of first sight, with their row count
-    # and billed units; attribution is decided for these once the whole batch is read.
-    combos: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    # Distinct (mapped tag values, account values, row flag bits) in order of first sight, with
+    # their row count and billed units; attribution is decided for these once the whole batch is
+    # read. The account values (mapping.KINDS order) are () unless the tags name no project and
+    # there are account mappings, so they split combinations only where a mapping may apply.
+    combos: list[Combo] = field(default_factory=list)
     combo_rows: list[int] = field(default_factory=list)
     combo_billed: list[int] = field(default_factory=list)
 
@@ -111,6 +128,8 @@ class Flavor:
 def parse_date(text: str) -> str:
     """A FOCUS date or datetime as UTC `YYYY-MM-DD HH:MM:SS`."""
     raw = text.strip()
+    if raw.endswith(" UTC"):  # BigQuery's CSV timestamps (Google Cloud exports)
+        raw = raw[:-4]
     try:
         if len(raw) == 10:
             parsed = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
@@ -245,7 +264,7 @@ class RowBuilder:
         self.fingerprint_cells = itemgetter(*plan.canonical_order)
         self.date_cache: dict[str, str] = {}
         self.tag_cache: dict[str, tuple[str, ...]] = {}
-        self.combo_index: dict[tuple[tuple[str, ...], int], int] = {}
+        self.combo_index: dict[Combo, int] = {}
         # Flag patterns on the row's own fields and tags; those on attribution targets are the importer's.
         self.row_patterns = [
             (PATTERN_BIT + k, regex, [t for t in targets if not isinstance(t, str) or t == "tags"])
@@ -256,6 +275,9 @@ class RowBuilder:
         self.billed_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == billed_slot), None)
         self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
         self.billed_name = next((n for _, slot, n in self.money if slot == billed_slot), "BilledCost")
+        self.accounts = (
+            account_reader(plan.names, {f: i for i, f, _ in plan.dedicated}) if attributor.maps_accounts else None
+        )
 
         self.build: Callable[[list[str]], list[Any]] = self._compile()
 
@@ -349,8 +371,11 @@ class RowBuilder:
             src += [f"    listed = n{self.list_k}", "    if listed is None:", "        listed = billed"]
         else:
             src += ["    listed = billed"]
+        if self.accounts is not None:  # an account mapping may attribute a row whose tags name no project
+            src += [f"    key = (values, () if values[{PROJECT_VALUE}] else account_values(cells), bits)"]
+        else:
+            src += ["    key = (values, (), bits)"]
         src += [
-            "    key = (values, bits)",
             "    k = combo_index.get(key)",
             "    if k is None:",
             "        k = new_combo(key)",
@@ -375,11 +400,12 @@ class RowBuilder:
             "pattern_bits": self._pattern_bits, "combo_index": self.combo_index, "new_combo": self._new_combo,
             "combo_rows": tally.combo_rows, "combo_billed": tally.combo_billed, "ck_base": self.ck_base,
             "tally": tally, "periods": tally.periods, "currencies": tally.currencies,
+            "account_values": self.accounts,
         }  # fmt: skip
         exec(compile("\n".join(src), f"<row builder for {self.reader.name}>", "exec"), scope)  # noqa: S102
         return scope["build"]
 
-    def _new_combo(self, key: tuple[tuple[str, ...], int]) -> int:
+    def _new_combo(self, key: Combo) -> int:
         tally = self.tally
         k = self.combo_index[key] = len(tally.combos)
         tally.combos.append(key)
@@ -486,6 +512,11 @@ class RowBuilder:
         values = self.tag_cache.get(tags_json)
         if values is None:
             values = self._tag_values(tags_json, line)
+        # A row whose tags name no project may be attributed by an account mapping: its account
+        # values are part of its combination (`cells` has the "" appended that a missing column reads).
+        accounts: tuple[str, ...] = ()
+        if self.accounts is not None and not values[PROJECT_VALUE]:
+            accounts = self.accounts(cells)
         if tags_json:
             out[TAGS_SLOT] = tags_json
         self._extras(cells, out)
@@ -508,7 +539,7 @@ class RowBuilder:
             bits |= self._pattern_bits(out, tags_json)
 
         tally = self.tally
-        key = (values, bits)
+        key = (values, accounts, bits)
         k = self.combo_index.get(key)
         if k is None:
             k = self._new_combo(key)

@@ -10,8 +10,10 @@ ids, creating PIs and projects on first sight.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from .mapping import AccountMap
 
 TAG_FIELDS = ("pi_email", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2")
 EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
@@ -39,6 +41,7 @@ class RuleSnapshot:
     flag_patterns: list[tuple[str, str, list[str]]] = field(default_factory=list)  # name, regex, fields
     fund_patterns: list[str] = field(default_factory=list)
     projects: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # code -> (owner email, fund)
+    accounts: AccountMap = field(default_factory=AccountMap)
 
     @classmethod
     def load(cls, *, period: str) -> RuleSnapshot:
@@ -61,6 +64,7 @@ class RuleSnapshot:
                 code: (email, fund)
                 for code, email, fund in Project.objects.values_list("code", "pi__email", "fund_org")
             },
+            accounts=AccountMap.load(),
         )
 
 
@@ -74,6 +78,7 @@ class Attribution:
     reference_1: str
     reference_2: str
     reasons: tuple[str, ...]
+    rule: str = ""  # the account mapping that attributed it (kind:value), when not the tags
 
 
 @dataclass
@@ -105,6 +110,33 @@ class Attributor:
         self._by_json: dict[str, Attribution] = {}
         self._by_values: dict[tuple[str, ...], Attribution] = {}
         self._fund_valid: dict[str, bool] = {}
+        self._by_account: dict[tuple[tuple[str, ...], Attribution], Attribution] = {}
+
+    @property
+    def maps_accounts(self) -> bool:
+        return bool(self.snapshot.accounts)
+
+    def map_account(self, attr: Attribution, accounts: tuple[str, ...]) -> Attribution:
+        """For a row whose tags name no project: the project (and its PI and fund/org) of the
+        first account mapping that matches one of its accounts, checked like tags would be."""
+        key = (accounts, attr)
+        cached = self._by_account.get(key)
+        if cached is not None:
+            return cached
+        hit = self.snapshot.accounts.find(accounts)
+        if hit is None:
+            result = attr
+        else:
+            owner = self.projects.get(hit.project, (None, ""))[0]
+            values = (
+                attr.pi_email or owner or "", hit.project, attr.fund_org or hit.fund_org, attr.cost_center,
+                attr.account_code, attr.reference_1, attr.reference_2,
+            )  # fmt: skip
+            result = replace(self.attribute_values(values), rule=hit.label)
+        if len(self._by_account) > 50_000:
+            self._by_account.clear()
+        self._by_account[key] = result
+        return result
 
     def take_events(self) -> MasterDataEvents:
         events, self.events = self.events, MasterDataEvents()

@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from billing.converters.common import ConvertReport
 from billing.ingest.pipeline import Job, parse
 from billing.ingest.reader import FileReader, IngestError, file_sha256
 from billing.ingest.rows import SLOT, Tally, combo_reasons, parse_date, row_patterns
@@ -42,6 +43,7 @@ from chargeback.audit import Actor, audit_record
 from chargeback.money import ZERO, from_scaled
 
 from .errors import BillingError
+from .input_checks import input_file_check
 from .periods import period_get_or_open
 
 PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
@@ -171,6 +173,7 @@ def _batch_ingest(
     for path, name in zip(paths, names, strict=True):
         if not path.is_file():
             raise IngestError(name, None, "no such file")
+        input_file_check(path=path, name=name)  # size limit; CSV or gzip'd CSV by content
     if period is None:
         period = detect_period(paths)
         if period is None:
@@ -318,7 +321,9 @@ def _process(
             sink=writer.sink() if writer is not None else NullSink(),
             stage_dir=Path(tmp) if writer is not None else None, progress=progress,
         ):  # fmt: skip
-            # Attribution in file order: each part's combinations of tag values in order of first sight.
+            # Attribution in file order: each part's combinations of tag values in order of first sight;
+            # a combination whose tags name no project is attributed by an account mapping when one
+            # matches its accounts, before it is flagged (as a single pass over the rows would).
             decided: list[tuple[int, Attribution, list[str]]] = []
             for part, part_tally, version in parsed.tallies:
                 tally.merge(part_tally)
@@ -326,8 +331,10 @@ def _process(
                 if version:
                     versions[part.file_index].add(version)
                 base = part.index << 32
-                for k, (values, bits) in enumerate(part_tally.combos):
+                for k, (values, accounts, bits) in enumerate(part_tally.combos):
                     attr = attributor.attribute_values(values)
+                    if accounts and attr.project_code is None:
+                        attr = attributor.map_account(attr, accounts)
                     reasons = combo_reasons(attr, bits, patterns)
                     decided.append((base + k, attr, reasons))
                     if reasons:
@@ -344,7 +351,7 @@ def _process(
             combos = [
                 (ck, pis[a.pi_email] if a.pi_email is not None else None,
                  projects[a.project_code] if a.project_code is not None else None,
-                 a.fund_org, a.cost_center, a.account_code, a.reference_1, a.reference_2,
+                 a.fund_org, a.cost_center, a.account_code, a.reference_1, a.reference_2, a.rule,
                  "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "")
                 for ck, a, reasons in decided
             ]  # fmt: skip
@@ -435,3 +442,43 @@ def _carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: A
     Charge.objects.bulk_update(updated, fields, batch_size=1000)
     ReviewDecision.objects.bulk_create(decisions, batch_size=1000)
     return len(decisions)
+
+
+def convert_and_ingest(
+    *,
+    kind: str,
+    paths: Sequence[Path],
+    period: str | None,
+    source_name: str | None,
+    actor: Actor,
+    folder: Path,
+    dry_run: bool = False,
+    display_names: Sequence[str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[ConvertReport, IngestReport]:
+    """Convert usage files (`usage_convert`) into one FOCUS file in `folder` and import it.
+
+    The period comes from the file names when not given. The subsidies' caps are recorded only
+    once the import is applied (or was already), never on a dry run.
+    """
+    from .convert import DEFAULT_SOURCE, usage_convert
+
+    names = list(display_names or [p.name for p in paths])
+    if period is None:
+        found = [m for m in (PERIOD_IN_NAME.search(n) for n in names) if m]
+        if not found:
+            raise BillingError("cannot tell the billing period from the file names; give --period")
+        period = f"{found[0].group(1)}-{found[0].group(2)}"
+    source_name = source_name or DEFAULT_SOURCE.get(kind)
+    output = folder / f"{source_name}-{period}-{kind}.csv"
+    converted = usage_convert(
+        kind=kind, paths=paths, period=period, actor=actor, output=output, source_name=source_name,
+        display_names=names, options=options,
+    )  # fmt: skip
+    report = batch_ingest(paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run)
+    if report.status != "dry_run":
+        usage_convert(
+            kind=kind, paths=paths, period=period, actor=actor, source_name=source_name, display_names=names,
+            options=options, record_usage=True,
+        )  # fmt: skip
+    return converted, report

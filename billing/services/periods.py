@@ -87,6 +87,12 @@ def _check_can_finalize(obj: BillingPeriod) -> None:
         raise BillingError(
             f"period {obj.period} still has {flagged} flagged charges; approve or reject them before finalizing"
         )
+    from statements.services.generate import finalize_check as statements_finalize_check
+
+    statements_finalize_check(obj)
+    from journals.services import finalize_check  # journals builds on billing: imported here, not at the top
+
+    finalize_check(obj)
 
 
 def period_open(*, period: str, actor: Actor) -> BillingPeriod:

@@ -192,6 +192,7 @@ def charges_reattribute(
             charge.pi_id = master.pis.get(attr.pi_email) if attr.pi_email else None
             charge.project_id = master.projects.get(attr.project_code) if attr.project_code else None
             charge.fund_org = attr.fund_org
+            charge.attribution_rule = ""  # a person attributed it now, not an account mapping
             kept = [r for r in charge.flag_reason_list if r not in ATTRIBUTION_REASONS]
             reasons = [*attr.reasons, *kept]
             charge.flag_reasons = ("," + ",".join(reasons) + ",") if reasons else ""
@@ -202,7 +203,7 @@ def charges_reattribute(
             }))  # fmt: skip
         Charge.objects.bulk_update(
             [c for c, _, _, _ in results],
-            ["pi_id", "project_id", "fund_org", "flag_reasons", "review_state"],
+            ["pi_id", "project_id", "fund_org", "attribution_rule", "flag_reasons", "review_state"],
             batch_size=500,
         )
         ReviewDecision.objects.bulk_create(

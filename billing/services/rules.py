@@ -23,8 +23,10 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.db.models import TextField
+from django.db.models.fields.files import FieldFile
 from django.db.models.functions import Cast
 
+from billing.ingest.mapping import EXTENSION_COLUMNS, resource_group_of
 from billing.ingest.rows import STRING_FIELDS, row_flags, row_patterns
 from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.writer import MasterData
@@ -44,13 +46,14 @@ ATTRIBUTION = ("pi", "project", "fund_org", "cost_center", "account_code", "refe
 # The columns a re-evaluation writes, in this order.
 WRITTEN = (
     "review_state", "flag_reasons", "pi_id", "project_id", "fund_org", "cost_center", "account_code",
-    "reference_1", "reference_2",
+    "reference_1", "reference_2", "attribution_rule",
 )  # fmt: skip
 # What every evaluation reads of a charge; the flag patterns add the fields they search.
 BASE_COLUMNS = (
     "id", "batch_id", "review_state", "flag_reasons", "pi__email", "project__code", "fund_org", "cost_center",
     "account_code", "reference_1", "reference_2", "start_text", "billing_currency", "billed_cost",
-    "charge_category", "service_name", "resource_id", "resource_name", "tags_text",
+    "charge_category", "service_name", "resource_id", "resource_name", "tags_text", "attribution_rule",
+    "billing_account_id", "sub_account_id", "extensions_text",
 )  # fmt: skip
 
 
@@ -191,6 +194,7 @@ class _Evaluation:
         ids = array("q", current.values_list("pk", flat=True).iterator(chunk_size=20_000))
         charges = Charge.objects.annotate(
             tags_text=Cast("tags", output_field=TextField()),
+            extensions_text=Cast("extensions", output_field=TextField()),
             # The stored UTC text ("2025-01-01 00:00:00", "+00" on PostgreSQL): its first seven
             # characters are the month, as in the import, without building a datetime per row.
             start_text=Cast("billing_period_start", output_field=TextField()),
@@ -219,6 +223,8 @@ class _Evaluation:
         if attr is None:
             tags = json.loads(tags_json) if tags_json else {}
             attr = attributor.attribute(tags_json, tags if isinstance(tags, dict) else {})
+        if attr.project_code is None and attributor.maps_accounts:
+            attr = attributor.map_account(attr, self._accounts(row))
         kept = pk in self.kept_attribution
         if kept:
             # The reviewer's PI, project and fund/org stand; the rules still check them.
@@ -228,7 +234,7 @@ class _Evaluation:
             ))  # fmt: skip
             attr = Attribution(
                 pi_email, project_code, fund_org, attr.cost_center, attr.account_code, attr.reference_1,
-                attr.reference_2, attr.reasons,
+                attr.reference_2, attr.reasons, row[self.slot["attribution_rule"]],
             )  # fmt: skip
         expected = self.snapshot.expected_currency
         month = start[:7] if start else "unknown"
@@ -268,7 +274,8 @@ class _Evaluation:
         report.attribution_changed += attribution_changed
         if new_state != state:
             self.state_changes[f"{state}→{new_state}"] += 1
-        changed = reasons_changed or attribution_changed or new_state != state
+        rule_changed = attr.rule != (row[self.slot["attribution_rule"]] or "")
+        changed = reasons_changed or attribution_changed or rule_changed or new_state != state
         if changed:
             report.affected += 1
             if len(report.sample) < SAMPLE_SIZE:
@@ -290,6 +297,17 @@ class _Evaluation:
                 figures.counts.update({r.partition(":")[0] for r in reasons})
         return row, new_state, new_reasons, attr, changed
 
+    def _accounts(self, row: tuple[Any, ...]) -> tuple[str, ...]:
+        """The row's account values for the account mapping, as the import reads them."""
+        slot = self.slot
+        extensions = {k.lower(): str(v) for k, v in json.loads(row[slot["extensions_text"]] or "{}").items()}
+        group = extensions.get(EXTENSION_COLUMNS["resource_group"]) or resource_group_of(row[slot["resource_id"]])
+        return (
+            extensions.get(EXTENSION_COLUMNS["slurm_account"], ""),
+            extensions.get(EXTENSION_COLUMNS["storage_path"], ""),
+            group, row[slot["sub_account_id"]] or "", row[slot["billing_account_id"]] or "",
+        )  # fmt: skip
+
     def _write(self, results: list[tuple[tuple[Any, ...], str, str, Attribution, bool]]) -> None:
         pis, projects = self.master.pis, self.master.projects
         updated = []
@@ -300,7 +318,7 @@ class _Evaluation:
                 state, reasons,
                 pis[attr.pi_email] if attr.pi_email else None,
                 projects[attr.project_code] if attr.project_code else None,
-                attr.fund_org, attr.cost_center, attr.account_code, attr.reference_1, attr.reference_2,
+                attr.fund_org, attr.cost_center, attr.account_code, attr.reference_1, attr.reference_2, attr.rule,
                 row[0],
             ))  # fmt: skip
         if updated:
@@ -356,6 +374,8 @@ def _reviewer_fixed(period_obj: BillingPeriod) -> set[int]:
 
 def _fields(obj: models.Model) -> dict[str, Any]:
     data = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+    # A file field records the stored file's name.
+    data = {k: (v.name or "") if isinstance(v, FieldFile) else v for k, v in data.items()}
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 

@@ -281,7 +281,7 @@ def test_an_invalid_journal_regex_is_refused(run: Run, tmp_path: Path) -> None:
 
     assert result.code == 1
     assert "journal.fund_org_regex" in result.err
-    assert not JournalFormat.objects.exists()
+    assert not JournalFormat.objects.filter(name="gl").exists()
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from billing.models import PI, Charge, ImportBatch, Project
-from tests.conftest import minimal_row, tags
+from tests.conftest import MINIMAL_HEADER, minimal_row, tags
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +160,76 @@ def test_a_stray_quote_that_misleads_the_cut_still_imports_every_line(run, focus
     assert result.json()["rows"] == 100
     assert Charge.objects.get(line_number=7).resource_id == 'ab"c'
     assert Charge.objects.filter(resource_id__startswith="x").count() == 25
+
+
+# -- account mappings apply alike on both paths -----------------------------------------------------
+MAPPED_FIELDS = [*FIELDS, "sub_account_id", "billing_account_id", "attribution_rule"]
+
+
+def mapped_rows() -> list[list[str]]:
+    """Rows with no project tag whose sub-account (or billing account) is mapped, spread over the
+    whole file so that both halves of a cut have them; some tagged rows and unmapped ones between."""
+    out = []
+    for i in range(1200):
+        kind = i % 5
+        if kind == 0:  # tagged: the tags attribute it, no mapping applies
+            tag_json, sub = tags(pi=f"pi{i % 7}@example.edu", project="tagged"), "999999999999"
+        elif kind == 1:  # no project tag, a PI tag: the mapping gives the project, the PI stays the tag's
+            tag_json, sub = tags(pi="carol@example.edu", project=None, fund=None), "111111111111"
+        elif kind == 2:  # no tags at all: the mapping gives project, owner and fund/org
+            tag_json, sub = "", "111111111111" if i % 2 else "/subscriptions/AAAA-bbbb/resourceGroups/x"
+        elif kind == 3:  # sub-account not mapped: the billing account mapping applies
+            tag_json, sub = tags(pi=None, project=None, fund=None), f"5555{i % 3}"
+        else:  # nothing mapped: missing project, flagged
+            tag_json, sub = tags(pi=None, project=None, fund=None), "000000000000"
+        billing = "ocean-billing" if kind == 3 else "other-billing"
+        out.append([*minimal_row(f"{i}.25", resource=f"r{i}", tag_json=tag_json), sub, billing])
+    return out
+
+
+def mapped_import(run, path, settings, min_bytes: int) -> tuple[list[tuple], dict]:
+    from billing.models import AccountMapping
+
+    alice = PI.objects.create(email="alice@example.edu")
+    bob = PI.objects.create(email="bob@example.edu")
+    genomics = Project.objects.create(code="genomics-core", pi=alice, fund_org="BIO-2025-001")
+    climate = Project.objects.create(code="climate-model", pi=bob, fund_org="GEO-2025-014")
+    ocean = Project.objects.create(code="ocean-lab", pi=bob, fund_org="GEO-2025-020")
+    AccountMapping.objects.create(kind="sub_account", value="111111111111", project=genomics)
+    AccountMapping.objects.create(kind="sub_account", value="/subscriptions/aaaa-BBBB", project=climate,
+                                  fund_org="GEO-OVERRIDE")  # fmt: skip
+    AccountMapping.objects.create(kind="billing_account", value="Ocean-Billing", project=ocean)
+    settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = min_bytes
+    settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS = 100
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+    assert result.code == 0, result.err
+    data = sorted(Charge.objects.values_list(*MAPPED_FIELDS))
+    report = result.json()
+    Charge.objects.all().delete()
+    ImportBatch.objects.all().delete()
+    AccountMapping.objects.all().delete()
+    Project.objects.all().delete()
+    PI.objects.all().delete()
+    return data, {k: report[k] for k in ("rows", "billed_total", "flagged_rows", "flag_counts", "new_pis")}
+
+
+def test_account_mappings_attribute_alike_when_the_file_is_cut_in_two(run, focus_files, settings):
+    header = [*MINIMAL_HEADER, "SubAccountId", "BillingAccountId"]
+    path = focus_files.write("mapped.csv", mapped_rows(), header)
+    in_worker = mapped_import(run, path, settings, min_bytes=0)
+    in_process = mapped_import(run, path, settings, min_bytes=-1)
+    assert in_worker == in_process
+    by_line = {row[0]: row for row in in_worker[0]}
+    rule, project, pi, fund = (MAPPED_FIELDS.index(f) for f in ("attribution_rule", "project__code", "pi__email",
+                                                               "fund_org"))  # fmt: skip
+    first, last = by_line[2 + 1], by_line[2 + 1196]  # line 1 is the header; rows 1 and 1196 are kind 1
+    for row in (first, last):
+        assert (row[rule], row[project], row[pi]) == ("sub_account:111111111111", "genomics-core", "carol@example.edu")
+    azure = by_line[2 + 1192]  # kind 2, even: the subscription's ARM path matches by its id
+    assert (azure[rule], azure[project], azure[pi], azure[fund]) == (
+        "sub_account:aaaa-bbbb", "climate-model", "bob@example.edu", "GEO-OVERRIDE",
+    )  # fmt: skip
+    assert by_line[2 + 1198][rule] == "billing_account:ocean-billing"
+    assert by_line[2 + 1195][rule] == "" and by_line[2 + 1195][project] == "tagged"
+    assert by_line[2 + 1199][rule] == "" and by_line[2 + 1199][project] is None
+    assert sum(1 for row in in_worker[0] if row[rule]) == 720

@@ -17,7 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from billing.dashboard import dashboard_default_period, dashboard_figures, dashboard_periods
-from billing.models import BillingPeriod, Charge, TagMapping
+from billing.models import BillingPeriod, Charge, Source, TagMapping
 from billing.selectors import period_summaries
 from billing.services.rules import period_reevaluate
 from chargeback.audit import Actor
@@ -226,8 +226,11 @@ def test_flagged_charges_are_the_next_step_and_the_link_opens_their_review_queue
     assert list(queue.context["cl"].queryset.values_list("resource_id", flat=True)) == ["a2"]
 
 
-def test_with_nothing_flagged_the_next_step_is_closing_then_finalizing(run, admin_client, two_periods):
-    run("review", "approve", "-p", "2025-01")
+def test_with_nothing_flagged_the_next_step_is_closing_then_finalizing(
+    run, admin_client, two_periods, django_capture_on_commit_callbacks
+):
+    flagged = Charge.objects.get(period__period="2025-01", review_state="flagged")
+    run("review", "reject", "--id", str(flagged.pk))  # a charge without a PI could not be billed
     period = BillingPeriod.objects.get(period="2025-01")
     html, _ = page(admin_client, "?period=2025-01")
     close = f"/admin/billing/billingperiod/{period.pk}/move/closed/"
@@ -237,16 +240,21 @@ def test_with_nothing_flagged_the_next_step_is_closing_then_finalizing(run, admi
     run("periods", "close", "2025-01")
     html, d = page(admin_client, "?period=2025-01")
     finalize = f"/admin/billing/billingperiod/{period.pk}/move/finalized/"
-    assert action_links(html) == [(finalize, "Finalize the period")]
+    statements = "/admin/statements/statement/period/2025-01/"
+    journal = f"/admin/journals/journalexport/period/{period.pk}/"
+    assert action_links(html) == [
+        (statements, "Generate statements"), (journal, "Export journal"), (finalize, "Finalize the period"),
+    ]  # fmt: skip
     assert admin_client.get(finalize).status_code == 200
+    assert admin_client.get(journal).status_code == 200
     steps = [(s.label, s.url, s.note) for s in d["next_steps"]]
-    assert steps[:2] == [
-        ("Generate statements", None, "not available yet"),
-        ("Export journal", None, "not available yet"),
-    ]
-    assert "Generate statements</span>" in html and "Export journal</span>" in html  # text, not links
+    assert steps[:2] == [("Generate statements", statements, ""), ("Export journal", journal, "")]
 
-    run("periods", "finalize", "2025-01")
+    with django_capture_on_commit_callbacks(execute=True):  # the PDFs, rendered after commit
+        run("generate", "-p", "2025-01")
+    Source.objects.update(credit_fund_org="RC-0001", gl_account="4400")
+    assert run("export-journal", "-p", "2025-01").code == 0
+    assert run("periods", "finalize", "2025-01").code == 0
     period.refresh_from_db()
     html, d = page(admin_client, "?period=2025-01")
     assert action_links(html) == []

@@ -28,7 +28,7 @@ def test_the_defaults_are_an_embedded_sqlite_eager_celery_and_file_email(tmp_pat
 
     result = probe(tmp_path, DEBUG="true")
     data = json.loads(result.stdout)
-    assert data["eager"] is True and data["broker"] == ""
+    assert data["eager"] is True and data["broker"] == "memory://"  # in-process, no connection
     assert data["email"] == "django.core.mail.backends.filebased.EmailBackend"
     assert data["db"] == "django.db.backends.sqlite3"
     assert data["name"] == str(tmp_path / "openchargeback.sqlite3")

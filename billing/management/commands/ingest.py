@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandParser
 
-from billing.services.ingest import IngestReport, batch_ingest
+from billing.services.convert import KINDS
+from billing.services.ingest import IngestReport, batch_ingest, convert_and_ingest
 from chargeback.command import ChargebackCommand
 from chargeback.formatting import money
+
+from .convert import add_converter_options, converter_options, report_text
 
 
 class Command(ChargebackCommand):
@@ -20,7 +24,8 @@ class Command(ChargebackCommand):
         "All or nothing: a bad file changes nothing and names the line and column. The same files "
         "again are a no-op; new files for the same source and period replace the previous batch, "
         "keeping review decisions of identical rows. Every line becomes a charge; lines without "
-        "PI, project or fund/org are flagged, never dropped. Closed periods refuse imports."
+        "PI, project or fund/org are flagged, never dropped. Closed periods refuse imports. With "
+        "--from slurm|storage the files are usage to convert first (see 'convert'), in one step."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,10 +37,19 @@ class Command(ChargebackCommand):
             "-p", "--period", help="Billing period YYYY-MM (default: from the file names, else the first row)"
         )
         parser.add_argument("--dry-run", action="store_true", help="Validate and report without writing")
+        parser.add_argument(
+            "--from", dest="from_kind", choices=list(KINDS),
+            help="The files are Slurm sacct output or a storage usage report: convert, then import",
+        )  # fmt: skip
+        add_converter_options(parser)
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         paths = [Path(f) for f in options["files"]]
+        if options["from_kind"]:
+            self._convert_and_ingest(paths, options)
+            return
+        converter_options(options, "")  # refuses converter options without --from
         progress = None
         big = sum(p.stat().st_size for p in paths if p.is_file()) > 20 * 1024 * 1024
         if options["output_format"] == "text" and sys.stderr.isatty() and big:
@@ -51,6 +65,18 @@ class Command(ChargebackCommand):
         if progress is not None:
             sys.stderr.write("\n")
         self.emit(options, report.as_dict(), self._text(report))
+
+    def _convert_and_ingest(self, paths: list[Path], options: dict[str, Any]) -> None:
+        kind = options["from_kind"]
+        with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
+            converted, report = convert_and_ingest(
+                kind=kind, paths=paths, period=options["period"], source_name=options["source"],
+                actor=self.actor, dry_run=options["dry_run"], folder=Path(folder),
+                options=converter_options(options, kind),
+            )  # fmt: skip
+        head = f"Converted {kind} usage: {converted.rows} lines"
+        data = {"conversion": converted.as_dict(), "import": report.as_dict()}
+        self.emit(options, data, report_text(converted, head) + "\n" + self._text(report))
 
     @staticmethod
     def _progress(done: int, total: int) -> None:

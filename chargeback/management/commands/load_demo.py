@@ -180,14 +180,52 @@ def link_pis(batch_ids: list[int]) -> tuple[list[str], list[str]]:
     return changes, warnings
 
 
+# The demo's monthly cycle: January is closed, its statements generated and emailed; February
+# stays open so that there is something to review.
+DEMO_CLOSED_PERIOD = "2025-01"
+DEMO_OPEN_PERIOD = "2025-02"
+
+
+def run_demo_month(actor: Actor) -> dict[str, Any]:
+    """Close the demo's first month and generate and send its statements (again: a no-op)."""
+    from billing.models import BillingPeriod
+    from billing.services.periods import period_close
+    from journals.models import JournalExport
+    from journals.services.export import journal_export
+    from statements.services.delivery import deliveries_queue
+    from statements.services.generate import statements_generate
+    from statements.services.render import statement_render
+
+    period = BillingPeriod.objects.filter(period=DEMO_CLOSED_PERIOD).first()
+    if period is None:
+        raise Error(f"the demo files have no {DEMO_CLOSED_PERIOD} data")
+    if period.status == BillingPeriod.Status.OPEN and not period.statements.exists():
+        period_close(period=DEMO_CLOSED_PERIOD, actor=actor, notes="demo: the month is over")
+        period.refresh_from_db()
+    if period.status != BillingPeriod.Status.CLOSED:  # reopened or finalized by hand: leave it alone
+        return {"statements": 0, "new_versions": 0, "excluded_flagged_charges": 0, "emails_queued": 0, "journal": ""}
+    report = statements_generate(period=DEMO_CLOSED_PERIOD, actor=actor)
+    queued = deliveries_queue(period=DEMO_CLOSED_PERIOD, actor=actor).queued if report.statements else 0
+    journal = JournalExport.objects.filter(period=period).order_by("-sequence").first()
+    number = journal.number if journal is not None else ""
+    if journal is None and report.statements:
+        # The journal needs every PDF; render here what a worker has not rendered yet (idempotent).
+        for pk in period.statements.filter(status="draft").values_list("pk", flat=True):
+            statement_render(statement_id=pk)
+        number = journal_export(period=DEMO_CLOSED_PERIOD, format_name="gl", actor=actor).number
+    return {**report.as_dict(), "emails_queued": queued, "journal": number}
+
+
 class Command(ChargebackCommand):
     help = (
         "Load the demo organization, rules, users and sample FOCUS files (make demo). It sets up "
         "'Example University Research Computing', the rules and sources of fixtures/demo_rules.json, a "
-        "user per role (finance, reviewer, viewer and two PIs; the email is the user name) and imports "
-        "every file in fixtures/focus. Running it again changes nothing: files already imported are "
-        "skipped and existing users keep their passwords. Refuses to run with DEBUG off unless --force, "
-        "because the demo users have published passwords."
+        "user per role (finance, reviewer, viewer and two PIs; the email is the user name), imports "
+        "every file in fixtures/focus, then closes January 2025, generates and emails its statements and "
+        "exports its GL journal. "
+        "Running it again changes nothing: files already imported are skipped, unchanged statements keep "
+        "their version, nobody is emailed twice and existing users keep their passwords. Refuses to run "
+        "with DEBUG off unless --force, because the demo users have published passwords."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -216,6 +254,7 @@ class Command(ChargebackCommand):
             if linked:
                 audit_record(actor=actor, action="demo.load", after={"changes": linked})
         changes += linked
+        data_statements = run_demo_month(actor)
 
         imported = sum(r.status == "applied" for r in reports)
         rows, flagged = sum(r.rows for r in reports), sum(r.flagged_rows for r in reports)
@@ -229,6 +268,7 @@ class Command(ChargebackCommand):
             "rows": rows,
             "flagged": flagged,
             "users": [{"email": u.email, "password": u.password, "role": u.role} for u in DEMO_USERS],
+            "statements": data_statements,
         }
         self.emit(options, data, self._text(data, reports))
 
@@ -258,6 +298,14 @@ class Command(ChargebackCommand):
         lines.append(
             f"Files: {data['files_imported']} imported, {data['files_already_imported']} already imported; "
             f"{data['rows']} rows, {data['flagged']} flagged for review."
+        )
+        st = data["statements"]
+        mail_to = f" (files in {settings.EMAIL_FILE_PATH})" if getattr(settings, "EMAIL_FILE_PATH", "") else ""
+        lines.append(
+            f"Month {DEMO_CLOSED_PERIOD}: closed; {st['statements']} statements ({st['new_versions']} new), "
+            f"{st['emails_queued']} emails sent{mail_to}; journal {st['journal'] or '(none)'}; "
+            f"{st['excluded_flagged_charges']} flagged charges left out until reviewed. "
+            f"{DEMO_OPEN_PERIOD} stays open for review."
         )
         lines += [f"Warning: {w}" for w in data["warnings"]]
         lines.append("Sign in at /admin/ with the email and password (users created earlier keep their password):")

@@ -1,0 +1,15 @@
+"""Give the staff roles the permissions of the rate, subsidy and account-mapping models."""
+
+import importlib
+
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    roles = importlib.import_module("chargeback.migrations.0002_roles")
+    roles.roles_sync(apps, schema_editor.connection.alias)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("billing", "0005_account_mappings_rates_subsidies"), ("chargeback", "0002_roles")]
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

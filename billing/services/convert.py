@@ -1,0 +1,114 @@
+"""Convert Slurm or storage usage into a FOCUS 1.2 file, priced with the rates and subsidies.
+
+`usage_convert` is the one entry point: `openchargeback convert`, `ingest --from` and the admin
+import page all call it. Writing the file and recording the subsidies it used are separate steps
+(`record_usage`), so a preview or a dry run never spends a cap.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+
+from billing.converters.common import Context, ConvertReport
+from billing.converters.focus import write_focus
+from billing.converters.slurm import convert_slurm
+from billing.converters.storage import convert_storage
+from billing.ingest.reader import IngestError
+from billing.models import Source, validate_period
+from chargeback.audit import Actor
+from chargeback.models import Organization
+from chargeback.money import ZERO
+
+from .errors import BillingError
+from .rates import SubsidyLedger, subsidy_usage_record
+
+KINDS = {"slurm": "Slurm sacct", "storage": "Storage usage"}
+DEFAULT_SOURCE = {"slurm": "hpc", "storage": "storage"}
+
+
+def usage_convert(
+    *,
+    kind: str,
+    paths: Sequence[Path],
+    period: str,
+    actor: Actor,
+    output: Path | None = None,
+    source_name: str | None = None,
+    record_usage: bool = False,
+    display_names: Sequence[str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> ConvertReport:
+    """Convert `paths` of `kind` for `period`; write `output` when given; with `record_usage`,
+    keep what the subsidies' caps spent (replacing an earlier conversion of the source and period).
+
+    Raises IngestError (a bad input file, named with its line) or BillingError (unknown kind,
+    source or period; a partition or tier without a rate). Nothing is written then.
+    """
+    if kind not in KINDS:
+        raise BillingError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
+    if not paths:
+        raise BillingError("no files given")
+    try:
+        validate_period(period)
+    except Exception:
+        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)") from None
+    names = list(display_names or [p.name for p in paths])
+    for path, name in zip(paths, names, strict=True):
+        if not path.is_file():
+            raise IngestError(name, None, "no such file")
+    source_name = source_name or DEFAULT_SOURCE[kind]
+    source = Source.objects.filter(name=source_name).first()
+    if source is None:
+        raise BillingError(f"unknown source {source_name!r}; add it with 'openchargeback sources add {source_name}'")
+    org = Organization.current()
+    ctx = Context(
+        period=period, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
+        ledger=SubsidyLedger.load(source=source, period=period),
+    )  # fmt: skip
+    report = ConvertReport(kind=kind, source=source.name, period=period, inputs=names, dry_run=output is None)
+    opts = dict(options or {})
+    with localcontext() as dec:
+        dec.prec = 60
+        if kind == "slurm":
+            opts.setdefault("timezone", settings.OPENCHARGEBACK_SLURM_TIMEZONE)
+            try:
+                ZoneInfo(opts["timezone"])
+            except (ZoneInfoNotFoundError, ValueError):
+                raise BillingError(f"unknown time zone {opts['timezone']!r} (e.g. UTC, America/Denver)") from None
+            opts.setdefault("billable", settings.OPENCHARGEBACK_SLURM_BILLABLE_STATES)
+            lines, extensions = convert_slurm(paths, names, ctx=ctx, report=report, **opts)
+        else:
+            lines, extensions = convert_storage(paths, names, ctx=ctx, report=report)
+        for line in lines:
+            report.list_total += Decimal(line.values["ListCost"])
+            report.billed_total += Decimal(line.values["BilledCost"])
+    codes = {rule.pk: rule.code for rule in ctx.ledger.rules}
+    report.subsidies = {codes[pk]: amount for pk, amount in ctx.ledger.used_now.items() if amount}
+    report.subsidy_total = sum(report.subsidies.values(), ZERO)
+    report.rows = len(lines)
+    if output is not None:
+        _write_atomically(output, lines, extensions)
+        report.output = str(output)
+    if record_usage:
+        subsidy_usage_record(ledger=ctx.ledger, actor=actor)
+    return report
+
+
+def _write_atomically(output: Path, lines: Any, extensions: Sequence[str]) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            write_focus(fh, lines, extensions)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,158 @@
+"""Prices and subsidies for converted usage (Slurm, storage).
+
+`RateBook` holds the rates and subsidy rules in force for a source and period, read once.
+`SubsidyLedger` spends the subsidies line by line in the order the usage happened, so a cap
+runs out at the charge where it ran out; it starts from what earlier periods of the cap's window
+already used and records what this period used (`subsidy_usage_record`). A fully subsidised line
+keeps its list cost: only its billed cost goes to zero.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q
+
+from billing.models import Rate, Source, SubsidyRule, SubsidyUsage
+from chargeback.audit import Actor, audit_record
+from chargeback.money import ZERO, quantize
+
+from .errors import BillingError
+
+HUNDRED = Decimal(100)
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """The first day of a period and the first day of the next (exclusive end)."""
+    year, month = int(period[:4]), int(period[5:7])
+    return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One subsidy on one line."""
+
+    code: str
+    label: str
+    amount: Decimal
+
+
+class RateBook:
+    """The rates of one kind (Slurm partitions, storage tiers) that overlap a period."""
+
+    def __init__(self, *, kind: str, period: str) -> None:
+        start, end = period_bounds(period)
+        self.period = period
+        rates = Rate.objects.filter(kind=kind, effective_from__lt=end).filter(
+            Q(effective_to__isnull=True) | Q(effective_to__gte=start)
+        )
+        self.by_target: dict[str, list[Rate]] = defaultdict(list)
+        for rate in rates.order_by("effective_from"):
+            self.by_target[rate.applies_to.lower()].append(rate)
+
+    def rate(self, target: str, day: date) -> Rate | None:
+        for rate in self.by_target.get(target.lower(), ()):
+            if rate.effective_from <= day and (rate.effective_to is None or day <= rate.effective_to):
+                return rate
+        return None
+
+    def require(self, target: str, day: date, what: str) -> Rate:
+        rate = self.rate(target, day)
+        if rate is None:
+            raise BillingError(f"no rate for {what} {target!r} on {day}; add one under Rates in the admin")
+        return rate
+
+
+@dataclass
+class SubsidyLedger:
+    """The subsidy rules of a source for a period, and their caps' balances as lines are priced."""
+
+    source: Source
+    period: str
+    rules: list[SubsidyRule] = field(default_factory=list)
+    used_before: dict[int, Decimal] = field(default_factory=dict)
+    used_now: dict[int, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, *, source: Source, period: str) -> SubsidyLedger:
+        start, end = period_bounds(period)
+        rules = list(
+            SubsidyRule.objects.filter(enabled=True, effective_from__lt=end)
+            .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=start))
+            .filter(Q(source__isnull=True) | Q(source=source))
+            .select_related("project", "pi")
+            .order_by("priority", "code")
+        )
+        ledger = cls(source=source, period=period, rules=rules)
+        for rule in rules:
+            if rule.cap is None:
+                continue
+            # What the rest of the window used: other periods, and other sources this period.
+            window = rule.window(period)
+            others = SubsidyUsage.objects.filter(rule=rule, window=window).exclude(period=period, source=source)
+            ledger.used_before[rule.pk] = sum((u.amount for u in others), ZERO)
+        return ledger
+
+    def remaining(self, rule: SubsidyRule) -> Decimal | None:
+        if rule.cap is None:
+            return None
+        return max(ZERO, rule.cap - self.used_before.get(rule.pk, ZERO) - self.used_now.get(rule.pk, ZERO))
+
+    def apply(
+        self, *, list_cost: Decimal, day: date, service: str, partition: str, project: str | None, pi: str | None
+    ) -> list[Applied]:
+        """The subsidies of one line, in priority order; each takes its percent of what is left."""
+        applied: list[Applied] = []
+        left = list_cost
+        for rule in self.rules:
+            if left <= 0:
+                break
+            if not self._matches(rule, day=day, service=service, partition=partition, project=project, pi=pi):
+                continue
+            percent = HUNDRED if rule.percent is None else rule.percent
+            amount = quantize(left * percent / HUNDRED)
+            room = self.remaining(rule)
+            if room is not None:
+                amount = min(amount, room)
+            if amount <= 0:
+                continue
+            self.used_now[rule.pk] = self.used_now.get(rule.pk, ZERO) + amount
+            applied.append(Applied(rule.code, rule.label, amount))
+            left -= amount
+        return applied
+
+    @staticmethod
+    def _matches(
+        rule: SubsidyRule, *, day: date, service: str, partition: str, project: str | None, pi: str | None
+    ) -> bool:
+        if day < rule.effective_from or (rule.effective_to is not None and day > rule.effective_to):
+            return False
+        if rule.service_name and rule.service_name.lower() != service.lower():
+            return False
+        if rule.partition and rule.partition.lower() != partition.lower():
+            return False
+        if rule.project is not None and rule.project.code != project:
+            return False
+        return rule.pi is None or rule.pi.email == pi
+
+
+def subsidy_usage_record(*, ledger: SubsidyLedger, actor: Actor) -> None:
+    """Keep what this conversion of the source and period used of each capped subsidy, replacing
+    an earlier conversion of the same source and period (so converting again is not counted twice)."""
+    with transaction.atomic():
+        SubsidyUsage.objects.filter(period=ledger.period, source=ledger.source).delete()
+        rows = [
+            SubsidyUsage(rule=rule, window=rule.window(ledger.period), period=ledger.period, source=ledger.source,
+                         amount=ledger.used_now[rule.pk])
+            for rule in ledger.rules
+            if ledger.used_now.get(rule.pk)
+        ]  # fmt: skip
+        SubsidyUsage.objects.bulk_create(rows)
+        audit_record(
+            actor=actor, action="subsidy.usage", obj=ledger.source, period=ledger.period,
+            after={r.rule.code: format(r.amount, "f") for r in rows},
+        )  # fmt: skip

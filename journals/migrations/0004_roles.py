@@ -1,0 +1,19 @@
+"""Give the Finance admin role the export_journal permission created by 0002 (roles_sync adds it)."""
+
+import importlib
+
+from django.db import migrations
+
+roles = importlib.import_module("chargeback.migrations.0002_roles")
+
+
+def forwards(apps, schema_editor):
+    roles.roles_sync(apps, schema_editor.connection.alias)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("journals", "0003_example_formats"),
+        ("chargeback", "0002_roles"),
+    ]
+    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

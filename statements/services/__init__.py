@@ -1,0 +1,1 @@
+"""Statement services: generation, PDF rendering and the email outbox."""

@@ -1,0 +1,431 @@
+"""Generate a period's statements: one per PI and project, frozen, versioned, rendered by workers.
+
+Only approved and unflagged charges of active batches are billed; flagged charges are excluded
+and reported. Amounts are rounded once per statement (`round_cents`) and spread over its lines by
+largest remainder (`allocate`), so every statement's lines add up exactly to its amount due.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, CharField, Count, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+
+from billing.models import PI, BillingPeriod, Charge, Project
+from billing.services.errors import BillingError
+from billing.services.periods import period_validate
+from chargeback.audit import Actor, audit_record
+from chargeback.models import Organization
+from chargeback.money import ZERO, MoneySum, allocate, round_cents
+from statements.models import GenerationRun, Statement, StatementLine
+
+BILLED_STATES = (Charge.ReviewState.OK, Charge.ReviewState.APPROVED)
+Kind = StatementLine.Kind
+
+
+def billed_charges(period: BillingPeriod) -> QuerySet[Charge]:
+    """What statements bill: active charges that are unflagged or approved."""
+    return Charge.objects.filter(period=period, active=True, review_state__in=BILLED_STATES)
+
+
+def line_kind() -> Case:
+    """FOCUS charge category/class as a statement line kind; negative amounts are credits."""
+    return Case(
+        When(charge_class__iexact="correction", then=Value(Kind.CORRECTION)),
+        When(charge_category__iexact="credit", then=Value(Kind.CREDIT)),
+        When(billed_cost__lt=0, then=Value(Kind.CREDIT)),
+        When(charge_category__iexact="adjustment", then=Value(Kind.ADJUSTMENT)),
+        When(charge_category__iexact="tax", then=Value(Kind.TAX)),
+        When(charge_category__iexact="purchase", then=Value(Kind.PURCHASE)),
+        default=Value(Kind.USAGE),
+        output_field=CharField(),
+    )
+
+
+@dataclass
+class PlannedLine:
+    kind: str
+    source: str
+    service_name: str
+    fund_org: str
+    account_code: str
+    charge_count: int
+    list_exact: Decimal
+    billed_exact: Decimal
+    list_amount: Decimal = ZERO
+    amount: Decimal = ZERO
+
+    def key(self) -> list[str]:
+        return [self.kind, self.source, self.service_name, self.fund_org, self.account_code,
+                str(self.charge_count), format(self.list_exact, "f"), format(self.billed_exact, "f")]  # fmt: skip
+
+
+@dataclass
+class PlannedStatement:
+    pi_id: int
+    project_id: int | None
+    currency: str
+    lines: list[PlannedLine] = field(default_factory=list)
+    currencies: set[str] = field(default_factory=set)
+
+    @property
+    def list_exact(self) -> Decimal:
+        return sum((ln.list_exact for ln in self.lines), ZERO)
+
+    @property
+    def billed_exact(self) -> Decimal:
+        return sum((ln.billed_exact for ln in self.lines), ZERO)
+
+    def finish(self) -> None:
+        """Round once, then spread the cents over the lines so they add up exactly."""
+        order = {k: i for i, k in enumerate(Kind.values)}
+        self.lines.sort(key=lambda ln: (order[ln.kind], ln.source, ln.service_name, ln.fund_org, ln.account_code))
+        amount_due = round_cents(self.billed_exact)
+        list_total = round_cents(self.list_exact)
+        for ln, amount in zip(self.lines, allocate(amount_due, [ln.billed_exact for ln in self.lines]), strict=True):
+            ln.amount = amount
+        for ln, amount in zip(self.lines, allocate(list_total, [ln.list_exact for ln in self.lines]), strict=True):
+            ln.list_amount = amount
+
+    @property
+    def amount_due(self) -> Decimal:
+        return sum((ln.amount for ln in self.lines), ZERO)
+
+    @property
+    def list_total(self) -> Decimal:
+        return sum((ln.list_amount for ln in self.lines), ZERO)
+
+    def content_sha256(self) -> str:
+        data = {"pi": self.pi_id, "project": self.project_id, "currency": self.currency,
+                "lines": [ln.key() for ln in self.lines]}  # fmt: skip
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class GenerationReport:
+    period: str
+    dry_run: bool
+    statements: int = 0
+    new_versions: int = 0
+    unchanged: int = 0
+    pis: int = 0
+    total_due: dict[str, Decimal] = field(default_factory=dict)
+    excluded_flagged_charges: int = 0
+    excluded_flagged_cost: Decimal = ZERO
+    rejected_charges: int = 0
+    statement_ids: list[int] = field(default_factory=list)
+    run_id: int | None = None
+    draft: bool = False
+    output_dir: str = ""
+    files: list[str] = field(default_factory=list)
+    previews: list[dict[str, Any]] = field(default_factory=list)
+    deliveries_queued: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period, "dry_run": self.dry_run, "draft": self.draft,
+            "statements": self.statements, "new_versions": self.new_versions, "unchanged": self.unchanged,
+            "pis": self.pis, "total_due": {c: f"{v:.2f}" for c, v in sorted(self.total_due.items())},
+            "excluded_flagged_charges": self.excluded_flagged_charges,
+            "excluded_flagged_cost": format(self.excluded_flagged_cost, "f"),
+            "rejected_charges": self.rejected_charges, "statement_ids": self.statement_ids,
+            "run_id": self.run_id, "output_dir": self.output_dir, "files": self.files,
+            "deliveries_queued": self.deliveries_queued,
+        }  # fmt: skip
+
+
+def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[PlannedStatement]:
+    """The statements a period's billed charges make, rounded and allocated, in a stable order."""
+    default_currency = Organization.current().expected_currency
+    charges = billed_charges(period)
+    if pi is not None:
+        charges = charges.filter(pi=pi)
+    orphans = charges.filter(pi__isnull=True).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    if orphans["n"]:
+        raise BillingError(
+            f"period {period.period}: {orphans['n']} approved charges ({orphans['cost']:.2f}) have no PI; "
+            "fix their attribution in the review queue (or reject them) before generating statements"
+        )
+    rows = (
+        charges.annotate(kind=line_kind())
+        .values(
+            "pi_id",
+            "project_id",
+            "source__name",
+            "service_name",
+            "fund_org",
+            "account_code",
+            "kind",
+            "billing_currency",
+        )  # fmt: skip
+        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
+        .order_by()
+    )
+    planned: dict[tuple[int, int | None], PlannedStatement] = {}
+    merged: dict[tuple[Any, ...], PlannedLine] = {}
+    for r in rows:
+        key = (r["pi_id"], r["project_id"])
+        currency = r["billing_currency"] or default_currency
+        st = planned.get(key)
+        if st is None:
+            st = planned[key] = PlannedStatement(pi_id=r["pi_id"], project_id=r["project_id"], currency=currency)
+        st.currencies.add(currency)
+        line_key = (key, r["kind"], r["source__name"], r["service_name"], r["fund_org"], r["account_code"])
+        line = merged.get(line_key)
+        if line is None:
+            line = merged[line_key] = PlannedLine(
+                kind=r["kind"], source=r["source__name"], service_name=r["service_name"], fund_org=r["fund_org"],
+                account_code=r["account_code"], charge_count=0, list_exact=ZERO, billed_exact=ZERO,
+            )  # fmt: skip
+            st.lines.append(line)
+        line.charge_count += r["n"]
+        line.list_exact += r["listed"]
+        line.billed_exact += r["billed"]
+    mixed = [st for st in planned.values() if len(st.currencies) > 1]
+    if mixed:
+        st = mixed[0]
+        project = Project.objects.filter(pk=st.project_id).first() if st.project_id else None
+        raise BillingError(
+            f"period {period.period}: project {project or '(none)'} has charges in {', '.join(sorted(st.currencies))}; "
+            "a statement is in one currency — reject or correct the other charges before generating"
+        )
+    result = sorted(planned.values(), key=lambda s: (s.pi_id, s.project_id or 0))
+    for st in result:
+        st.finish()
+    return result
+
+
+def _excluded(period: BillingPeriod, pi: PI | None) -> tuple[int, Decimal, int]:
+    qs = Charge.objects.filter(period=period, active=True)
+    if pi is not None:
+        qs = qs.filter(pi=pi)
+    flagged = qs.filter(review_state=Charge.ReviewState.FLAGGED).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    rejected = qs.filter(review_state=Charge.ReviewState.REJECTED).count()
+    return flagged["n"], flagged["cost"], rejected
+
+
+def statements_generate(
+    *,
+    period: str,
+    actor: Actor,
+    pi_email: str | None = None,
+    dry_run: bool = False,
+    send: bool = False,
+    force: bool = False,
+) -> GenerationReport:
+    """Freeze the statements of a closed period and queue their PDFs (and email with `send`).
+
+    Statements whose content did not change keep their version (so generating again is a no-op);
+    `force` makes a new version of each anyway (e.g. after the branding changed). An open period
+    can only be previewed (`dry_run`): its PDFs are watermarked DRAFT and nothing is saved.
+    """
+    from statements.services.delivery import deliveries_queue
+    from statements.services.render import statement_render_to_bytes
+    from statements.tasks import render_statement
+
+    period_validate(period)
+    report = GenerationReport(period=period, dry_run=dry_run)
+    with transaction.atomic():
+        obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
+        if obj is None:
+            raise BillingError(f"period {period} does not exist")
+        if obj.status == BillingPeriod.Status.OPEN and not dry_run:
+            raise BillingError(
+                f"period {period} is open; close it before generating statements (or use a dry run for a DRAFT preview)"
+            )
+        if obj.status == BillingPeriod.Status.FINALIZED and not dry_run:
+            raise BillingError(f"period {period} is finalized; its statements are permanent")
+        report.draft = obj.status == BillingPeriod.Status.OPEN
+        pi = None
+        if pi_email:
+            pi = PI.objects.filter(email=pi_email.strip().lower()).first()
+            if pi is None:
+                raise BillingError(f"no PI with email {pi_email!r}")
+        plans = plan_statements(period=obj, pi=pi)
+        report.excluded_flagged_charges, report.excluded_flagged_cost, report.rejected_charges = _excluded(obj, pi)
+        current = {
+            (s.pi_id, s.project_id): s
+            for s in Statement.objects.select_for_update()
+            .filter(period=obj)
+            .exclude(status=Statement.Status.SUPERSEDED)
+            .filter(**({"pi": pi} if pi else {}))
+        }
+        next_seq = (Statement.objects.filter(period=obj).aggregate(m=Max("sequence"))["m"] or 0) + 1
+        new: list[Statement] = []
+        touched: list[Statement] = []
+        unrendered: list[Statement] = []
+        for plan in plans:
+            sha = plan.content_sha256()
+            old = current.pop((plan.pi_id, plan.project_id), None)
+            if old is not None and old.content_sha256 == sha and not force:
+                report.unchanged += 1
+                touched.append(old)
+                if old.status == Statement.Status.DRAFT:  # its render task was lost: queue it again
+                    unrendered.append(old)
+                continue
+            if old is not None:
+                sequence, version = old.sequence, old.version + 1
+                _supersede(old)
+            else:
+                sequence, version = next_seq, 1
+                next_seq += 1
+            st = _create(
+                period=obj, plan=plan, sha=sha, sequence=sequence, version=version, supersedes=old, actor=actor
+            )
+            new.append(st)
+            touched.append(st)
+        # A PI or project with no billed charges left (all rejected, say) keeps no current statement.
+        for stale in current.values():
+            _supersede(stale)
+        report.statements = len(touched)
+        report.new_versions = len(new)
+        report.statement_ids = [s.pk for s in touched]
+        report.pis = len({s.pi_id for s in touched})
+        for st in touched:
+            report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
+        if new or current or dry_run:  # generating an unchanged period again changes nothing, records nothing
+            run = GenerationRun.objects.create(period=obj, actor=actor.label)
+            run.statements.set(touched)
+            report.run_id = run.pk
+            run.report = report.as_dict()
+            run.save(update_fields=["report"])
+            audit_record(
+                actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj, period=period,
+                after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
+            )  # fmt: skip
+        if dry_run:
+            out = Path(tempfile.mkdtemp(prefix=f"openchargeback-{period}-"))
+            report.output_dir = str(out)
+            for st in touched:
+                data, _pages = statement_render_to_bytes(st, draft=report.draft)
+                path = out / f"{st.number}-v{st.version}.pdf"
+                path.write_bytes(data)
+                report.files.append(str(path))
+                report.previews.append({"pi_id": st.pi_id, "project_id": st.project_id, "file": str(path)})
+            transaction.set_rollback(True)
+            return report
+        for st in new + unrendered:
+            transaction.on_commit(partial(render_statement.delay, st.pk))
+        if send:
+            report.deliveries_queued = deliveries_queue(period=period, actor=actor, pi_email=pi_email).queued
+    return report
+
+
+def _supersede(old: Statement) -> None:
+    Statement.objects.filter(pk=old.pk).update(status=Statement.Status.SUPERSEDED)
+    old.status = Statement.Status.SUPERSEDED
+
+
+def _create(
+    *, period: BillingPeriod, plan: PlannedStatement, sha: str, sequence: int, version: int,
+    supersedes: Statement | None, actor: Actor,
+) -> Statement:  # fmt: skip
+    st = Statement.objects.create(
+        period=period, pi_id=plan.pi_id, project_id=plan.project_id, sequence=sequence,
+        number=f"{period.period}-{sequence:06d}", version=version, supersedes=supersedes,
+        currency=plan.currency, fund_orgs=", ".join(sorted({ln.fund_org for ln in plan.lines if ln.fund_org}))[:300],
+        charge_count=sum(ln.charge_count for ln in plan.lines), list_exact=plan.list_exact,
+        billed_exact=plan.billed_exact, list_total=plan.list_total, amount_due=plan.amount_due,
+        discount_total=plan.list_total - plan.amount_due, content_sha256=sha, generated_by=actor.label,
+    )  # fmt: skip
+    StatementLine.objects.bulk_create(
+        StatementLine(
+            statement=st,
+            position=i,
+            kind=ln.kind,
+            source=ln.source,
+            service_name=ln.service_name,
+            fund_org=ln.fund_org,
+            account_code=ln.account_code,
+            charge_count=ln.charge_count,
+            list_exact=ln.list_exact,
+            billed_exact=ln.billed_exact,
+            list_amount=ln.list_amount,
+            amount=ln.amount,
+        )  # fmt: skip
+        for i, ln in enumerate(plan.lines, start=1)
+    )
+    audit_record(
+        actor=actor, action="statement.create", obj=st, period=period.period,
+        after={"number": st.number, "version": version, "amount_due": f"{st.amount_due:.2f}",
+               "currency": st.currency, "supersedes": supersedes.pk if supersedes else None},
+    )  # fmt: skip
+    return st
+
+
+def statement_regenerate(*, statement_id: int, actor: Actor) -> GenerationReport:
+    """A new version of one statement's PI (e.g. after branding changed); sent versions stay as sent."""
+    st = Statement.objects.select_related("period", "pi").get(pk=statement_id)
+    return statements_generate(period=st.period.period, actor=actor, pi_email=st.pi.email, force=True)
+
+
+def statement_charges(st: Statement) -> QuerySet[Charge]:
+    """The charges a statement bills (its period's billed charges of its PI and project)."""
+    qs = billed_charges(st.period).filter(pi_id=st.pi_id)
+    return qs.filter(project_id=st.project_id) if st.project_id else qs.filter(project__isnull=True)
+
+
+def statements_unrendered() -> list[int]:
+    """Draft statements older than the outbox's stale age: their render task was probably lost."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    stale = timezone.now() - timedelta(seconds=settings.OPENCHARGEBACK_OUTBOX_STALE_SECONDS)
+    return list(
+        Statement.objects.filter(status=Statement.Status.DRAFT, created_at__lte=stale).values_list("pk", flat=True)[
+            :1000
+        ]
+    )
+
+
+def generation_progress(*, period: str) -> dict[str, int]:
+    """How far the PDFs of a period's current statements are (drafts are still rendering)."""
+    counts = (
+        Statement.objects.filter(period__period=period)
+        .exclude(status=Statement.Status.SUPERSEDED)
+        .aggregate(total=Count("id"), pending=Count("id", filter=Q(status=Statement.Status.DRAFT)))
+    )
+    return {"total": counts["total"], "pending": counts["pending"], "done": counts["total"] - counts["pending"]}
+
+
+def group_by_pi(statements: list[Statement]) -> dict[int, list[Statement]]:
+    out: dict[int, list[Statement]] = defaultdict(list)
+    for st in statements:
+        out[st.pi_id].append(st)
+    return out
+
+
+def finalize_check(period: BillingPeriod) -> None:
+    """Refuse to finalize a period whose statements are missing, still rendering or out of date."""
+    plans = plan_statements(period=period)
+    current = {
+        (s.pi_id, s.project_id): s
+        for s in Statement.objects.filter(period=period).exclude(status=Statement.Status.SUPERSEDED)
+    }
+    if plans and not current:
+        raise BillingError(f"period {period.period} has no statements yet; generate them before finalizing")
+    stale = [
+        p
+        for p in plans
+        if (s := current.get((p.pi_id, p.project_id))) is None or s.content_sha256 != p.content_sha256()
+    ]
+    if stale or len(current) != len(plans):
+        raise BillingError(
+            f"period {period.period}: the statements no longer match the approved charges "
+            f"({len(stale) or len(current) - len(plans)} differ); generate them again before finalizing"
+        )
+    drafts = sum(s.status == Statement.Status.DRAFT for s in current.values())
+    if drafts:
+        raise BillingError(f"period {period.period}: {drafts} statement PDFs are still being rendered; wait for them")

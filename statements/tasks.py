@@ -1,0 +1,49 @@
+"""Celery tasks: ids in, a service call, nothing else. All are safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from statements.services.delivery import deliveries_due, delivery_send
+from statements.services.generate import statements_unrendered
+from statements.services.render import statement_render
+
+log = logging.getLogger("openchargeback.statements")
+
+
+@shared_task(acks_late=True)
+def render_statement(statement_id: int) -> bool:
+    rendered = statement_render(statement_id=statement_id)
+    log.info("statement %s", "rendered" if rendered else "already rendered", extra={"statement_id": statement_id})
+    return rendered
+
+
+@shared_task(acks_late=True)
+def send_delivery(delivery_id: int) -> str:
+    outcome = delivery_send(delivery_id=delivery_id)
+    level = logging.INFO if outcome.status in ("sent", "skipped") else logging.WARNING
+    log.log(level, "delivery %s %s", outcome.status, outcome.error, extra={"delivery_id": delivery_id})
+    if outcome.retry_in is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+        send_delivery.apply_async((delivery_id,), countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task
+def sweep_outbox() -> int:
+    """Re-queue pending deliveries the broker lost or whose backoff has passed (beat, every minute)."""
+    due = deliveries_due()
+    for pk in due:
+        send_delivery.delay(pk)
+    return len(due)
+
+
+@shared_task
+def sweep_statements() -> int:
+    """Re-queue statement PDFs still not rendered long after generation (beat, every five minutes)."""
+    due = statements_unrendered()
+    for pk in due:
+        render_statement.delay(pk)
+    return len(due)

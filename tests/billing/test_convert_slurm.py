@@ -1,0 +1,287 @@
+"""`openchargeback convert slurm` and `ingest --from slurm`: worked examples checked by hand.
+
+fixtures/samples/sacct-2025-01.txt, January 2025, rates: cpu 0.01 per SU, gpu 2.50 per SU, debug
+0.01 per SU (fully subsidised), largemem 0.01 per SU with 2 SU per CPU-hour (its jobs have no
+billing TRES).
+
+  1001 chen-lab gpu      billing=4, 31 Jan 22:00 → 1 Feb 02:00: January gets 2 h = 8 SU = 20.00
+  1002 chen-lab cpu      billing=64, 10 h                      = 640 SU = 6.40
+  1007 chen-lab cpu      billing=10, 31 Dec 20:00 → 1 Jan 04:00: 4 h = 40 SU = 0.40
+  1003 chen-lab debug    billing=16, 0.5 h = 8 SU: list 0.08, billed 0.00
+  1004 diaz-lab largemem 48 CPUs x 12 h x 2 = 1152 SU = 11.52
+  1006 sandbox  cpu      billing=8, 1 h = 8 SU = 0.08 (no account mapping)
+  1005 running, 1008 pending, 1009 cancelled before it started: not billed
+
+  1856 SU; list 38.48, subsidies 0.08, billed 38.40, in 5 lines (account x partition).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from billing.converters.focus import conformance_problems
+from billing.models import PI, AccountMapping, Charge, Project, Rate, Source, SubsidyRule, SubsidyUsage
+
+pytestmark = pytest.mark.django_db
+
+SACCT = Path(__file__).resolve().parents[2] / "fixtures" / "samples" / "sacct-2025-01.txt"
+HEADER = "JobID|Cluster|Account|User|Partition|QOS|Start|End|ElapsedRaw|State|AllocCPUS|AllocTRES\n"
+
+
+@pytest.fixture
+def cluster(db):
+    start = date(2024, 7, 1)
+    for name, partition, price, multiplier in (
+        ("cpu-su", "cpu", "0.01", "1"), ("gpu-a100-su", "gpu", "2.50", "1"),
+        ("debug-su", "debug", "0.01", "1"), ("largemem-su", "largemem", "0.01", "2"),
+    ):  # fmt: skip
+        Rate.objects.create(name=name, kind="slurm", applies_to=partition, unit="SU", price=Decimal(price),
+                            multiplier=Decimal(multiplier), effective_from=start)  # fmt: skip
+    alice = PI.objects.create(email="alice.chen@example.edu")
+    bob = PI.objects.create(email="bob.diaz@example.edu")
+    genomics = Project.objects.create(code="genomics-core", pi=alice, fund_org="BIO-2025-001")
+    climate = Project.objects.create(code="climate-model", pi=bob, fund_org="GEO-2025-014")
+    AccountMapping.objects.create(kind="slurm_account", value="chen-lab", project=genomics)
+    AccountMapping.objects.create(kind="slurm_account", value="diaz-lab", project=climate)
+    hpc = Source.objects.get(name="hpc")
+    SubsidyRule.objects.create(code="debug-free", label="Debug partition, free of charge", partition="debug",
+                               percent=Decimal(100), source=hpc, effective_from=start)  # fmt: skip
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def totals(report: dict[str, str]) -> tuple[Decimal, Decimal, Decimal]:
+    return Decimal(report["list_total"]), Decimal(report["subsidy_total"]), Decimal(report["billed_total"])
+
+
+def by_resource(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {r["ResourceId"]: r for r in rows}
+
+
+class TestConvert:
+    def test_the_january_file_adds_up_to_the_cent(self, run, cluster, tmp_path):
+        out = tmp_path / "hpc-2025-01.csv"
+        result = run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(out), "--format", "json")
+        assert result.code == 0, result.err
+        report = result.json()
+        assert totals(report) == (Decimal("38.48"), Decimal("0.08"), Decimal("38.40"))
+        assert report["subsidies"] == {"debug-free": "0.08"}
+        assert report["rows"] == 5 and report["lines_read"] == 9 and report["lines_billed"] == 6
+        assert report["skipped"] == {"no start or end time": 1, "state PENDING": 1, "state RUNNING": 1}
+        assert report["unmapped"] == ["sandbox"]
+        assert report["quantity"] == "1856"  # 8 + 680 + 8 + 1152 + 8 SU
+        rows = by_resource(read(out))
+        assert set(rows) == {"sol/gpu/chen-lab", "sol/cpu/chen-lab", "sol/debug/chen-lab", "sol/largemem/diaz-lab",
+                             "sol/cpu/sandbox"}  # fmt: skip
+        cpu = rows["sol/cpu/chen-lab"]
+        assert (cpu["PricingQuantity"], cpu["ListCost"], cpu["BilledCost"], cpu["x_Jobs"]) == ("680", "6.8", "6.8", "2")
+        assert cpu["ChargePeriodStart"] == "2025-01-01T00:00:00Z"  # job 1007 began in December
+        assert rows["sol/largemem/diaz-lab"]["PricingQuantity"] == "1152"
+        assert rows["sol/largemem/diaz-lab"]["ListCost"] == "11.52"
+
+    def test_a_gpu_job_crossing_midnight_at_month_end_is_split_by_time(self, run, cluster, tmp_path):
+        january, february = tmp_path / "jan.csv", tmp_path / "feb.csv"
+        run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(january), "--per-job")
+        run("convert", "slurm", str(SACCT), "-p", "2025-02", "-o", str(february), "--per-job")
+        jan = by_resource(read(january))["sol/gpu/chen-lab/1001"]
+        feb = by_resource(read(february))["sol/gpu/chen-lab/1001"]
+        assert (jan["ChargePeriodStart"], jan["ChargePeriodEnd"]) == ("2025-01-31T22:00:00Z", "2025-02-01T00:00:00Z")
+        assert (feb["ChargePeriodStart"], feb["ChargePeriodEnd"]) == ("2025-02-01T00:00:00Z", "2025-02-01T02:00:00Z")
+        assert (jan["x_ServiceUnits"], jan["ListCost"], jan["BilledCost"]) == ("8", "20", "20")
+        assert (feb["x_ServiceUnits"], feb["ListCost"]) == ("8", "20")
+        assert feb["BillingPeriodStart"] == "2025-02-01T00:00:00Z" and feb["BillingPeriodEnd"] == "2025-03-01T00:00:00Z"
+
+    def test_a_fully_subsidised_partition_still_shows_its_list_price(self, run, cluster, tmp_path):
+        out = tmp_path / "jan.csv"
+        run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(out))
+        debug = by_resource(read(out))["sol/debug/chen-lab"]
+        assert (debug["ListCost"], debug["BilledCost"], debug["EffectiveCost"]) == ("0.08", "0", "0")
+        assert debug["x_SubsidyCode"] == "debug-free"
+        assert debug["x_SubsidyLabel"] == "Debug partition, free of charge"
+        assert debug["x_SubsidyAmount"] == "0.08"
+
+    def test_the_cluster_time_zone_moves_a_job_into_the_next_month(self, run, cluster, tmp_path):
+        out = tmp_path / "jan.csv"
+        run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(out), "--timezone", "America/Denver")
+        # 31 Jan 22:00 in Denver is 1 Feb 05:00 UTC: job 1001 is all February's.
+        assert "sol/gpu/chen-lab" not in by_resource(read(out))
+
+    def test_billable_states_can_be_narrowed(self, run, cluster):
+        report = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "--states", "COMPLETED",
+                     "--format", "json").json()  # fmt: skip
+        assert report["skipped"]["state FAILED"] == 1 and report["skipped"]["state TIMEOUT"] == 1
+        assert Decimal(report["billed_total"]) == Decimal("26.48")  # 20.00 + 6.40 + 0.00 (debug) + 0.08
+
+    def test_a_dry_run_prints_the_what_if_summary_and_writes_nothing(self, run, cluster, tmp_path):
+        result = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run")
+        assert result.code == 0, result.err
+        assert "dry run, nothing written" in result.out
+        assert "accounts      3 (unmapped: sandbox)" in result.out
+        assert "usage         1856 SU" in result.out
+        assert "list          38.48" in result.out
+        assert "subsidies     0.08 (debug-free 0.08)" in result.out
+        assert "billed        38.40" in result.out
+        assert not list(tmp_path.iterdir()) or all(p.name != "hpc.csv" for p in tmp_path.iterdir())
+        assert not SubsidyUsage.objects.exists()
+
+    def test_the_output_conforms_to_focus_1_2(self, run, cluster, tmp_path):
+        for per_job in ([], ["--per-job"]):
+            out = tmp_path / f"out{len(per_job)}.csv"
+            assert run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(out), *per_job).code == 0
+            assert conformance_problems(out) == []
+
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            (["-p", "2025-01"], "give -o OUT.csv, or --dry-run"),
+            (["-p", "2025-13", "--dry-run"], "'2025-13' is not a billing period"),
+            (["-p", "2025-01", "--dry-run", "--timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+        ],
+    )
+    def test_mistakes_are_one_clear_line(self, run, cluster, args, message):
+        result = run("convert", "slurm", str(SACCT), *args)
+        assert result.code == 1 and message in result.err
+
+    def test_a_partition_without_a_rate_names_it(self, run, cluster, focus_files):
+        path = focus_files.raw("s.txt", HEADER + "7|sol|chen-lab|a|bigmem|n|2025-01-02T00:00:00|"
+                                                 "2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n")  # fmt: skip
+        result = run("convert", "slurm", str(path), "-p", "2025-01", "--dry-run")
+        assert result.code == 1
+        assert "no rate for partition 'bigmem' on 2025-01-02; add one under Rates in the admin" in result.err
+
+    def test_a_malformed_line_is_named(self, run, cluster, focus_files):
+        path = focus_files.raw("s.txt", HEADER + "7|sol|chen-lab\n")
+        result = run("convert", "slurm", str(path), "-p", "2025-01", "--dry-run")
+        assert result.code == 1 and "s.txt:2: expected 12 fields like the header, found 3" in result.err
+
+
+class TestFiscalYearCap:
+    """Provost GPU subsidy: 50 % of gpu usage, at most 100.00 per fiscal year (from July).
+    Earlier periods of FY2025 used 95.00 of it; in January two gpu jobs of 20.00 each run:
+    the first (ends 10 Jan) gets only the 5.00 left, the second (20 Jan) gets nothing."""
+
+    @pytest.fixture
+    def provost(self, cluster):
+        hpc = Source.objects.get(name="hpc")
+        rule = SubsidyRule.objects.create(
+            code="provost-gpu", label="Provost HPC subsidy", source=hpc, partition="gpu", percent=Decimal(50),
+            cap=Decimal(100), cap_period="fiscal_year", fiscal_year_start_month=7, effective_from=date(2024, 7, 1),
+        )  # fmt: skip
+        SubsidyUsage.objects.create(rule=rule, window="FY2025", period="2024-11", source=hpc, amount=Decimal(60))
+        SubsidyUsage.objects.create(rule=rule, window="FY2025", period="2024-12", source=hpc, amount=Decimal(35))
+        return rule
+
+    @pytest.fixture
+    def two_gpu_jobs(self, focus_files):
+        return focus_files.raw("sacct-2025-01.txt", HEADER + (
+            "2001|sol|chen-lab|achen|gpu|normal|2025-01-10T08:00:00|2025-01-10T10:00:00|7200|COMPLETED|8|billing=4\n"
+            "2002|sol|chen-lab|achen|gpu|normal|2025-01-20T08:00:00|2025-01-20T10:00:00|7200|COMPLETED|8|billing=4\n"
+        ))  # fmt: skip
+
+    def test_the_cap_runs_out_mid_month_at_the_job_where_it_ran_out(self, run, provost, two_gpu_jobs, tmp_path):
+        out = tmp_path / "jan.csv"
+        report = run("convert", "slurm", str(two_gpu_jobs), "-p", "2025-01", "-o", str(out), "--per-job",
+                     "--format", "json").json()  # fmt: skip
+        assert totals(report) == (Decimal("40.00"), Decimal("5.00"), Decimal("35.00"))
+        rows = by_resource(read(out))
+        first, second = rows["sol/gpu/chen-lab/2001"], rows["sol/gpu/chen-lab/2002"]
+        assert (first["ListCost"], first["x_SubsidyAmount"], first["BilledCost"]) == ("20", "5", "15")
+        assert (second["ListCost"], second["x_SubsidyAmount"], second["BilledCost"]) == ("20", "", "20")
+        assert SubsidyUsage.objects.get(period="2025-01").amount == Decimal(5)
+
+    def test_converting_the_month_again_does_not_spend_the_cap_twice(self, run, provost, two_gpu_jobs, tmp_path):
+        for _ in range(2):
+            report = run("convert", "slurm", str(two_gpu_jobs), "-p", "2025-01", "-o", str(tmp_path / "j.csv"),
+                         "--format", "json").json()  # fmt: skip
+            assert report["subsidy_total"] == "5"
+        assert SubsidyUsage.objects.filter(rule=provost, period="2025-01").count() == 1
+
+    def test_the_balance_carries_into_the_next_period_and_a_new_fiscal_year_starts_fresh(
+        self, run, provost, focus_files
+    ):
+        jobs = focus_files.raw("sacct.txt", HEADER + (
+            "3001|sol|chen-lab|achen|gpu|normal|2025-01-05T08:00:00|2025-01-05T10:00:00|7200|COMPLETED|8|billing=4\n"
+            "3002|sol|chen-lab|achen|gpu|normal|2025-02-05T08:00:00|2025-02-05T10:00:00|7200|COMPLETED|8|billing=4\n"
+            "3003|sol|chen-lab|achen|gpu|normal|2025-07-05T08:00:00|2025-07-05T10:00:00|7200|COMPLETED|8|billing=4\n"
+        ))  # fmt: skip
+        out = str(focus_files.root / "o.csv")
+        january = run("convert", "slurm", str(jobs), "-p", "2025-01", "-o", out, "--format", "json").json()
+        february = run("convert", "slurm", str(jobs), "-p", "2025-02", "-o", out, "--format", "json").json()
+        july = run("convert", "slurm", str(jobs), "-p", "2025-07", "-o", out, "--format", "json").json()
+        assert (january["subsidy_total"], february["subsidy_total"], july["subsidy_total"]) == ("5", "0", "10")
+
+
+class TestIngestFromSlurm:
+    def test_convert_and_import_in_one_step_attributes_through_the_account_mapping(self, run, cluster):
+        result = run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01", "--format", "json")
+        assert result.code == 0, result.err
+        data = result.json()
+        assert data["import"]["rows"] == 5
+        assert Decimal(data["import"]["billed_total"]) == Decimal("38.40")
+        assert Decimal(data["import"]["list_total"]) == Decimal("38.48")
+        charges = {c.resource_id: c for c in Charge.objects.select_related("project")}
+        gpu = charges["sol/gpu/chen-lab"]
+        assert gpu.project.code == "genomics-core" and gpu.attribution_rule == "slurm_account:chen-lab"
+        assert gpu.review_state == "ok"
+        assert charges["sol/largemem/diaz-lab"].project.code == "climate-model"
+        debug = charges["sol/debug/chen-lab"]
+        assert (debug.list_cost, debug.billed_cost) == (Decimal("0.08"), Decimal("0"))
+        assert debug.extensions["x_SubsidyLabel"] == "Debug partition, free of charge"
+        # An unmapped account is flagged, not dropped.
+        sandbox = charges["sol/cpu/sandbox"]
+        assert sandbox.project is None and sandbox.billed_cost == Decimal("0.08")
+        assert sandbox.flag_reason_list == ["missing_pi", "missing_project", "missing_fund_org"]
+
+    def test_the_period_can_come_from_the_file_name_and_a_dry_run_records_no_subsidy(self, run, cluster):
+        result = run("ingest", "--from", "slurm", str(SACCT), "--dry-run", "--format", "json")
+        assert result.code == 0, result.err
+        assert result.json()["import"]["period"] == "2025-01"
+        assert not Charge.objects.exists() and not SubsidyUsage.objects.exists()
+
+    def test_an_applied_import_records_the_subsidies_used(self, run, cluster):
+        run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
+        assert SubsidyUsage.objects.get().amount == Decimal("0.08")
+
+    def test_converter_options_need_from(self, run, cluster):
+        result = run("ingest", str(SACCT), "-p", "2025-01", "--per-job")
+        assert result.code == 1 and "Slurm options" in result.err
+
+
+class TestTheAdminImportPage:
+    def test_a_finance_admin_imports_sacct_output_as_the_slurm_file_kind(self, client, finance_admin, cluster):
+        from django.urls import reverse
+
+        client.force_login(finance_admin)
+        page = client.get(reverse("admin:billing_importbatch_import")).content.decode()
+        assert "Slurm sacct" in page and "Storage usage" in page
+        with SACCT.open("rb") as fh:
+            preview = client.post(reverse("admin:billing_importbatch_import"),
+                                  {"files": [fh], "source": "", "period": "2025-01", "kind": "slurm"})  # fmt: skip
+        assert preview.status_code == 200, preview.content
+        report = preview.context["report"]
+        assert (report.status, report.source, report.rows) == ("dry_run", "hpc", 5)
+        assert report.billed_total == Decimal("38.40")
+        assert not SubsidyUsage.objects.exists()  # a preview spends no cap
+        data = {"token": preview.context["staged"].token, "source": "hpc", "period": "2025-01", "kind": "slurm"}
+        done = client.post(reverse("admin:billing_importbatch_import_confirm"), data)
+        assert done.status_code == 302
+        assert Charge.objects.count() == 5
+        assert SubsidyUsage.objects.get().amount == Decimal("0.08")
+
+    def test_a_sacct_file_taken_for_focus_is_refused_with_the_reason(self, client, finance_admin, cluster):
+        from django.urls import reverse
+
+        client.force_login(finance_admin)
+        with SACCT.open("rb") as fh:
+            page = client.post(reverse("admin:billing_importbatch_import"),
+                               {"files": [fh], "source": "hpc", "period": "2025-01"})  # fmt: skip
+        assert "missing mandatory column" in page.content.decode()
+        assert not Charge.objects.exists()

@@ -1,0 +1,176 @@
+"""`openchargeback generate`: one frozen statement per PI and project, exact to the cent, versioned."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Source
+from chargeback.models import AuditEvent
+from chargeback.money import round_cents
+from statements.models import Statement, StatementLine
+from tests.conftest import MINIMAL_HEADER, minimal_row, tags
+
+from .conftest import ALICE, BOB, approve_refund_and_close, exact_billed, pdf_text, write_rows
+
+# Real commits: PDFs are rendered by tasks queued after commit (in-process without a broker).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def current(project: str) -> Statement:
+    return Statement.objects.exclude(status="superseded").get(project__code=project)
+
+
+def test_each_pi_project_gets_one_statement_rounded_once_to_the_cent(run, closed_period):
+    report = run("generate", "-p", closed_period, "--format", "json").json()
+    assert (report["statements"], report["pis"], report["new_versions"]) == (2, 2, 2)
+    genomics = current("genomics")
+    billed = exact_billed(ALICE, "genomics")
+    assert billed == Decimal("1234633.4512345678")  # exact sum on this database, no float on the way
+    assert genomics.billed_exact == billed
+    assert genomics.amount_due == round_cents(billed) == Decimal("1234633.45")
+    assert genomics.list_total == Decimal("2000068.06")  # 2000068.0550000000, half-up
+    assert genomics.discount_total == Decimal("765434.61")
+    lines = list(genomics.lines.all())
+    assert sum(ln.amount for ln in lines) == genomics.amount_due  # lines add up exactly
+    assert sum(ln.list_amount for ln in lines) == genomics.list_total
+    assert genomics.number == "2025-01-000001" and genomics.version == 1 and genomics.status == "final"
+    assert report["total_due"] == {"USD": f"{genomics.amount_due + current('climate').amount_due:.2f}"}
+
+
+def test_flagged_charges_are_excluded_and_reported(run, closed_period):
+    report = run("generate", "-p", closed_period, "--format", "json").json()
+    assert report["excluded_flagged_charges"] == 1
+    assert Decimal(report["excluded_flagged_cost"]) == Decimal("-25.10")
+    text = run("generate", "-p", closed_period).out
+    assert "Excluded flagged charges: 1 (-25.10)" in text
+    assert current("climate").charge_count == 1 and current("climate").amount_due == Decimal("100.00")
+
+
+def test_credits_are_lines_of_their_own_never_netted_away(run, closed_period):
+    approve_refund_and_close(run)
+    run("generate", "-p", closed_period)
+    climate = current("climate")
+    kinds = {ln.kind: ln.amount for ln in climate.lines.all()}
+    assert kinds == {StatementLine.Kind.USAGE: Decimal("100.00"), StatementLine.Kind.CREDIT: Decimal("-25.10")}
+    assert climate.amount_due == Decimal("74.90")  # 99.995 - 25.10 = 74.895, rounded half-up once
+
+
+def test_generating_again_without_changes_keeps_every_version(run, closed_period):
+    run("generate", "-p", closed_period)
+    again = run("generate", "-p", closed_period, "--format", "json").json()
+    assert (again["new_versions"], again["unchanged"]) == (0, 2)
+    assert Statement.objects.count() == 2
+
+
+def test_a_changed_period_makes_a_new_version_and_the_sent_one_never_changes(run, closed_period):
+    run("generate", "-p", closed_period, "--send")
+    v1 = current("climate")
+    assert v1.status == "sent"
+    v1_lines = list(v1.lines.values_list("amount", flat=True))
+    v1_pdf = v1.pdf.read()
+    approve_refund_and_close(run)
+    report = run("generate", "-p", closed_period, "--format", "json").json()
+    assert (report["new_versions"], report["unchanged"]) == (1, 1)
+    v2 = current("climate")
+    assert (v2.number, v2.version, v2.supersedes_id) == (v1.number, 2, v1.pk)
+    assert v2.amount_due == Decimal("74.90") and v2.status == "final"
+    v1.refresh_from_db()
+    assert v1.status == "superseded"
+    assert list(v1.lines.values_list("amount", flat=True)) == v1_lines
+    assert v1.pdf.read() == v1_pdf and v1.pdf.name != v2.pdf.name
+
+
+def test_every_pdf_is_stored_with_its_sha256(run, closed_period):
+    import hashlib
+
+    run("generate", "-p", closed_period)
+    for st in Statement.objects.all():
+        data = st.pdf.read()
+        assert hashlib.sha256(data).hexdigest() == st.pdf_sha256 and st.pdf_pages >= 1
+    assert AuditEvent.objects.filter(action="statements.generate", period=closed_period).count() == 1
+    assert AuditEvent.objects.filter(action="statement.create").count() == 2
+
+
+def test_an_open_period_is_only_previewed_as_a_draft(run, focus_files, seeded):
+    run("ingest", str(write_rows(focus_files, [("5", "5", "r", "S", tags())])), "-s", "aws", "-p", "2025-01")
+    refused = run("generate", "-p", "2025-01")
+    assert refused.code == 1 and "period 2025-01 is open; close it before generating" in refused.err
+    preview = run("generate", "-p", "2025-01", "--dry-run", "--format", "json").json()
+    assert preview["draft"] is True and len(preview["files"]) == 1
+    assert not Statement.objects.exists()  # nothing saved
+    with open(preview["files"][0], "rb") as fh:
+        assert "DRAFT" in pdf_text(fh.read())
+
+
+def test_a_dry_run_on_a_closed_period_saves_nothing(run, closed_period):
+    preview = run("generate", "-p", closed_period, "--dry-run", "--format", "json").json()
+    assert preview["statements"] == 2 and len(preview["files"]) == 2 and not preview["draft"]
+    assert not Statement.objects.exists()
+
+
+def test_a_finalized_period_is_permanent(run, closed_period):
+    run("generate", "-p", closed_period)
+    from billing.models import BillingPeriod
+
+    BillingPeriod.objects.filter(period=closed_period).update(status="finalized")
+    refused = run("generate", "-p", closed_period)
+    assert refused.code == 1 and "finalized" in refused.err
+
+
+def test_a_statement_is_in_one_currency(run, focus_files, seeded):
+    header = [*MINIMAL_HEADER, "BillingCurrency"]
+    rows = [[*minimal_row("1"), "USD"], [*minimal_row("2"), "EUR"]]
+    run("ingest", str(focus_files.write("aws-2025-01.csv", rows, header)), "-s", "aws", "-p", "2025-01")
+    run("review", "approve", "-p", "2025-01")
+    run("periods", "close", "2025-01")
+    refused = run("generate", "-p", "2025-01")
+    assert refused.code == 1 and "has charges in EUR, USD" in refused.err
+    assert not Statement.objects.exists()
+
+
+def test_an_approved_charge_without_a_pi_must_be_attributed_first(run, focus_files, seeded):
+    path = write_rows(focus_files, [("7", "7", "r", "S", tags(pi=None))])
+    run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    run("review", "approve", "-p", "2025-01")
+    run("periods", "close", "2025-01")
+    refused = run("generate", "-p", "2025-01")
+    assert refused.code == 1 and "1 approved charges (7.00) have no PI" in refused.err
+
+
+def test_one_pi_only(run, closed_period):
+    report = run("generate", "-p", closed_period, "--pi", BOB.upper(), "--format", "json").json()
+    assert report["statements"] == 1
+    assert Statement.objects.get().pi.email == BOB
+    unknown = run("generate", "-p", closed_period, "--pi", "nobody@example.edu")
+    assert unknown.code == 1 and "no PI with email" in unknown.err
+
+
+def test_statements_list_shows_numbers_status_and_amounts(run, closed_period):
+    run("generate", "-p", closed_period)
+    rows = run("statements", "list", "-p", closed_period, "--format", "json").json()
+    assert [(r["number"], r["project_id"], r["status"]) for r in rows] == [
+        ("2025-01-000001", "genomics", "final"), ("2025-01-000002", "climate", "final"),
+    ]  # fmt: skip
+    assert "2 statements" in run("statements", "list", "-p", closed_period).out
+
+
+def test_finalizing_needs_current_statements(run, closed_period):
+    from .conftest import approve_refund_and_close
+
+    approve_refund_and_close(run)
+    refused = run("periods", "finalize", closed_period)
+    assert refused.code == 1 and "has no statements yet; generate them before finalizing" in refused.err
+    run("generate", "-p", closed_period)
+    run("periods", "reopen", closed_period, "--reason", "a late rejection")
+    from billing.models import Charge
+
+    run("review", "reject", "--id", str(Charge.objects.get(resource_id="refund").pk), "--note", "not ours")
+    run("periods", "close", closed_period)
+    stale = run("periods", "finalize", closed_period)
+    assert stale.code == 1 and "no longer match the approved charges" in stale.err
+    run("generate", "-p", closed_period)
+    Source.objects.filter(name="aws").update(credit_fund_org="RC-0001", gl_account="4400")
+    assert run("export-journal", "-p", closed_period).code == 0  # finalizing also needs the journal
+    assert run("periods", "finalize", closed_period).code == 0
