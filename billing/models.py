@@ -232,10 +232,16 @@ class Charge(models.Model):
     fingerprint = models.CharField(max_length=32)
 
     # Attribution
-    pi = models.ForeignKey(PI, null=True, blank=True, on_delete=models.PROTECT, related_name="charges", db_index=False)
+    # PI and project ids come from the import's own master data, in the same transaction; like the
+    # batch, they are checked by Django (PROTECT), not per row by the database.
+    pi = models.ForeignKey(
+        PI, null=True, blank=True, on_delete=models.PROTECT, related_name="charges", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="charges", db_index=False
-    )
+        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="charges", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     fund_org = models.CharField(max_length=100, blank=True)
     cost_center = models.CharField(max_length=100, blank=True)
     account_code = models.CharField(max_length=50, blank=True)

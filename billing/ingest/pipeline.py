@@ -1,28 +1,33 @@
-"""Parse a batch's files into chunks of rows, in this process or in a parsing worker process.
+"""Parse a batch's files into staging files, in this process and, for large batches, a worker.
 
-Parsing (CSV, numbers, dates, attribution, flags) and writing (SQLite or PostgreSQL) each keep
-a core busy on a large file, so above a size threshold a worker process
-(`python -m billing.ingest.worker`) parses while this process writes. Both paths run the same
-`RowBuilder`; only the transport differs. The worker never touches the database.
+Parsing (CSV, numbers, dates, tags, fingerprints, row flags) is the bulk of an import's work.
+Above a size threshold the batch is cut in two at a record boundary (see `reader.split_point`):
+this process parses the first half while a worker process (`python -m billing.ingest.worker`)
+parses the second, each into its own staging file (`stage`). Both run the same `RowBuilder`.
+Attribution needs the rows in file order (the first PI that claims a project owns it), so the
+parts only report the distinct combinations of tag values they saw, in order of first sight; the
+importer attributes those in part order, which is exactly the order a single pass would take.
+
+If either half hits a bad line, the batch is parsed again in one piece in this process, so the
+error reported is always the first one in file order, named as a single pass names it.
 """
 
 from __future__ import annotations
 
 import pickle  # noqa: S403 - frames between this process and its own worker
-import queue
 import resource
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import localcontext
 from pathlib import Path
 from typing import IO, Any
 
-from .reader import FileReader, IngestError
+from .reader import FileReader, IngestError, split_point
 from .rows import RowBuilder, Tally
-from .rules import Attributor, MasterDataEvents, RuleSnapshot
+from .rules import Attributor, RuleSnapshot
+from .stage import Sink, open_sink, stage_suffix
 
 
 @dataclass
@@ -31,115 +36,173 @@ class Job:
     names: list[str]
     flavor: str
     snapshot: RuleSnapshot
-    known_pis: set[str]
     chunk_rows: int = 5000
 
 
 @dataclass
-class Chunk:
-    rows: list[list[Any]]
-    events: MasterDataEvents
-    bytes_done: int
+class Part:
+    """A byte range of one file of the batch (the whole file unless the batch was cut there)."""
+
+    index: int  # position in the batch; combination numbers (`ck`) start at index << 32
+    file_index: int
+    start: int = 0
+    end: int | None = None
+    lines_before: int = 0
 
 
 @dataclass
-class Outcome:
-    tally: Tally
-    new_pis: set[str] = field(default_factory=set)
-    new_projects: set[str] = field(default_factory=set)
+class Parsed:
+    """What parsing the batch gave: each part's tally, in batch order, and the staging files."""
+
+    tallies: list[tuple[Part, Tally, str]] = field(default_factory=list)  # part, tally, FOCUS version
+    stages: list[Path] = field(default_factory=list)
     worker_peak_rss_mb: float | None = None  # set when a worker process parsed
 
 
-def parse_in_process(job: Job) -> Iterator[Chunk | Outcome]:
-    """Yield chunks of rows, then the Outcome. Raises IngestError on the first bad line."""
-    with localcontext() as ctx:
-        ctx.prec = 60
-        attributor = Attributor(job.snapshot, known_pis=job.known_pis)
-        tally = Tally()
-        done = 0
-        for index, (path, name) in enumerate(zip(job.paths, job.names, strict=True)):
-            with FileReader(Path(path), name) as reader:
-                rows: list[list[Any]] = []
-                builder: RowBuilder | None = None
-                before = tally.rows
-                for cells in reader.lines():
-                    if builder is None:
-                        assert reader.plan is not None
-                        builder = RowBuilder(
-                            reader, reader.plan, file_index=index, flavor=job.flavor,
-                            attributor=attributor, tally=tally,
-                        )  # fmt: skip
-                    rows.append(builder.build(cells))
-                    if len(rows) >= job.chunk_rows:
-                        yield Chunk(rows, attributor.take_events(), done + reader.bytes_read)
-                        rows = []
-                if rows or attributor.events:
-                    yield Chunk(rows, attributor.take_events(), done + reader.bytes_read)
-                tally.rows_per_file.append(tally.rows - before)
-                if reader.plan is not None:
-                    tally.focus_versions.append(reader.plan.focus_version)
-                done += Path(path).stat().st_size
-        yield Outcome(tally, attributor.all_new_pis, attributor.all_new_projects)
+ProgressCallback = Callable[[int], None]  # bytes read so far by this process
+# The importer's share of a split batch: it also loads its part while the worker parses the rest.
+MY_SHARE = 0.45
 
 
-def parse(job: Job, *, worker_min_bytes: int) -> Iterator[Chunk | Outcome]:
-    """Parse in a worker process when the files add up to `worker_min_bytes` (negative: never)."""
-    size = sum(Path(p).stat().st_size for p in job.paths)
-    use_worker = 0 <= worker_min_bytes <= size
-    return _parse_in_worker(job) if use_worker else parse_in_process(job)
+def parse_parts(
+    job: Job, parts: list[Part], sink: Sink, progress: ProgressCallback | None = None
+) -> list[tuple[Part, Tally, str]]:
+    """Parse `parts` in order into `sink`. Raises IngestError."""
+    out: list[tuple[Part, Tally, str]] = []
+    if True:
+        with localcontext() as ctx:
+            ctx.prec = 60
+            attributor = Attributor(job.snapshot)
+            done = 0
+            for part in parts:
+                path, name = Path(job.paths[part.file_index]), job.names[part.file_index]
+                tally = Tally()
+                with FileReader(path, name, start=part.start, end=part.end, lines_before=part.lines_before) as reader:
+                    rows: list[list[Any]] = []
+                    builder: RowBuilder | None = None
+                    for cells in reader.lines():
+                        if builder is None:
+                            assert reader.plan is not None
+                            builder = RowBuilder(
+                                reader, reader.plan, file_index=part.file_index, ck_base=part.index << 32,
+                                flavor=job.flavor, attributor=attributor, tally=tally,
+                            )  # fmt: skip
+                        rows.append(builder.build(cells))
+                        if len(rows) >= job.chunk_rows:
+                            _write(sink, rows, name)
+                            rows = []
+                            if progress is not None:
+                                progress(done + reader.bytes_read)
+                    _write(sink, rows, name)
+                    version = reader.plan.focus_version if reader.plan is not None else ""
+                    done += reader.bytes_read
+                out.append((part, tally, version))
+    return out
 
 
-def _parse_in_worker(job: Job) -> Iterator[Chunk | Outcome]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "billing.ingest.worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    # A thread drains the pipe into a small queue of frames, so the worker keeps parsing while
-    # this process writes (a pipe holds only 64 KiB; a chunk is megabytes).
-    frames: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-    stop = threading.Event()
-
-    def drain(pipe: IO[bytes]) -> None:
+def _write(sink: Any, rows: list[list[Any]], name: str) -> None:
+    if rows:
         try:
-            while not stop.is_set():
-                header = pipe.read(8)
-                if len(header) < 8:
-                    break
-                frames.put(pipe.read(int.from_bytes(header, "little")))
-        finally:
-            frames.put(None)
+            sink.write(rows)
+        except ValueError as exc:
+            raise IngestError(name, None, str(exc)) from None
 
-    reader = threading.Thread(target=drain, args=(proc.stdout,), daemon=True)
+
+def plan_parts(job: Job, *, split: bool) -> tuple[list[Part], list[Part]]:
+    """The batch as parts for this process and (when `split`) for the worker (MY_SHARE of the bytes here)."""
+    sizes = [Path(p).stat().st_size for p in job.paths]
+    if not split:
+        return [Part(i, i) for i in range(len(sizes))], []
+    target, acc = int(sum(sizes) * MY_SHARE), 0
+    mine: list[Part] = []
+    theirs: list[Part] = []
+    for i, size in enumerate(sizes):
+        if theirs or acc >= target:
+            theirs.append(Part(len(mine) + len(theirs), i))
+        elif acc + size <= target:
+            mine.append(Part(len(mine), i))
+        else:
+            cut = split_point(Path(job.paths[i]), target - acc)
+            if cut is None or cut[0] >= size:
+                mine.append(Part(len(mine), i))
+            else:
+                mine.append(Part(len(mine), i, end=cut[0]))
+                theirs.append(Part(len(mine), i, start=cut[0], lines_before=cut[1]))
+        acc += size
+    return mine, theirs
+
+
+def parse(
+    job: Job,
+    *,
+    worker_min_bytes: int,
+    sink: Sink,
+    stage_dir: Path | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[Parsed]:
+    """Parse the batch, with a worker when it adds up to `worker_min_bytes` (negative: never).
+
+    Yields what this process parsed into `sink` (the caller loads it while the worker goes on),
+    then what the worker parsed into a staging file in `stage_dir` (None: a dry run keeps nothing).
+    """
+    total = sum(Path(p).stat().st_size for p in job.paths)
+    split = 0 <= worker_min_bytes <= total
+    mine, theirs = plan_parts(job, split=split)
+    report = (lambda done: progress(done, total)) if progress is not None else None
+    if not theirs:
+        yield Parsed(parse_parts(job, mine, sink, report))
+        return
+    stage = stage_dir / f"worker{stage_suffix(job.flavor)}" if stage_dir is not None else None
+    worker = _Worker(job, theirs, stage)
     try:
-        pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        proc.stdin.close()
-        reader.start()
-        while True:
-            frame = frames.get()
-            if frame is None:
-                code = proc.wait()
-                message = f"the parsing worker stopped unexpectedly (exit {code})"
-                raise IngestError(job.names[0], None, message)
-            kind, payload = pickle.loads(frame)  # noqa: S301 - our own worker
-            if kind == "error":
-                raise payload
-            yield payload
-            if kind == "outcome":
-                return
+        try:
+            first = parse_parts(job, mine, sink, report)
+        except IngestError:
+            worker.stop()
+            # Parsed again in one piece: the first bad line is named as a single pass names it
+            # (and a cut inside a quoted field, which ends this part early, is undone).
+            sink.reset()
+            yield Parsed(parse_parts(job, plan_parts(job, split=False)[0], sink, report))
+            return
+        # This part ended on a record boundary, so the worker's part reads exactly as one pass would.
+        yield Parsed(first)
+        second, rss = worker.result()
     finally:
-        stop.set()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        while reader.is_alive():  # unblock a drain waiting on a full queue
-            try:
-                frames.get_nowait()
-            except queue.Empty:
-                reader.join(timeout=0.05)
-        proc.stdout.close()
+        worker.stop()
+    if progress is not None:
+        progress(total, total)
+    yield Parsed(second, [stage] if stage is not None else [], rss)
+
+
+class _Worker:
+    def __init__(self, job: Job, parts: list[Part], stage: Path | None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "billing.ingest.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+        assert self.proc.stdin is not None
+        pickle.dump((job, parts, stage), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        self.proc.stdin.close()
+
+    def result(self) -> tuple[list[tuple[Part, Tally, str]], float]:
+        assert self.proc.stdout is not None
+        header = self.proc.stdout.read(8)
+        if len(header) < 8:
+            code = self.proc.wait()
+            raise IngestError("", None, f"the parsing worker stopped unexpectedly (exit {code})")
+        kind, payload = pickle.loads(self.proc.stdout.read(int.from_bytes(header, "little")))  # noqa: S301
+        if kind == "error":
+            raise payload
+        return payload
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 def _send(stdout: IO[bytes], kind: str, payload: Any) -> None:
@@ -149,15 +212,13 @@ def _send(stdout: IO[bytes], kind: str, payload: Any) -> None:
 
 
 def worker_main(stdin: IO[bytes], stdout: IO[bytes]) -> int:
-    """The worker process: a Job in on stdin, length-prefixed (kind, payload) frames out on stdout."""
-    job: Job = pickle.load(stdin)  # noqa: S301 - sent by the importing process
+    """The worker process: (job, parts, staging file) in on stdin, one (kind, payload) frame out."""
+    job, parts, stage = pickle.load(stdin)  # noqa: S301 - sent by the importing process
+    sink = open_sink(job.flavor if stage is not None else None, stage)
     try:
-        for item in parse_in_process(job):
-            if isinstance(item, Outcome):
-                item.worker_peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                _send(stdout, "outcome", item)
-            else:
-                _send(stdout, "chunk", item)
+        tallies = parse_parts(job, parts, sink)
+        sink.close()
+        _send(stdout, "done", (tallies, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     except IngestError as exc:
         _send(stdout, "error", exc)
     stdout.flush()

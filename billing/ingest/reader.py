@@ -58,23 +58,101 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-class FileReader:
-    """One file's header plan and data lines. Use as a context manager."""
+class _RangeReader(io.RawIOBase):
+    """The bytes [start, end) of a file, counted for the progress bar."""
 
-    def __init__(self, path: Path, display_name: str | None = None) -> None:
+    def __init__(self, raw: IO[bytes], start: int, end: int) -> None:
+        raw.seek(start)
+        self.raw, self.left, self.bytes_read = raw, end - start, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.left]
+        n = self.raw.readinto(view) or 0  # type: ignore[attr-defined]
+        self.left -= n
+        self.bytes_read += n
+        return n
+
+
+def split_point(path: Path, target: int) -> tuple[int, int] | None:
+    """The first record boundary at or after byte `target` of a plain CSV file, and how many lines
+    come before it: `(offset, lines)`, or None when there is none.
+
+    A line end is a record boundary when an even number of quote characters precede it (quoted
+    fields hold their quotes in pairs). A stray quote in an unquoted field can make that wrong;
+    the part before the split then ends inside a quoted field, which the strict CSV reader
+    reports, and the caller parses the file again in one piece.
+    """
+    quotes = lines = 0
+    pos = 0
+    last = b""
+    with path.open("rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        while block := fh.read(1 << 20):
+            if pos + len(block) > target:
+                i = max(0, target - pos)
+                q = quotes + block.count(b'"', 0, i)
+                while True:
+                    j = block.find(b"\n", i)
+                    if j < 0:
+                        break
+                    q += block.count(b'"', i, j)
+                    if q % 2 == 0:
+                        head = block[: j + 1]
+                        lines += head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n")
+                        if last == b"\r" and head[:1] == b"\n":
+                            lines -= 1
+                        return pos + j + 1, lines
+                    i = j + 1
+            quotes += block.count(b'"')
+            lines += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            if last == b"\r" and block[:1] == b"\n":
+                lines -= 1
+            last = block[-1:]
+            pos += len(block)
+    return None
+
+
+class FileReader:
+    """One file's header plan and data lines. Use as a context manager.
+
+    With `start`/`end`, only the data lines in that byte range of a plain (not gzipped) file are
+    read; `start` must be a record boundary after the header, `lines_before` the number of lines
+    that precede it (so line numbers stay those of the whole file).
+    """
+
+    def __init__(
+        self, path: Path, display_name: str | None = None, *, start: int = 0, end: int | None = None,
+        lines_before: int = 0,
+    ) -> None:  # fmt: skip
         self.path = path
         self.name = display_name or path.name
+        self.start, self.end, self.lines_before = start, end, lines_before
         self._raw: IO[bytes] | None = None
-        self._counter: _CountingReader | None = None
+        self._counter: _CountingReader | _RangeReader | None = None
         self._text: IO[str] | None = None
         self._reader: Any = None
         self.plan: HeaderPlan | None = None
 
     def __enter__(self) -> FileReader:
         self._raw = self.path.open("rb")
+        if self.start:
+            self.plan = self._header_plan()
+            end = self.end if self.end is not None else self.path.stat().st_size
+            self._counter = _RangeReader(self._raw, self.start, end)
+            ranged = io.BufferedReader(self._counter, buffer_size=1 << 20)
+            self._text = io.TextIOWrapper(ranged, encoding="utf-8", newline="")
+            return self
         magic = self._raw.read(2)
         self._raw.seek(0)
-        self._counter = _CountingReader(self._raw)
+        if self.end is not None:
+            self._counter = _RangeReader(self._raw, 0, self.end)
+        else:
+            self._counter = _CountingReader(self._raw)
         binary: IO[bytes] = io.BufferedReader(self._counter, buffer_size=1 << 20)
         if magic == b"\x1f\x8b":
             binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
@@ -92,8 +170,20 @@ class FileReader:
         return self._counter.bytes_read if self._counter else 0
 
     @property
+    def csv_reader(self) -> Any:
+        """The CSV reader of `lines()`, once it has started (its `line_num` counts from `start`)."""
+        return self._reader
+
+    @property
     def line(self) -> int:
-        return int(self._reader.line_num) if self._reader is not None else 0
+        return int(self._reader.line_num) + self.lines_before if self._reader is not None else 0
+
+    def _header_plan(self) -> HeaderPlan:
+        with FileReader(self.path, self.name) as whole:
+            for _ in whole.lines():
+                break
+            assert whole.plan is not None
+            return whole.plan
 
     def error(self, line: int | None, message: str, column: str | None = None) -> IngestError:
         return IngestError(self.name, line, message, column)
@@ -102,25 +192,28 @@ class FileReader:
         """Data lines as lists of cells (blank lines skipped); `self.line` is the current line."""
         assert self._text is not None, "use FileReader as a context manager"
         reader = self._reader = csv.reader(self._text, strict=True)
+        before = self.lines_before
         try:
-            try:
-                header = next(reader)
-            except StopIteration:
-                raise self.error(None, "the file is empty (no header row)") from None
-            try:
-                self.plan = plan_header(header)
-            except HeaderError as exc:
-                raise self.error(1, str(exc)) from None
+            if self.plan is None:
+                try:
+                    header = next(reader)
+                except StopIteration:
+                    raise self.error(None, "the file is empty (no header row)") from None
+                try:
+                    self.plan = plan_header(header)
+                except HeaderError as exc:
+                    raise self.error(1, str(exc)) from None
             ncols = len(self.plan.names)
             for cells in reader:
                 if len(cells) != ncols:
                     if not cells or (len(cells) == 1 and not cells[0].strip()):
                         continue  # a blank line is not a data line
-                    raise self.error(reader.line_num, f"expected {ncols} cells like the header, found {len(cells)}")
+                    found = f"expected {ncols} cells like the header, found {len(cells)}"
+                    raise self.error(reader.line_num + before, found)
                 yield cells
         except UnicodeDecodeError as exc:
-            raise self.error(reader.line_num + 1, f"not UTF-8 text ({exc.reason})") from None
+            raise self.error(reader.line_num + before + 1, f"not UTF-8 text ({exc.reason})") from None
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise self.error(reader.line_num or None, f"unreadable file ({exc})") from None
+            raise self.error((reader.line_num + before) or None, f"unreadable file ({exc})") from None
         except csv.Error as exc:
-            raise self.error(reader.line_num, f"malformed CSV ({exc})") from None
+            raise self.error(reader.line_num + before, f"malformed CSV ({exc})") from None

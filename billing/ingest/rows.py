@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -21,7 +21,15 @@ from typing import Any
 from .columns import DATE, MONEY, QTY, STR, TAGS, HeaderPlan
 from .mapping import account_reader
 from .reader import FileReader
-from .rules import CURRENCY_MISMATCH, NEGATIVE_AMOUNT, PATTERN_MATCH, PERIOD_MISMATCH, Attribution, Attributor
+from .rules import (
+    CURRENCY_MISMATCH,
+    NEGATIVE_AMOUNT,
+    PATTERN_MATCH,
+    PERIOD_MISMATCH,
+    TAG_FIELDS,
+    Attribution,
+    Attributor,
+)
 
 # The dedicated FOCUS fields of a charge, in the order they appear in a row: the text fields
 # first and together, so a row takes all of them in one slice assignment.
@@ -38,30 +46,44 @@ ROW_FIELDS: tuple[str, ...] = (
     "effective_cost", "pricing_quantity", "consumed_quantity",
     "billing_period_start", "billing_period_end", "charge_period_start", "charge_period_end",
 )  # fmt: skip
-# A row: these columns of billing_charge, in this order (the writer adds batch, period, source).
-ROW_COLUMNS: tuple[str, ...] = (
-    "file_index", "line_number", "fingerprint", "pi_id", "project_id", "fund_org", "cost_center",
-    "account_code", "reference_1", "reference_2", *ROW_FIELDS,
-    "tags", "focus_extra", "extensions", "attribution_rule", "review_state", "flag_reasons",
+# A staged row: these columns, in this order. `ck` names the row's combination of tag values,
+# account values (when the tags name no project and account mappings exist) and row flags (see
+# `Tally.combos`); the writer turns it into the attribution columns below.
+STAGE_COLUMNS: tuple[str, ...] = (
+    "ck", "file_index", "line_number", "fingerprint", *ROW_FIELDS, "tags", "focus_extra", "extensions",
 )  # fmt: skip
-SLOT = {name: i for i, name in enumerate(ROW_COLUMNS)}
+ATTRIBUTION_COLUMNS: tuple[str, ...] = (
+    "pi_id", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
+    "attribution_rule", "review_state", "flag_reasons",
+)  # fmt: skip
+SLOT = {name: i for i, name in enumerate(STAGE_COLUMNS)}
 STRINGS_START = SLOT[STRING_FIELDS[0]]
 STRINGS_END = STRINGS_START + len(STRING_FIELDS)
-PI_SLOT, PROJECT_SLOT = SLOT["pi_id"], SLOT["project_id"]
 PERIOD_START_SLOT, CURRENCY_SLOT = SLOT["billing_period_start"], SLOT["billing_currency"]
 CATEGORY_SLOT = SLOT["charge_category"]
-ATTRIBUTION_RULE_SLOT = SLOT["attribution_rule"]
+TAGS_SLOT, EXTRA_SLOT, EXTENSIONS_SLOT = SLOT["tags"], SLOT["focus_extra"], SLOT["extensions"]
 NULLABLE = frozenset({
-    "pi_id", "project_id", "billing_period_start", "billing_period_end", "charge_period_start",
+    "billing_period_start", "billing_period_end", "charge_period_start",
     "charge_period_end", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
     "billed_cost", "effective_cost", "pricing_quantity", "consumed_quantity",
 })  # fmt: skip
+# Row flags in a combination's bit set; pattern k (in name order) is bit PATTERN_BIT + k.
+PERIOD_BIT, CURRENCY_BIT, NEGATIVE_BIT, PATTERN_BIT = 1, 2, 4, 3
 NULL_WORDS = frozenset({"NULL", "null"})
 # At most 18 digits before the decimal point (numeric(38, 10) keeps headroom for totals).
 LIMIT = 10**28
 INT64_MAX = 2**63 - 1
 SCALE = Decimal(1).scaleb(10)
+# Cells the generated row builder converts directly; anything else takes the careful path.
+_AMOUNT, _SMALL_AMOUNT = r"-?[0-9]{1,18}(?:\.[0-9]{1,10})?", r"-?[0-9]{1,8}(?:\.[0-9]{1,10})?"
+_QUANTITY = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # str(Decimal(v)) == v
+POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - decimals), by len(v) - v.find(".")
 ONE = Decimal(1)
+
+
+# A combination: (tag values in rules.TAG_FIELDS order, account values or (), row flag bits).
+Combo = tuple[tuple[str, ...], tuple[str, ...], int]
+PROJECT_VALUE = TAG_FIELDS.index("project_id")
 
 
 @dataclass
@@ -79,6 +101,22 @@ class Tally:
     rounded_values: int = 0
     rows_per_file: list[int] = field(default_factory=list)
     focus_versions: list[str] = field(default_factory=list)
+    # Distinct (mapped tag values, account values, row flag bits) in order of first sight, with
+    # their row count and billed units; attribution is decided for these once the whole batch is
+    # read. The account values (mapping.KINDS order) are () unless the tags name no project and
+    # there are account mappings, so they split combinations only where a mapping may apply.
+    combos: list[Combo] = field(default_factory=list)
+    combo_rows: list[int] = field(default_factory=list)
+    combo_billed: list[int] = field(default_factory=list)
+
+    def merge(self, other: Tally) -> None:
+        """Add the figures of a later part of the batch (its combinations keep their own numbers)."""
+        self.rows += other.rows
+        self.list_units += other.list_units
+        self.billed_units += other.billed_units
+        self.periods.update(other.periods)
+        self.currencies |= other.currencies
+        self.rounded_values += other.rounded_values
 
 
 class Flavor:
@@ -101,6 +139,12 @@ def parse_date(text: str) -> str:
     except ValueError:
         raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or ISO 8601)") from None
     return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def units_text(units: int) -> str:
+    """10^-10 units as the plain decimal text that is staged for the database (exact)."""
+    whole, frac = divmod(abs(units), 10**10)
+    return f"{'-' if units < 0 else ''}{whole}.{frac:010d}"
 
 
 def scaled_amount(text: str) -> tuple[int, bool]:
@@ -189,17 +233,23 @@ def row_flags(
 
 
 class RowBuilder:
-    """Builds the rows of one file. `build(cells)` is called once per data line."""
+    """Builds the staged rows of one part of a file. `build(cells)` is called once per data line.
 
-    def __init__(self, reader: FileReader, plan: HeaderPlan, *, file_index: int, flavor: str,
+    Pure parsing: no database, no attribution state. A row carries its tags' mapped values and
+    its own flags as a combination number (`ck`); the importer attributes each combination once,
+    in order of first sight, exactly as it would have attributed the rows one by one.
+    """
+
+    def __init__(self, reader: FileReader, plan: HeaderPlan, *, file_index: int, ck_base: int, flavor: str,
                  attributor: Attributor, tally: Tally) -> None:  # fmt: skip
         self.reader, self.attributor, self.tally = reader, attributor, tally
         self.sqlite = flavor == Flavor.SQLITE
+        self.ck_base = ck_base
         self.period = attributor.snapshot.period
         self.expected_currency = attributor.snapshot.expected_currency
-        template: list[Any] = [None if c in NULLABLE else "" for c in ROW_COLUMNS]
+        template: list[Any] = [None if c in NULLABLE else "" for c in STAGE_COLUMNS]
         template[SLOT["file_index"]] = file_index
-        template[SLOT["tags"]] = template[SLOT["focus_extra"]] = template[SLOT["extensions"]] = "{}"
+        template[TAGS_SLOT] = template[EXTRA_SLOT] = template[EXTENSIONS_SLOT] = "{}"
         self.template = template
         dedicated = [(i, SLOT[f], kind, plan.names[i]) for i, f, kind in plan.dedicated]
         # Text cells in STRING_FIELDS order; a field the file lacks reads the "" appended to each row.
@@ -213,7 +263,14 @@ class RowBuilder:
         self.extra, self.extensions = plan.extra, plan.extensions
         self.fingerprint_cells = itemgetter(*plan.canonical_order)
         self.date_cache: dict[str, str] = {}
-        self.patterns = row_patterns(attributor.flag_patterns, SLOT)
+        self.tag_cache: dict[str, tuple[str, ...]] = {}
+        self.combo_index: dict[Combo, int] = {}
+        # Flag patterns on the row's own fields and tags; those on attribution targets are the importer's.
+        self.row_patterns = [
+            (PATTERN_BIT + k, regex, [t for t in targets if not isinstance(t, str) or t == "tags"])
+            for k, (_, regex, targets) in enumerate(row_patterns(attributor.flag_patterns, SLOT))
+        ]
+        self.row_patterns = [p for p in self.row_patterns if p[2]]
         billed_slot, list_slot = SLOT["billed_cost"], SLOT["list_cost"]
         self.billed_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == billed_slot), None)
         self.list_k = next((k for k, (_, slot, _) in enumerate(self.money) if slot == list_slot), None)
@@ -222,10 +279,165 @@ class RowBuilder:
             account_reader(plan.names, {f: i for i, f, _ in plan.dedicated}) if attributor.maps_accounts else None
         )
 
-    def build(self, cells: list[str]) -> list[Any]:
+        self.build: Callable[[list[str]], list[Any]] = self._compile()
+
+    def _compile(self) -> Callable[[list[str]], list[Any]]:
+        """This file's `build`: straight-line code for its columns, for the lines that need no
+        special handling (plain decimals, known dates and tags, no NULL words). Any other line
+        goes through `build_line`, which gives the same row or names the problem."""
+        # Every amount and quantity of the line is checked with one pattern; billed and list cost
+        # (the batch's totals) are converted here, the other amounts are staged as checked text
+        # and scaled by the database, quantities are staged as written.
+        amount = _SMALL_AMOUNT if self.sqlite else _AMOUNT
+        numbers = [f"cells[{i}]" for i, _, _ in (*self.money, *self.quantities)]
+        pattern = "\x1f".join([f"(?:{amount})?"] * len(self.money) + [f"(?:{_QUANTITY})?"] * len(self.quantities))
+        src = [
+            "def build(cells):",
+            "    line = csv_reader.line_num + lines_before",
+            "    joined = '\\x1f'.join(fingerprint_cells(cells))",
+            "    if 'NULL' in joined or 'null' in joined:",
+            "        return slow(cells)",
+        ]
+        if numbers:
+            src += [f"    if numbers_ok('\\x1f'.join(({', '.join(numbers)},))) is None:", "        return slow(cells)"]
+        for k in (self.billed_k, self.list_k):
+            if k is None:
+                continue
+            src += [
+                f"    v = cells[{self.money[k][0]}]",
+                "    if v:",
+                "        d = v.find('.')",
+                f"        n{k} = int(v.replace('.', '')) * POW[len(v) - d] if d >= 0 else int(v) * {10**10}",
+                "    else:",
+                f"        n{k} = None",
+            ]
+        if self.billed_k is None:
+            src += ["    return slow(cells)"]
+        else:
+            src += [f"    billed = n{self.billed_k}", "    if billed is None:", "        return slow(cells)"]
+        for j, (i, _, _) in enumerate(self.quantities):
+            src += [f"    q{j} = cells[{i}]"]
+        for j, (i, _, _) in enumerate(self.dates):
+            src += [
+                f"    v = cells[{i}]",
+                "    if v:",
+                f"        t{j} = dates(v)",
+                f"        if t{j} is None:",
+                "            return slow(cells)",
+                "    else:",
+                f"        t{j} = None",
+            ]
+        src += [
+            "    out = template.copy()",
+            "    out[2] = line",
+            "    out[3] = blake2b(joined.encode(), digest_size=16).hexdigest()",
+            "    cells.append('')",
+            f"    out[{STRINGS_START}:{STRINGS_END}] = string_cells(cells)",
+        ]
+        for i, slot, _ in self.money:
+            src += [f"    v = cells[{i}]", "    if v:", f"        out[{slot}] = v"]
+        for j, (_, slot, _) in enumerate(self.quantities):
+            src += [f"    if q{j}:", f"        out[{slot}] = q{j}"]
+        for j, (_, slot, _) in enumerate(self.dates):
+            src += [f"    out[{slot}] = t{j}"]
+        if self.tags_index is not None:
+            src += [f"    tags_json = cells[{self.tags_index}]"]
+        else:
+            src += ["    tags_json = ''"]
+        src += [
+            "    values = tag_cache.get(tags_json)",
+            "    if values is None:",
+            "        values = tag_values(tags_json, line)",
+            "    if tags_json:",
+            f"        out[{TAGS_SLOT}] = tags_json",
+        ]
+        if self.extra or self.extensions:
+            src += ["    extras(cells, out)"]
+        src += [
+            f"    start = out[{PERIOD_START_SLOT}]",
+            "    month = start[:7] if start else 'unknown'",
+            f"    currency = out[{CURRENCY_SLOT}]",
+            "    if not currency:",
+            f"        currency = out[{CURRENCY_SLOT}] = expected",
+            f"    bits = {PERIOD_BIT} if month != period else 0",
+            "    if currency.upper() != expected:",
+            f"        bits |= {CURRENCY_BIT}",
+            f"    if billed < 0 or out[{CATEGORY_SLOT}].lower() == 'credit':",
+            f"        bits |= {NEGATIVE_BIT}",
+        ]
+        if self.row_patterns:
+            src += ["    bits |= pattern_bits(out, tags_json)"]
+        if self.list_k is not None:
+            src += [f"    listed = n{self.list_k}", "    if listed is None:", "        listed = billed"]
+        else:
+            src += ["    listed = billed"]
+        if self.accounts is not None:  # an account mapping may attribute a row whose tags name no project
+            src += [f"    key = (values, () if values[{PROJECT_VALUE}] else account_values(cells), bits)"]
+        else:
+            src += ["    key = (values, (), bits)"]
+        src += [
+            "    k = combo_index.get(key)",
+            "    if k is None:",
+            "        k = new_combo(key)",
+            "    combo_rows[k] += 1",
+            "    combo_billed[k] += billed",
+            "    out[0] = ck_base + k",
+            "    tally.rows += 1",
+            "    tally.billed_units += billed",
+            "    tally.list_units += listed",
+            "    periods[month] += 1",
+            "    currencies.add(currency)",
+            "    return out",
+        ]
+        tally = self.tally
+        scope: dict[str, Any] = {
+            "csv_reader": self.reader.csv_reader, "lines_before": self.reader.lines_before,
+            "slow": self.build_line, "numbers_ok": re.compile(pattern).fullmatch, "dates": self.date_cache.get,
+            "POW": POW,
+            "template": self.template, "blake2b": hashlib.blake2b, "fingerprint_cells": self.fingerprint_cells,
+            "string_cells": self.string_cells, "tag_cache": self.tag_cache, "tag_values": self._tag_values,
+            "extras": self._extras, "expected": self.expected_currency, "period": self.period,
+            "pattern_bits": self._pattern_bits, "combo_index": self.combo_index, "new_combo": self._new_combo,
+            "combo_rows": tally.combo_rows, "combo_billed": tally.combo_billed, "ck_base": self.ck_base,
+            "tally": tally, "periods": tally.periods, "currencies": tally.currencies,
+            "account_values": self.accounts,
+        }  # fmt: skip
+        exec(compile("\n".join(src), f"<row builder for {self.reader.name}>", "exec"), scope)  # noqa: S102
+        return scope["build"]
+
+    def _new_combo(self, key: Combo) -> int:
+        tally = self.tally
+        k = self.combo_index[key] = len(tally.combos)
+        tally.combos.append(key)
+        tally.combo_rows.append(0)
+        tally.combo_billed.append(0)
+        return k
+
+    def _extras(self, cells: list[str], out: list[Any]) -> None:
+        if self.extra:
+            found = {name: cells[i] for i, name in self.extra if cells[i] and cells[i] not in NULL_WORDS}
+            if found:
+                out[EXTRA_SLOT] = json.dumps(found)
+        if self.extensions:
+            found = {name: cells[i] for i, name in self.extensions if cells[i] and cells[i] not in NULL_WORDS}
+            if found:
+                out[EXTENSIONS_SLOT] = json.dumps(found)
+
+    def _pattern_bits(self, out: list[Any], tags_json: str) -> int:
+        bits = 0
+        for bit, regex, targets in self.row_patterns:
+            for target in targets:
+                text = tags_json if target == "tags" else out[target]  # type: ignore[index]
+                if text and regex.search(text):
+                    bits |= 1 << bit
+                    break
+        return bits
+
+    def build_line(self, cells: list[str]) -> list[Any]:
+        """Any line, checked cell by cell (`build` sends the lines it does not handle here)."""
         line = self.reader.line
         out = self.template.copy()
-        out[1] = line
+        out[2] = line
         cells.append("")
         texts = self.string_cells(cells)
         if "NULL" in texts or "null" in texts:
@@ -255,15 +467,12 @@ class RowBuilder:
                 if rounded:
                     self.tally.rounded_values += 1
             units.append(n)
-            if self.sqlite:
-                if not -INT64_MAX <= n <= INT64_MAX:
-                    raise self.reader.error(
-                        line, f"{v!r} exceeds the embedded database's range of +/-922,337,203.6854775807 "
-                        "(use PostgreSQL for larger single amounts)", name,
-                    )  # fmt: skip
-                out[slot] = n
-            else:
-                out[slot] = f"{n}e-10"
+            if self.sqlite and not -INT64_MAX <= n <= INT64_MAX:
+                raise self.reader.error(
+                    line, f"{v!r} exceeds the embedded database's range of +/-922,337,203.6854775807 "
+                    "(use PostgreSQL for larger single amounts)", name,
+                )  # fmt: skip
+            out[slot] = units_text(n)
         for i, slot, name in self.quantities:
             v = cells[i]
             if v and v not in NULL_WORDS:
@@ -300,63 +509,52 @@ class RowBuilder:
             v = cells[self.tags_index]
             if v and v not in NULL_WORDS:
                 tags_json = v
-        attr = self._attribute(tags_json, line)
-        if attr.project_code is None and self.accounts is not None:
-            attr = self.attributor.map_account(attr, self.accounts(cells))
-            out[ATTRIBUTION_RULE_SLOT] = attr.rule
+        values = self.tag_cache.get(tags_json)
+        if values is None:
+            values = self._tag_values(tags_json, line)
+        # A row whose tags name no project may be attributed by an account mapping: its account
+        # values are part of its combination (`cells` has the "" appended that a missing column reads).
+        accounts: tuple[str, ...] = ()
+        if self.accounts is not None and not values[PROJECT_VALUE]:
+            accounts = self.accounts(cells)
         if tags_json:
-            out[SLOT["tags"]] = tags_json
-        if self.extra:
-            found = {name: cells[i] for i, name in self.extra if cells[i] and cells[i] not in NULL_WORDS}
-            if found:
-                out[SLOT["focus_extra"]] = json.dumps(found)
-        if self.extensions:
-            found = {name: cells[i] for i, name in self.extensions if cells[i] and cells[i] not in NULL_WORDS}
-            if found:
-                out[SLOT["extensions"]] = json.dumps(found)
-        out[2] = hashlib.blake2b("\x1f".join(self.fingerprint_cells(cells)).encode(), digest_size=16).hexdigest()
-        out[3], out[4], out[5], out[6], out[7], out[8], out[9] = (
-            attr.pi_email, attr.project_code, attr.fund_org, attr.cost_center, attr.account_code,
-            attr.reference_1, attr.reference_2,
-        )  # fmt: skip
+            out[TAGS_SLOT] = tags_json
+        self._extras(cells, out)
+        out[3] = hashlib.blake2b("\x1f".join(self.fingerprint_cells(cells)).encode(), digest_size=16).hexdigest()
 
-        # Flags that depend on the row, not only on its tags
-        reasons = attr.reasons
+        # The row's own flags (attribution flags come with its combination)
         start = out[PERIOD_START_SLOT]
         month = start[:7] if start else "unknown"
         currency = out[CURRENCY_SLOT]
         if not currency:
             currency = out[CURRENCY_SLOT] = self.expected_currency
-        extra_reasons = row_flags(
-            out, attr, tags_json, month, currency, billed, out[CATEGORY_SLOT],
-            self.period, self.expected_currency, self.patterns,
-        )  # fmt: skip
-        if extra_reasons:
-            reasons = (*reasons, *extra_reasons)
+        bits = 0
+        if month != self.period:
+            bits = PERIOD_BIT
+        if currency.upper() != self.expected_currency:
+            bits |= CURRENCY_BIT
+        if billed < 0 or out[CATEGORY_SLOT].lower() == "credit":
+            bits |= NEGATIVE_BIT
+        if self.row_patterns:
+            bits |= self._pattern_bits(out, tags_json)
 
         tally = self.tally
+        key = (values, accounts, bits)
+        k = self.combo_index.get(key)
+        if k is None:
+            k = self._new_combo(key)
+        tally.combo_rows[k] += 1
+        tally.combo_billed[k] += billed
+        out[0] = self.ck_base + k
         tally.rows += 1
         tally.billed_units += billed
         listed = units[self.list_k] if self.list_k is not None else None
         tally.list_units += billed if listed is None else listed
         tally.periods[month] += 1
         tally.currencies.add(currency)
-        if reasons:
-            out[-2] = "flagged"
-            out[-1] = "," + ",".join(reasons) + ","
-            tally.flagged_rows += 1
-            tally.flagged_units += billed
-            for reason in reasons:
-                tally.flag_counts[reason.partition(":")[0]] += 1
-        else:
-            out[-2] = "ok"
         return out
 
-    def _attribute(self, tags_json: str, line: int) -> Attribution:
-        attributor = self.attributor
-        cached = attributor.cached(tags_json)
-        if cached is not None:
-            return cached
+    def _tag_values(self, tags_json: str, line: int) -> tuple[str, ...]:
         tags: dict[str, Any] = {}
         if tags_json:
             try:
@@ -367,4 +565,36 @@ class RowBuilder:
                 ) from None
             if not isinstance(tags, dict):
                 raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
-        return attributor.attribute(tags_json, tags)
+        values = self.attributor.tag_values(tags)
+        if len(self.tag_cache) > 50_000:
+            self.tag_cache.clear()
+        self.tag_cache[tags_json] = values
+        return values
+
+
+def combo_reasons(attr: Attribution, bits: int, patterns: list[RowPattern]) -> list[str]:
+    """A combination's flag reasons, in the order `row_flags` gives them for a single row."""
+    found = list(attr.reasons)
+    if bits & PERIOD_BIT:
+        found.append(PERIOD_MISMATCH)
+    if bits & CURRENCY_BIT:
+        found.append(CURRENCY_MISMATCH)
+    if bits & NEGATIVE_BIT:
+        found.append(NEGATIVE_AMOUNT)
+    for k, (name, regex, targets) in enumerate(patterns):
+        matched = bool(bits & (1 << (PATTERN_BIT + k)))
+        for target in targets if not matched else ():
+            if target == "pi_email":
+                text = attr.pi_email or ""
+            elif target == "project_id":
+                text = attr.project_code or ""
+            elif target == "fund_org":
+                text = attr.fund_org
+            else:
+                continue
+            if text and regex.search(text):
+                matched = True
+                break
+        if matched:
+            found.append(f"{PATTERN_MATCH}:{name}")
+    return found

@@ -99,6 +99,7 @@ class Attributor:
     def __init__(self, snapshot: RuleSnapshot, *, known_pis: set[str] | None = None) -> None:
         self.snapshot = snapshot
         self.keys = [snapshot.tag_keys.get(f, []) for f in TAG_FIELDS]
+        self.key_pairs = [[(key, key.lower()) for key in keys] for keys in self.keys]
         self.fund_patterns = [re.compile(p, re.IGNORECASE) for p in snapshot.fund_patterns]
         self.flag_patterns = [(n, re.compile(p, re.IGNORECASE), f) for n, p, f in snapshot.flag_patterns]
         self.projects = dict(snapshot.projects)
@@ -145,14 +146,18 @@ class Attributor:
         """The mapped tag values, keys matched exactly first, then case-insensitively."""
         lowered: dict[str, Any] | None = None
         values = []
-        for keys in self.keys:
+        for pairs in self.key_pairs:
             found = ""
-            for key in keys:
+            for key, low in pairs:
                 value = tags.get(key)
                 if value is None:
                     if lowered is None:
-                        lowered = {str(k).lower(): v for k, v in tags.items()}
-                    value = lowered.get(key.lower())
+                        # Tags written in lower case already are their own lower-cased copy.
+                        lowered = tags if all(type(k) is str and k.islower() for k in tags) else (
+                            {str(k).lower(): v for k, v in tags.items()}
+                        )  # fmt: skip
+                    if lowered is not tags or low != key:
+                        value = lowered.get(low)
                 if value is not None:
                     text = str(value).strip()
                     if text:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,11 +24,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.converters.common import ConvertReport
-from billing.ingest.pipeline import Job, Outcome, parse
+from billing.ingest.pipeline import Job, parse
 from billing.ingest.reader import FileReader, IngestError, file_sha256
-from billing.ingest.rows import parse_date
-from billing.ingest.rules import RuleSnapshot
-from billing.ingest.writer import ChargeWriter, MasterData, flavor
+from billing.ingest.rows import SLOT, Tally, combo_reasons, parse_date, row_patterns
+from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
+from billing.ingest.stage import NullSink
+from billing.ingest.writer import ChargeWriter, MasterData, flavor, staging_on_disk
 from billing.models import (
     BillingPeriod,
     Charge,
@@ -218,8 +220,9 @@ def _batch_ingest(
         return report
 
     stored: list[str] = []
+    writer: ChargeWriter | None = None
     try:
-        with transaction.atomic():
+        with staging_on_disk(), transaction.atomic():
             period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
             if not period_obj.accepts_changes:
                 raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
@@ -273,6 +276,9 @@ def _batch_ingest(
         for name in stored:
             default_storage.delete(name)
         raise
+    finally:
+        if writer is not None:
+            writer.detach()
     return report
 
 
@@ -298,26 +304,61 @@ def _process(
 ) -> list[int]:
     """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it."""
     master = MasterData()
+    snapshot = RuleSnapshot.load(period=period)
     job = Job(
-        paths=[str(p) for p in paths], names=list(names), flavor=flavor(),
-        snapshot=RuleSnapshot.load(period=period), known_pis=master.known_emails(),
+        paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
         chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS),
     )  # fmt: skip
-    total_bytes = sum(p.stat().st_size for p in paths)
-    outcome: Outcome | None = None
-    for item in parse(job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES):
-        if isinstance(item, Outcome):
-            outcome = item
-            break
+    attributor = Attributor(snapshot, known_pis=master.known_emails())
+    patterns = row_patterns(attributor.flag_patterns, SLOT)
+    tally = Tally()
+    rows_per_file = [0] * len(paths)
+    versions: list[set[str]] = [set() for _ in paths]
+    worker_rss: float | None = None
+    with tempfile.TemporaryDirectory(prefix="ocb-import-") as tmp:
+        for parsed in parse(
+            job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
+            sink=writer.sink() if writer is not None else NullSink(),
+            stage_dir=Path(tmp) if writer is not None else None, progress=progress,
+        ):  # fmt: skip
+            # Attribution in file order: each part's combinations of tag values in order of first sight;
+            # a combination whose tags name no project is attributed by an account mapping when one
+            # matches its accounts, before it is flagged (as a single pass over the rows would).
+            decided: list[tuple[int, Attribution, list[str]]] = []
+            for part, part_tally, version in parsed.tallies:
+                tally.merge(part_tally)
+                rows_per_file[part.file_index] += part_tally.rows
+                if version:
+                    versions[part.file_index].add(version)
+                base = part.index << 32
+                for k, (values, accounts, bits) in enumerate(part_tally.combos):
+                    attr = attributor.attribute_values(values)
+                    if accounts and attr.project_code is None:
+                        attr = attributor.map_account(attr, accounts)
+                    reasons = combo_reasons(attr, bits, patterns)
+                    decided.append((base + k, attr, reasons))
+                    if reasons:
+                        count = part_tally.combo_rows[k]
+                        tally.flagged_rows += count
+                        tally.flagged_units += part_tally.combo_billed[k]
+                        for reason in reasons:
+                            tally.flag_counts[reason.partition(":")[0]] += count
+            worker_rss = parsed.worker_peak_rss_mb or worker_rss
+            if writer is None:
+                continue
+            master.apply(attributor.take_events())
+            pis, projects = master.pis, master.projects
+            combos = [
+                (ck, pis[a.pi_email] if a.pi_email is not None else None,
+                 projects[a.project_code] if a.project_code is not None else None,
+                 a.fund_org, a.cost_center, a.account_code, a.reference_1, a.reference_2, a.rule,
+                 "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "")
+                for ck, a, reasons in decided
+            ]  # fmt: skip
+            writer.load(parsed.stages[0] if parsed.stages else None, combos)
         if writer is not None:
-            master.apply(item.events)
-            master.resolve(item.rows)
-            writer.write(item.rows)
-        if progress is not None:
-            progress(item.bytes_done, total_bytes)
-    assert outcome is not None
-    tally = outcome.tally
-    for name, rows in zip(names, tally.rows_per_file, strict=True):
+            writer.finish()
+    for name, rows in zip(names, rows_per_file, strict=True):
         if rows == 0:
             report.warnings.append(f"{name}: no data lines")
     report.rows = tally.rows
@@ -326,16 +367,16 @@ def _process(
     report.flag_counts = dict(sorted(tally.flag_counts.items()))
     report.periods_seen = dict(sorted(tally.periods.items()))
     report.currencies = sorted(tally.currencies)
-    report.focus_version = ",".join(sorted(set(tally.focus_versions)))
-    report.new_pis, report.new_projects = len(outcome.new_pis), len(outcome.new_projects)
-    report.worker_peak_rss_mb = outcome.worker_peak_rss_mb
+    report.focus_version = ",".join(sorted(set().union(*versions)))
+    report.new_pis, report.new_projects = len(attributor.all_new_pis), len(attributor.all_new_projects)
+    report.worker_peak_rss_mb = worker_rss
     if tally.rounded_values:
         report.warnings.append(
             f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
         )
     if len(tally.currencies) > 1:
         report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(tally.currencies))}")
-    return tally.rows_per_file
+    return rows_per_file
 
 
 def _recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:

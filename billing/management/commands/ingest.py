@@ -16,6 +16,9 @@ from .convert import add_converter_options, converter_options, report_text
 
 
 class Command(ChargebackCommand):
+    # Django's system checks import every URL pattern and admin module before the command starts,
+    # a large share of a scripted import's start-up. `openchargeback check` and the server run them.
+    requires_system_checks: list[str] = []
     help = (
         "Import FOCUS CSV files (optionally .csv.gz) as one batch for a source and period. "
         "All or nothing: a bad file changes nothing and names the line and column. The same files "
