@@ -137,7 +137,22 @@ def batch_ingest(
             display_names=display_names, progress=progress,
         )  # fmt: skip
     report.seconds = round(time.perf_counter() - started, 3)
+    if report.status == "applied" and not dry_run and report.rows >= ANALYZE_MIN_ROWS:
+        _analyze_charges()
     return report
+
+
+# After an import this large, PostgreSQL's statistics are refreshed at once rather than when
+# autovacuum gets to it: until then the planner may not use the charge indexes.
+ANALYZE_MIN_ROWS = 50_000
+
+
+def _analyze_charges() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE billing_charge")
 
 
 def _batch_ingest(
