@@ -21,6 +21,7 @@ demo: venv
 	@echo ""
 	@echo "OpenChargeback is running on http://127.0.0.1:8000/admin/"
 	@echo "Sign in as finance@example.edu with password 'demo-finance' (see README for other roles)."
+	@echo "PIs: http://127.0.0.1:8000/portal/ as alice.chen@example.edu with password 'demo-pi'."
 	@echo "Press Ctrl+C to stop."
 	$(BIN)/openchargeback runserver 127.0.0.1:8000
 
