@@ -14,7 +14,6 @@ import smtplib
 import string
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -240,7 +239,3 @@ def outbox_summary(*, period: str | None = None) -> dict[str, Any]:
     for status in qs.values_list("status", flat=True):
         counts[status] += 1
     return counts
-
-
-def pi_amount(statements: list[Statement]) -> Decimal:
-    return sum((s.amount_due for s in statements), ZERO)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -363,12 +362,6 @@ def _create(
     return st
 
 
-def statement_regenerate(*, statement_id: int, actor: Actor) -> GenerationReport:
-    """A new version of one statement's PI (e.g. after branding changed); sent versions stay as sent."""
-    st = Statement.objects.select_related("period", "pi").get(pk=statement_id)
-    return statements_generate(period=st.period.period, actor=actor, pi_email=st.pi.email, force=True)
-
-
 def statement_charges(st: Statement) -> QuerySet[Charge]:
     """The charges a statement bills (its period's billed charges of its PI and project)."""
     qs = billed_charges(st.period).filter(pi_id=st.pi_id)
@@ -398,13 +391,6 @@ def generation_progress(*, period: str) -> dict[str, int]:
         .aggregate(total=Count("id"), pending=Count("id", filter=Q(status=Statement.Status.DRAFT)))
     )
     return {"total": counts["total"], "pending": counts["pending"], "done": counts["total"] - counts["pending"]}
-
-
-def group_by_pi(statements: list[Statement]) -> dict[int, list[Statement]]:
-    out: dict[int, list[Statement]] = defaultdict(list)
-    for st in statements:
-        out[st.pi_id].append(st)
-    return out
 
 
 def finalize_check(period: BillingPeriod) -> None:
