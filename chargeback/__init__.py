@@ -1,5 +1,6 @@
-"""OpenChargeback: simple, transparent billing for research computing."""
+"""OpenChargeback: simple, transparent billing for research computing.
 
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+The Celery application is `chargeback.celery.app` (`celery -A chargeback` finds it). It is not
+imported here: the tasks module imports it, so it is configured before any task is sent, and
+commands that send none start without it.
+"""

@@ -4,6 +4,9 @@ from django.views.generic import RedirectView
 
 from chargeback import health
 
+# Every app's admin module registers its models here, not at start-up (see chargeback.apps).
+admin.autodiscover()
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     # Health checks for load balancers and containers (no sign-in; they reveal nothing).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
 from django.conf import settings
 
+from chargeback.celery import app
 from statements.services.delivery import deliveries_due, delivery_send
 from statements.services.generate import statements_unrendered
 from statements.services.render import statement_render
@@ -14,14 +14,14 @@ from statements.services.render import statement_render
 log = logging.getLogger("openchargeback.statements")
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def render_statement(statement_id: int) -> bool:
     rendered = statement_render(statement_id=statement_id)
     log.info("statement %s", "rendered" if rendered else "already rendered", extra={"statement_id": statement_id})
     return rendered
 
 
-@shared_task(acks_late=True)
+@app.task(acks_late=True)
 def send_delivery(delivery_id: int) -> str:
     outcome = delivery_send(delivery_id=delivery_id)
     level = logging.INFO if outcome.status in ("sent", "skipped") else logging.WARNING
@@ -31,7 +31,7 @@ def send_delivery(delivery_id: int) -> str:
     return outcome.status
 
 
-@shared_task
+@app.task
 def sweep_outbox() -> int:
     """Re-queue pending deliveries the broker lost or whose backoff has passed (beat, every minute)."""
     due = deliveries_due()
@@ -40,7 +40,7 @@ def sweep_outbox() -> int:
     return len(due)
 
 
-@shared_task
+@app.task
 def sweep_statements() -> int:
     """Re-queue statement PDFs still not rendered long after generation (beat, every five minutes)."""
     due = statements_unrendered()

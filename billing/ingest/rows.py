@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +41,14 @@ STRING_FIELDS: tuple[str, ...] = (
     "region_id", "region_name", "availability_zone", "resource_id", "resource_name", "resource_type",
     "service_category", "service_subcategory", "service_name", "sku_id", "sku_price_id", "invoice_id",
 )  # fmt: skip
+# The most characters each text field holds (billing.Charge; a test keeps the two alike).
+UNBOUNDED = 10**9  # a text column
+STRING_LIMITS: tuple[int, ...] = (
+    200, 300, 400, 300, 30, 30, 30, UNBOUNDED, 3, 100, 100, 200, 200, 200, 100, 200, 100, 1000, 1000, 200,
+    200, 200, 300, 200, 300, 200,
+)  # fmt: skip
+# The same for the mapped tag values, in rules.TAG_FIELDS order (PI email, project code, …).
+TAG_LIMITS: tuple[int, ...] = (254, 200, 100, 100, 50, 200, 200)
 ROW_FIELDS: tuple[str, ...] = (
     *STRING_FIELDS,
     "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price", "billed_cost",
@@ -255,6 +264,8 @@ class RowBuilder:
         # Text cells in STRING_FIELDS order; a field the file lacks reads the "" appended to each row.
         where = {slot: i for i, slot, kind, _ in dedicated if kind == STR}
         self.string_cells = itemgetter(*(where.get(SLOT[f], len(plan.names)) for f in STRING_FIELDS))
+        named = {slot: name for _, slot, kind, name in dedicated if kind == STR}
+        self.string_names = tuple(named.get(SLOT[f], f) for f in STRING_FIELDS)
         self.money = [(i, slot, name) for i, slot, kind, name in dedicated if kind == MONEY]
         self.quantities = [(i, slot, name) for i, slot, kind, name in dedicated if kind == QTY]
         self.dates = [(i, slot, name) for i, slot, kind, name in dedicated if kind == DATE]
@@ -332,7 +343,10 @@ class RowBuilder:
             "    out[2] = line",
             "    out[3] = blake2b(joined.encode(), digest_size=16).hexdigest()",
             "    cells.append('')",
-            f"    out[{STRINGS_START}:{STRINGS_END}] = string_cells(cells)",
+            "    texts = string_cells(cells)",
+            "    if any(map(gt, map(len, texts), STRING_LIMITS)):",  # too long for its column: named there
+            "        return slow(cells)",
+            f"    out[{STRINGS_START}:{STRINGS_END}] = texts",
         ]
         for i, slot, _ in self.money:
             src += [f"    v = cells[{i}]", "    if v:", f"        out[{slot}] = v"]
@@ -395,7 +409,8 @@ class RowBuilder:
             "slow": self.build_line, "numbers_ok": re.compile(pattern).fullmatch, "dates": self.date_cache.get,
             "POW": POW,
             "template": self.template, "blake2b": hashlib.blake2b, "fingerprint_cells": self.fingerprint_cells,
-            "string_cells": self.string_cells, "tag_cache": self.tag_cache, "tag_values": self._tag_values,
+            "string_cells": self.string_cells, "gt": operator.gt, "STRING_LIMITS": STRING_LIMITS,
+            "tag_cache": self.tag_cache, "tag_values": self._tag_values,
             "extras": self._extras, "expected": self.expected_currency, "period": self.period,
             "pattern_bits": self._pattern_bits, "combo_index": self.combo_index, "new_combo": self._new_combo,
             "combo_rows": tally.combo_rows, "combo_billed": tally.combo_billed, "ck_base": self.ck_base,
@@ -442,6 +457,9 @@ class RowBuilder:
         texts = self.string_cells(cells)
         if "NULL" in texts or "null" in texts:
             texts = tuple("" if v in NULL_WORDS else v for v in texts)
+        for v, limit, name in zip(texts, STRING_LIMITS, self.string_names, strict=True):
+            if len(v) > limit:
+                raise self.reader.error(line, f"{len(v)} characters, more than the {limit} it holds", name)
         out[STRINGS_START:STRINGS_END] = texts
         units: list[int | None] = []
         for i, slot, name in self.money:
@@ -566,6 +584,12 @@ class RowBuilder:
             if not isinstance(tags, dict):
                 raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
         values = self.attributor.tag_values(tags)
+        for field_name, value, limit in zip(TAG_FIELDS, values, TAG_LIMITS, strict=True):
+            if len(value) > limit:
+                raise self.reader.error(
+                    line, f"the {field_name} value has {len(value)} characters, more than the {limit} it holds",
+                    self.tags_name,
+                )  # fmt: skip
         if len(self.tag_cache) > 50_000:
             self.tag_cache.clear()
         self.tag_cache[tags_json] = values

@@ -19,7 +19,8 @@ STAGE_TABLE = "stage"
 
 
 class Sink(Protocol):
-    def write(self, rows: list[list[Any]]) -> None: ...
+    # `combos` are the part's combinations so far (`Tally.combos`); a row's `ck` is `base` + its index.
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None: ...
 
     def reset(self) -> None: ...  # forget what was written (the batch is parsed again)
 
@@ -29,7 +30,7 @@ class Sink(Protocol):
 class NullSink:
     """A dry run parses and counts, and keeps nothing."""
 
-    def write(self, rows: list[list[Any]]) -> None:
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None:
         pass
 
     def reset(self) -> None:
@@ -52,7 +53,7 @@ class SqliteSink:
         marks = ", ".join(["?"] * len(STAGE_COLUMNS))
         self.sql = f"INSERT INTO {STAGE_TABLE} VALUES ({marks})"  # noqa: S608
 
-    def write(self, rows: list[list[Any]]) -> None:
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None:
         self.db.executemany(self.sql, rows)
 
     def reset(self) -> None:
@@ -73,7 +74,7 @@ class CopyTextSink:
     def __init__(self, path: Path) -> None:
         self.fh: IO[str] = path.open("w", encoding="utf-8", newline="")
 
-    def write(self, rows: list[list[Any]]) -> None:
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None:
         self.fh.write(copy_text(rows))
 
     def reset(self) -> None:
@@ -87,8 +88,9 @@ class CopyTextSink:
 TABS = len(STAGE_COLUMNS) - 1
 
 
-def copy_text(rows: list[list[Any]]) -> str:
-    """Staged rows as COPY text, one line each."""
+def copy_text(rows: list[list[Any]], heads: dict[int, str] | None = None) -> str:
+    """Staged rows as COPY text, one line each. With `heads`, a row's `ck` cell is replaced by the
+    COPY text its combination stands for (see `writer.DirectSink`)."""
     lines = []
     for row in rows:
         cells = [v if type(v) is str else ("\\N" if v is None else str(v)) for v in row]
@@ -96,9 +98,16 @@ def copy_text(rows: list[list[Any]]) -> str:
         odd = line.count("\t") != TABS or line.count("\\") != row.count(None)
         if odd or "\n" in line or "\r" in line or "\x00" in line:
             line = "\t".join(_escape(v, c) for v, c in zip(row, cells, strict=True))
+        if heads is not None:
+            line = heads[row[0]] + line[line.index("\t") :]
         lines.append(line)
     lines.append("")
     return "\n".join(lines)
+
+
+def copy_cells(values: Any) -> list[str]:
+    """Values as COPY text cells, escaped."""
+    return [_escape(v, v if type(v) is str else ("\\N" if v is None else str(v))) for v in values]
 
 
 def _escape(value: Any, cell: str) -> str:
@@ -109,11 +118,50 @@ def _escape(value: Any, cell: str) -> str:
     return value.translate(_ESCAPES)
 
 
-def open_sink(kind: str | None, path: Path | None) -> Sink:
-    if kind is None or path is None:
-        return NullSink()
-    return SqliteSink(path) if kind == Flavor.SQLITE else CopyTextSink(path)
+class StageFiles:
+    """A parsing worker's rows into a sequence of staging files, a new one after each
+    `step_bytes` of input; each is announced once finished (`announce(path, combos, bytes
+    done)`, with the combinations first seen in it as (ck, combination)), so the importer loads
+    it while the worker parses on."""
 
+    def __init__(self, kind: str, directory: Path, *, step_bytes: int, announce: Any) -> None:
+        self.kind, self.directory, self.step, self.announce = kind, directory, step_bytes, announce
+        self.current: SqliteSink | CopyTextSink | None = None
+        self.path: Path | None = None
+        self.count = 0
+        self.done = self.mark_at = 0
+        self.combos: dict[int, list[Any]] = {}  # part base -> its combinations (grows as rows go by)
+        self.announced: dict[int, int] = {}  # part base -> combinations announced so far
 
-def stage_suffix(kind: str) -> str:
-    return ".db" if kind == Flavor.SQLITE else ".copy"
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None:
+        if self.current is None:
+            self.count += 1
+            self.path = self.directory / f"worker-{self.count:03d}{'.db' if self.kind == Flavor.SQLITE else '.copy'}"
+            self.current = SqliteSink(self.path) if self.kind == Flavor.SQLITE else CopyTextSink(self.path)
+        self.current.write(rows, combos, base)
+        self.combos[base] = combos
+
+    def mark(self, done: int) -> None:
+        """Bytes read so far: a new file once `step_bytes` more were staged."""
+        self.done = done
+        if self.current is not None and done - self.mark_at >= self.step:
+            self.mark_at = done
+            self.finish_file()
+
+    def finish_file(self) -> None:
+        assert self.current is not None and self.path is not None
+        self.current.close()
+        self.current = None
+        new: list[tuple[int, Any]] = []
+        for base, combos in self.combos.items():
+            start = self.announced.get(base, 0)
+            new += ((base + k, combos[k]) for k in range(start, len(combos)))
+            self.announced[base] = len(combos)
+        self.announce(self.path, new, self.done)
+
+    def reset(self) -> None:
+        raise NotImplementedError("a worker's staging files are not parsed again")
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.finish_file()

@@ -5,7 +5,8 @@ failure anywhere leaves nothing behind)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from billing.models import PI, Charge, Project
 from .columns import DEDICATED, MONEY
 from .rows import ATTRIBUTION_COLUMNS, STAGE_COLUMNS, Flavor
 from .rules import MasterDataEvents
-from .stage import STAGE_TABLE, Sink, copy_text
+from .stage import STAGE_TABLE, copy_cells, copy_text
 
 FOCUS_NAME = {target: name for name, (target, _) in DEDICATED.items()}
 MONEY_COLUMNS = frozenset(target for target, kind in DEDICATED.values() if kind == MONEY)
@@ -36,6 +37,10 @@ class MasterData:
 
     def known_emails(self) -> set[str]:
         return set(self.pis)
+
+    @staticmethod
+    def emails() -> set[str]:
+        return set(PI.objects.values_list("email", flat=True))
 
     def apply(self, events: MasterDataEvents) -> None:
         if events.new_pis:
@@ -78,41 +83,48 @@ def staging_on_disk() -> Iterator[None]:
             cursor.execute(f"PRAGMA temp_store = {before}")
 
 
-class ChargeWriter:
-    """Loads a batch's staged rows into billing_charge.
+Decide = Callable[[list[tuple[int, Any]]], list[tuple[Any, ...]]]
 
-    This process's rows go to a temporary table (`sink()`), the worker's come as a staging file;
-    `load` copies both with one `INSERT … SELECT` each, joining each row's combination (`ck`) to
-    its attribution, review state and flag reasons (decided by the importer, see `ingest`).
+
+class ChargeWriter:
+    """Writes a batch's rows into billing_charge, inside the import's transaction.
+
+    Every row carries its combination's number (`ck`); a combination is decided (attributed,
+    flagged, its PI and project created) before the first row that has it is written, and its
+    columns are joined to the rows as they go in. This process's rows go through `sink()` (SQLite:
+    a temporary staging table, copied by `load_own`; PostgreSQL: `COPY` into billing_charge at
+    once); a parsing worker's come as staging files (`load`): SQLite attaches each and copies it
+    with one `INSERT … SELECT`, PostgreSQL streams it to `COPY` with the combination's columns
+    put in front of each line.
     """
 
     def __init__(self, *, batch_id: int, period_id: int, source_id: int) -> None:
         self.sqlite = connection.vendor == "sqlite"
+        self.batch_id = int(batch_id)
         self.attached: list[str] = []
         self.written = 0
-        table = Charge._meta.db_table
-        head = f"{int(batch_id)}, {int(period_id)}, {int(source_id)}, TRUE"
+        table = self.table = Charge._meta.db_table
         targets = ", ".join(("batch_id", "period_id", "source_id", "active", *STAGE_COLUMNS[1:], *ATTRIBUTION_COLUMNS))
         picks = ", ".join((*(self._pick(c) for c in STAGE_COLUMNS[1:]), *(f"c.{c}" for c in ATTRIBUTION_COLUMNS)))
+        head = f"{int(batch_id)}, {int(period_id)}, {int(source_id)}, TRUE"
         self.insert = f"INSERT INTO {table} ({targets}) SELECT {head}, {picks} "  # noqa: S608
-        attribution = ", ".join(ATTRIBUTION_COLUMNS)
-        with connection.cursor() as cursor:
-            if self.sqlite:
+        self.join = "CROSS JOIN temp.ocb_combo AS c WHERE c.ck = s.ck"  # SQLite: rows in stage order
+        # PostgreSQL: each COPY line starts with the constants and its combination's columns.
+        self.copy_head = f"{int(batch_id)}\t{int(period_id)}\t{int(source_id)}\tt"
+        columns = ("batch_id", "period_id", "source_id", "active", *ATTRIBUTION_COLUMNS, *STAGE_COLUMNS[1:])
+        self.copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        self.heads: dict[int, str] = {}
+        self._copy: Any = None
+        self._copy_context: Any = None
+        self._copy_cursor: Any = None
+        if self.sqlite:
+            with connection.cursor() as cursor:
                 cursor.execute("DROP TABLE IF EXISTS temp.ocb_stage")
                 cursor.execute("DROP TABLE IF EXISTS temp.ocb_combo")
                 cursor.execute(f"CREATE TEMP TABLE ocb_stage ({', '.join(STAGE_COLUMNS)})")
+                attribution = ", ".join(ATTRIBUTION_COLUMNS)
                 cursor.execute(f"CREATE TEMP TABLE ocb_combo (ck INTEGER PRIMARY KEY, {attribution})")
                 cursor.execute("PRAGMA temp.cache_size = -16384")  # see `staging_on_disk`
-            else:
-                cursor.execute("DROP TABLE IF EXISTS pg_temp.ocb_stage, pg_temp.ocb_combo")
-                cursor.execute(
-                    f"CREATE TEMP TABLE ocb_stage AS SELECT 0::bigint AS ck, {', '.join(STAGE_COLUMNS[1:])} "  # noqa: S608
-                    f"FROM {table} WITH NO DATA"
-                )
-                cursor.execute(
-                    f"CREATE TEMP TABLE ocb_combo AS SELECT 0::bigint AS ck, {attribution} "  # noqa: S608
-                    f"FROM {table} WITH NO DATA"
-                )
 
     def _pick(self, column: str) -> str:
         if self.sqlite and column in MONEY_COLUMNS:
@@ -125,55 +137,97 @@ class ChargeWriter:
             )
         return f"s.{column}"
 
-    def sink(self) -> Sink:
-        """Where this process's rows go: the temporary staging table."""
-        return _TableSink(self.sqlite)
+    def sink(self, decide: Decide) -> OwnSink:
+        """Where this process's rows go (see `load_own`)."""
+        return OwnSink(self, decide)
 
-    def load(self, stage: Path | None, combos: list[tuple[Any, ...]]) -> None:
-        """Copy staged rows into billing_charge: those of the staging table (`stage` None) or of a
-        worker's staging file. `combos` are the new combinations, rows of (ck, *ATTRIBUTION_COLUMNS)."""
-        with connection.cursor() as cursor:
-            if self.sqlite:
-                marks = ", ".join(["%s"] * (len(ATTRIBUTION_COLUMNS) + 1))
+    def add_combos(self, combos: list[tuple[Any, ...]]) -> None:
+        """Decided combinations, rows of (ck, *ATTRIBUTION_COLUMNS), for the rows still to come."""
+        if not combos:
+            return
+        if self.sqlite:
+            marks = ", ".join(["%s"] * (len(ATTRIBUTION_COLUMNS) + 1))
+            with connection.cursor() as cursor:
                 cursor.executemany(f"INSERT INTO temp.ocb_combo VALUES ({marks})", combos)  # noqa: S608
-                source = "temp.ocb_stage"
-                if stage is not None:
-                    alias = f"ocb_stage{next(_ATTACHED)}"
-                    cursor.execute(f"ATTACH DATABASE %s AS {alias}", [str(stage)])
-                    self.attached.append(alias)
-                    source = f"{alias}.{STAGE_TABLE}"
-                cursor.execute(f"{self.insert} FROM {source} AS s CROSS JOIN temp.ocb_combo AS c WHERE c.ck = s.ck")
+        else:
+            head = self.copy_head
+            self.heads.update((combo[0], "\t".join((head, *copy_cells(combo[1:])))) for combo in combos)
+
+    def load_own(self) -> None:
+        """SQLite: copy this process's staged rows into billing_charge (PostgreSQL has them already)."""
+        if self.sqlite:
+            with connection.cursor() as cursor:
+                cursor.execute(f"{self.insert} FROM temp.ocb_stage AS s {self.join}")
                 self.written += cursor.rowcount
-                if stage is None:
-                    cursor.execute("DELETE FROM temp.ocb_stage")
-            else:
-                raw = cursor.cursor
-                with raw.copy(f"COPY ocb_combo (ck, {', '.join(ATTRIBUTION_COLUMNS)}) FROM STDIN") as copy:
-                    for combo in combos:
-                        copy.write_row(combo)
-                if stage is not None:
-                    with raw.copy("COPY ocb_stage FROM STDIN") as copy, stage.open("rb") as fh:
-                        while block := fh.read(1 << 20):
-                            copy.write(block)
-                # Fresh temporary tables have no statistics: without them the planner may scan the
-                # combinations once per row. A hash join reads each table once.
-                cursor.execute("ANALYZE ocb_combo")
-                # JIT compiling this one statement costs more than it saves.
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute("SET LOCAL enable_nestloop = off")
-                cursor.execute(f"{self.insert} FROM ocb_stage AS s JOIN ocb_combo AS c ON c.ck = s.ck")
-                cursor.execute("SET LOCAL enable_nestloop = on")
-                cursor.execute("SET LOCAL jit = default")
+                cursor.execute("DELETE FROM temp.ocb_stage")
+
+    def load(self, stage: Path, combos: list[tuple[Any, ...]]) -> None:
+        """Copy a worker's staging file into billing_charge; `combos` are those first seen in it."""
+        self.add_combos(combos)
+        if self.sqlite:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA database_list")
+                attached = len(cursor.fetchall()) - 2  # not main and temp
+                if attached >= connection.connection.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED):
+                    # Attached files are detached after the commit; an import inside an outer
+                    # transaction that already holds the most SQLite allows copies this one here.
+                    self._stage_rows(stage)
+                    self.load_own()
+                    return
+                alias = f"ocb_stage{next(_ATTACHED)}"
+                cursor.execute(f"ATTACH DATABASE %s AS {alias}", [str(stage)])
+                self.attached.append(alias)
+                cursor.execute(f"{self.insert} FROM {alias}.{STAGE_TABLE} AS s {self.join}")
                 self.written += cursor.rowcount
-                cursor.execute("TRUNCATE ocb_stage")
+                return
+        heads, copy = self.heads, self.copy()
+        with stage.open(encoding="utf-8", newline="\n") as fh:
+            while block := fh.readlines(1 << 20):
+                out = []
+                for line in block:
+                    ck, tab, rest = line.partition("\t")
+                    out.append(heads[int(ck)] + tab + rest)
+                copy.write("".join(out))
+                self.written += len(block)
+
+    def copy(self) -> Any:
+        """PostgreSQL: the COPY into billing_charge, opened once and kept open while rows come, so
+        the server stores them while this process parses on. `pause` ends it before any other
+        statement (creating PIs and projects, the end of the import)."""
+        if self._copy is None:
+            self._copy_cursor = connection.cursor()
+            self._copy_context = self._copy_cursor.cursor.copy(self.copy_sql)
+            self._copy = self._copy_context.__enter__()
+        return self._copy
+
+    def pause(self, exc: BaseException | None = None) -> None:
+        if self._copy is None:
+            return
+        context, cursor, self._copy = self._copy_context, self._copy_cursor, None
+        try:
+            if exc is None:
+                context.__exit__(None, None, None)
+            else:  # the server is told the COPY failed; the transaction rolls back
+                context.__exit__(type(exc), exc, exc.__traceback__)
+        finally:
+            cursor.close()
+
+    def _stage_rows(self, stage: Path) -> None:
+        db = sqlite3.connect(str(stage))
+        try:
+            rows = db.execute(f"SELECT * FROM {STAGE_TABLE}")  # noqa: S608
+            sql = f"INSERT INTO temp.ocb_stage VALUES ({', '.join(['?'] * len(STAGE_COLUMNS))})"  # noqa: S608
+            while chunk := rows.fetchmany(5000):
+                connection.connection.executemany(sql, chunk)
+        finally:
+            db.close()
 
     def finish(self) -> None:
-        with connection.cursor() as cursor:
-            if self.sqlite:
+        self.pause()
+        if self.sqlite:
+            with connection.cursor() as cursor:
                 cursor.execute("DROP TABLE temp.ocb_stage")
                 cursor.execute("DROP TABLE temp.ocb_combo")
-            else:
-                cursor.execute("DROP TABLE ocb_stage, ocb_combo")
 
     def detach(self) -> None:
         """Detach the worker's staging files. SQLite allows it only outside a transaction: when the
@@ -193,24 +247,40 @@ class ChargeWriter:
             detach()
 
 
-class _TableSink:
-    """This process's rows into the temporary staging table."""
+class OwnSink:
+    """This process's rows: each chunk's new combinations decided first (`decide` gives their
+    rows of (ck, *ATTRIBUTION_COLUMNS) in the order asked), then the rows staged (SQLite) or
+    copied into billing_charge (PostgreSQL)."""
 
-    def __init__(self, sqlite: bool) -> None:
-        self.sqlite = sqlite
-        self.sql = f"INSERT INTO temp.ocb_stage VALUES ({', '.join(['%s'] * len(STAGE_COLUMNS))})"  # noqa: S608
+    def __init__(self, writer: ChargeWriter, decide: Decide) -> None:
+        self.writer, self.decide = writer, decide
+        self.seen: dict[int, int] = {}  # part base -> combinations decided so far
+        self.sql = f"INSERT INTO temp.ocb_stage VALUES ({', '.join(['?'] * len(STAGE_COLUMNS))})"  # noqa: S608
 
-    def write(self, rows: list[list[Any]]) -> None:
-        with connection.cursor() as cursor:
-            if self.sqlite:
-                cursor.executemany(self.sql, rows)
-            else:
-                with cursor.cursor.copy("COPY ocb_stage FROM STDIN") as copy:
-                    copy.write(copy_text(rows))
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None:
+        start = self.seen.get(base, 0)
+        if start < len(combos):
+            self.writer.add_combos(self.decide([(base + k, combos[k]) for k in range(start, len(combos))]))
+            self.seen[base] = len(combos)
+        if self.writer.sqlite:
+            # The raw connection: Django's debug cursor would log every chunk.
+            connection.connection.executemany(self.sql, rows)
+        else:
+            self.writer.copy().write(copy_text(rows, self.writer.heads))
+            self.writer.written += len(rows)
 
     def reset(self) -> None:
+        """Forget what was written: the batch is parsed again from its first line."""
+        self.writer.pause()
         with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM temp.ocb_stage" if self.sqlite else "TRUNCATE ocb_stage")
+            if self.writer.sqlite:
+                cursor.execute("DELETE FROM temp.ocb_stage")
+                cursor.execute("DELETE FROM temp.ocb_combo")
+            else:
+                cursor.execute(f"DELETE FROM {self.writer.table} WHERE batch_id = %s", [self.writer.batch_id])  # noqa: S608
+        self.writer.heads.clear()
+        self.writer.written = 0
+        self.seen.clear()
 
     def close(self) -> None:
         pass

@@ -223,6 +223,41 @@ class TestBadInputChangesNothing:
         assert "exceeds the embedded database's range" in result.err
         assert nothing_written()
 
+    def test_a_value_too_long_for_its_column_is_named_not_a_database_error(self, run, focus_files):
+        header = [*MINIMAL_HEADER, "BillingCurrency"]
+        path = focus_files.write("long.csv", [[*minimal_row("1"), "USD"], [*minimal_row("2"), "DOLLARS"]], header)
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == "long.csv:3: column BillingCurrency: 7 characters, more than the 3 it holds"
+        assert nothing_written()
+        # A column the header names in lower case is named as the file names it.
+        header = [*MINIMAL_HEADER[:-4], "resourceid", *MINIMAL_HEADER[-3:]]
+        row = minimal_row("1", resource="r" * 1001)
+        result = run("ingest", str(focus_files.write("id.csv", [row], header)), "-s", "aws", "-p", "2025-01")
+        assert result.err == "id.csv:2: column resourceid: 1001 characters, more than the 1000 it holds"
+        assert nothing_written()
+
+    def test_a_tag_value_too_long_for_its_field_is_named(self, run, focus_files):
+        row = minimal_row("1", tag_json=tags(fund="F" * 101))
+        result = run("ingest", str(focus_files.write("tag.csv", [row])), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == "tag.csv:2: column Tags: the fund_org value has 101 characters, more than the 100 it holds"
+        assert nothing_written()
+        ok = minimal_row("1", tag_json=tags(fund="F" * 100))
+        assert run("ingest", str(focus_files.write("tag.csv", [ok])), "-s", "aws", "-p", "2025-01").code == 0
+
+    def test_the_length_limits_are_those_of_the_charge_and_master_data_columns(self):
+        from billing.ingest.rows import STRING_FIELDS, STRING_LIMITS, TAG_LIMITS, UNBOUNDED
+        from billing.ingest.rules import TAG_FIELDS
+
+        columns = {f.name: f.max_length or UNBOUNDED for f in Charge._meta.get_fields() if hasattr(f, "max_length")}
+        assert dict(zip(STRING_FIELDS, STRING_LIMITS, strict=True)) == {f: columns[f] for f in STRING_FIELDS}
+        tag_columns = {
+            "pi_email": PI._meta.get_field("email"), "project_id": Project._meta.get_field("code"),
+            **{f: Charge._meta.get_field(f) for f in TAG_FIELDS[2:]},
+        }  # fmt: skip
+        assert tuple(tag_columns[f].max_length for f in TAG_FIELDS) == TAG_LIMITS
+
 
 class TestNothingIsLost:
     def test_identical_lines_in_one_file_are_all_kept(self, run, focus_files):

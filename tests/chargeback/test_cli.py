@@ -57,3 +57,25 @@ def test_a_database_url_selects_the_database(tmp_path):
     result = console("migrate", "-v", "0", data_dir=tmp_path / "d", env={"DATABASE_URL": f"sqlite:///{db}"})
     assert result.returncode == 0, result.stderr
     assert db.exists()
+
+
+def test_commands_start_without_the_admin_modules_and_check_still_covers_them(tmp_path):
+    """The apps' admin modules load with the URLconf, not at start-up; `check` imports them first."""
+    script = (
+        "import django; django.setup()\n"
+        "import sys\n"
+        "from django.contrib import admin\n"
+        "from billing.models import Charge\n"
+        "print('admin at start-up:', 'billing.admin' in sys.modules, admin.site.is_registered(Charge))\n"
+        "from django.core.management import call_command\n"
+        "call_command('check')\n"
+        "print('admin after check:', admin.site.is_registered(Charge))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(DEBUG="true", OPENCHARGEBACK_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="chargeback.settings")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "admin at start-up: False False" in result.stdout
+    assert "admin after check: True" in result.stdout

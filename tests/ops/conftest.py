@@ -31,11 +31,18 @@ class Installation:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
+    def temp_dir(self) -> Path:
+        """Its processes' temporary files (TMPDIR), where an import keeps its staging files."""
+        path = self.data_dir / "tmp"
+        path.mkdir(exist_ok=True)
+        return path
+
+    @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL", "CACHE_URL", "LOG_FORMAT"}}
         env.update(
             DEBUG="true", DATABASE_URL=self.database_url, OPENCHARGEBACK_DATA_DIR=str(self.data_dir),
-            OPENCHARGEBACK_ENV_FILE=str(self.data_dir / "none.env"), **self.extra_env,
+            OPENCHARGEBACK_ENV_FILE=str(self.data_dir / "none.env"), TMPDIR=str(self.temp_dir), **self.extra_env,
         )  # fmt: skip
         return env
 
