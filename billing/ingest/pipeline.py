@@ -29,8 +29,9 @@ from decimal import localcontext
 from pathlib import Path
 from typing import IO, Any
 
+from .builder import RowBuilder
 from .reader import FileReader, IngestError, split_point
-from .rows import Combo, RowBuilder, Tally
+from .rows import Combo, Tally
 from .rules import Attributor, RuleSnapshot
 from .stage import NullSink, Sink, StageFiles
 

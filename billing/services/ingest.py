@@ -10,7 +10,6 @@ import hashlib
 import re
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -36,13 +35,13 @@ from billing.models import (
     Charge,
     ImportBatch,
     ImportFile,
-    ReviewDecision,
     Source,
     validate_period,
 )
 from chargeback.audit import Actor, audit_record
 from chargeback.money import ZERO, from_scaled
 
+from .carry_over import carry_over_decisions, recount_flags
 from .errors import BillingError
 from .input_checks import input_file_check
 from .periods import period_get_or_open
@@ -273,7 +272,7 @@ def _batch_ingest(
                 previous.save(update_fields=["status"])
                 Charge.objects.filter(batch=previous).update(active=False)
                 report.replaced_batch_id = previous.pk
-                report.carried_decisions = _carry_over_decisions(previous=previous, batch=batch, actor=actor)
+                report.carried_decisions = carry_over_decisions(previous=previous, batch=batch, actor=actor)
             batch.status = ImportBatch.Status.APPLIED
             batch.supersedes = previous
             batch.focus_version = report.focus_version
@@ -281,7 +280,7 @@ def _batch_ingest(
             batch.list_total, batch.billed_total = report.list_total, report.billed_total
             batch.flagged_rows, batch.flagged_cost = report.flagged_rows, report.flagged_cost
             if report.carried_decisions:
-                _recount_flags(batch=batch, report=report)
+                recount_flags(batch=batch, report=report)
             batch.flag_counts, batch.periods_seen = report.flag_counts, report.periods_seen
             batch.currencies, batch.warnings = report.currencies, report.warnings
             batch.save()
@@ -451,71 +450,6 @@ class _Decider:
                 "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "",
             ))  # fmt: skip
         return rows
-
-
-def _recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:
-    """After decisions were carried over, the batch's flagged figures come from its charges."""
-    flagged = Charge.objects.filter(batch=batch, review_state=Charge.ReviewState.FLAGGED)
-    counts: Counter[str] = Counter()
-    cost = ZERO
-    for reasons, billed in flagged.values_list("flag_reasons", "billed_cost").iterator(chunk_size=5000):
-        cost += billed
-        counts.update({r.partition(":")[0] for r in reasons.split(",") if r})
-    report.flagged_rows = batch.flagged_rows = flagged.count()
-    report.flagged_cost = batch.flagged_cost = cost
-    report.flag_counts = dict(sorted(counts.items()))
-
-
-def _carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: Actor) -> int:
-    """Identical rows (same fingerprint) keep the review outcome they had in the replaced batch."""
-    decided = (
-        Charge.objects.filter(batch=previous, decisions__isnull=False).distinct().order_by("file_index", "line_number")
-    )
-    carry: dict[str, list[Charge]] = {}
-    for old in decided.iterator(chunk_size=2000):
-        carry.setdefault(old.fingerprint, []).append(old)
-    if not carry:
-        return 0
-    updated: list[Charge] = []
-    decisions: list[ReviewDecision] = []
-    fields = [
-        "review_state",
-        "flag_reasons",
-        "pi_id",
-        "project_id",
-        "fund_org",
-        "cost_center",
-        "account_code",
-        "reference_1",
-        "reference_2",
-    ]
-    # One pass over the new batch (in file order) finds the identical rows.
-    new_rows = (
-        Charge.objects.filter(batch=batch)
-        .order_by("file_index", "line_number")
-        .values_list("id", "fingerprint", "review_state")
-    )
-    matched: list[tuple[int, str, Charge]] = []
-    for pk, fp, state in new_rows.iterator(chunk_size=20_000):
-        olds = carry.get(fp)
-        if olds:
-            matched.append((pk, state, olds.pop(0)))
-    for pk, state_before, old in matched:
-        new = Charge(pk=pk)
-        for name in fields:
-            setattr(new, name, getattr(old, name))
-        updated.append(new)
-        decisions.append(
-            ReviewDecision(
-                charge_id=pk, decision=ReviewDecision.Decision.CARRIED_OVER,
-                state_before=state_before, state_after=old.review_state,
-                note=f"carried over from charge {old.pk} of batch {previous.pk}",
-                actor=actor.label, user_id=actor.user_id,
-            )
-        )  # fmt: skip
-    Charge.objects.bulk_update(updated, fields, batch_size=1000)
-    ReviewDecision.objects.bulk_create(decisions, batch_size=1000)
-    return len(decisions)
 
 
 def convert_and_ingest(

@@ -82,8 +82,9 @@ AMOUNTS = [
 
 @pytest.mark.parametrize("flavor", ["sqlite", "postgresql"])
 def test_the_generated_builder_gives_the_rows_of_the_careful_path(focus_files, flavor):
+    from billing.ingest.builder import RowBuilder
     from billing.ingest.reader import FileReader
-    from billing.ingest.rows import RowBuilder, Tally
+    from billing.ingest.rows import Tally
     from billing.ingest.rules import Attributor, RuleSnapshot
 
     lines = []
