@@ -58,6 +58,11 @@ POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - deci
 ONE = Decimal(1)
 
 
+def too_long(values: tuple[str, ...]) -> bool:
+    """Whether a mapped tag value is longer than its field holds (TAG_LIMITS)."""
+    return any(map(operator.gt, map(len, values), TAG_LIMITS))
+
+
 def units_text(units: int) -> str:
     """10^-10 units as the plain decimal text that is staged for the database (exact)."""
     whole, frac = divmod(abs(units), 10**10)
@@ -432,12 +437,14 @@ class RowBuilder:
             if not isinstance(tags, dict):
                 raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
         values = self.attributor.tag_values(tags)
-        for field_name, value, limit in zip(TAG_FIELDS, values, TAG_LIMITS, strict=True):
-            if len(value) > limit:
-                raise self.reader.error(
-                    line, f"the {field_name} value has {len(value)} characters, more than the {limit} it holds",
-                    self.tags_name,
-                )  # fmt: skip
+        if too_long(values):
+            field_name, value, limit = next(
+                (f, v, n) for f, v, n in zip(TAG_FIELDS, values, TAG_LIMITS, strict=True) if len(v) > n
+            )
+            raise self.reader.error(
+                line, f"the {field_name} value has {len(value)} characters, more than the {limit} it holds",
+                self.tags_name,
+            )  # fmt: skip
         if len(self.tag_cache) > 50_000:
             self.tag_cache.clear()
         self.tag_cache[tags_json] = values

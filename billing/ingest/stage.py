@@ -10,10 +10,11 @@ No Django here: the worker process imports this module.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from .rows import STAGE_COLUMNS, Flavor
+from .rows import NULLABLE, STAGE_COLUMNS, Flavor
 
 STAGE_TABLE = "stage"
 
@@ -88,18 +89,34 @@ class CopyTextSink:
 TABS = len(STAGE_COLUMNS) - 1
 
 
+def _formatter(first: int) -> Callable[[list[Any]], str]:
+    """A staged row's cells from `first` on as one tab-separated line, None as \\N (an f-string
+    compiled for STAGE_COLUMNS: the text cells are str, `ck`, `file_index` and `line_number`
+    ints, the NULLABLE ones str or None). Escaping is left to `copy_text`."""
+    cells = []
+    for i in range(first, len(STAGE_COLUMNS)):
+        cells.append("{" + (f"N if r[{i}] is None else r[{i}]" if STAGE_COLUMNS[i] in NULLABLE else f"r[{i}]") + "}")
+    return eval("lambda r: f'" + "\\t".join(cells) + "'", {"N": "\\N"})  # noqa: S307 - our own column list
+
+
+_LINE, _TAIL = _formatter(0), _formatter(1)
+
+
 def copy_text(rows: list[list[Any]], heads: dict[int, str] | None = None) -> str:
     """Staged rows as COPY text, one line each. With `heads`, a row's `ck` cell is replaced by the
-    COPY text its combination stands for (see `writer.DirectSink`)."""
+    COPY text its combination stands for (see `writer.OwnSink`)."""
     lines = []
     for row in rows:
-        cells = [v if type(v) is str else ("\\N" if v is None else str(v)) for v in row]
-        line = "\t".join(cells)
+        line = _LINE(row) if heads is None else "\t" + _TAIL(row)
+        # A tab, backslash, line break or NUL in a value (rare) needs escaping: count and look.
         odd = line.count("\t") != TABS or line.count("\\") != row.count(None)
         if odd or "\n" in line or "\r" in line or "\x00" in line:
+            cells = [v if type(v) is str else ("\\N" if v is None else str(v)) for v in row]
             line = "\t".join(_escape(v, c) for v, c in zip(row, cells, strict=True))
+            if heads is not None:
+                line = line[line.index("\t") :]
         if heads is not None:
-            line = heads[row[0]] + line[line.index("\t") :]
+            line = heads[row[0]] + line
         lines.append(line)
     lines.append("")
     return "\n".join(lines)
