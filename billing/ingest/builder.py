@@ -58,6 +58,29 @@ POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - deci
 ONE = Decimal(1)
 
 
+def _not_json_number(word: str) -> None:
+    raise ValueError(f"{word} is not a number JSON allows")
+
+
+def _unstorable(value: Any) -> str:
+    """What in parsed JSON text a database cannot store (a NUL, an unpaired surrogate), or ""."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "a NUL character (\\u0000)"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "half of a surrogate pair (\\ud800-\\udfff)"
+        return ""
+    items = value.items() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        for part in item if isinstance(value, dict) else (item,):
+            problem = _unstorable(part)
+            if problem:
+                return problem
+    return ""
+
+
 def too_long(values: tuple[str, ...]) -> bool:
     """Whether a mapped tag value is longer than its field holds (TAG_LIMITS)."""
     return any(map(operator.gt, map(len, values), TAG_LIMITS))
@@ -105,6 +128,7 @@ class RowBuilder:
     def __init__(self, reader: FileReader, plan: HeaderPlan, *, file_index: int, ck_base: int, flavor: str,
                  attributor: Attributor, tally: Tally) -> None:  # fmt: skip
         self.reader, self.attributor, self.tally = reader, attributor, tally
+        self.names = plan.names
         self.sqlite = flavor == Flavor.SQLITE
         self.ck_base = ck_base
         self.period = attributor.snapshot.period
@@ -159,7 +183,7 @@ class RowBuilder:
             "def build(cells):",
             "    line = csv_reader.line_num + lines_before",
             "    joined = '\\x1f'.join(fingerprint_cells(cells))",
-            "    if 'NULL' in joined or 'null' in joined:",
+            "    if 'NULL' in joined or 'null' in joined or '\\x00' in joined:",
             "        return slow(cells)",
         ]
         if numbers:
@@ -304,6 +328,9 @@ class RowBuilder:
     def build_line(self, cells: list[str]) -> list[Any]:
         """Any line, checked cell by cell (`build` sends the lines it does not handle here)."""
         line = self.reader.line
+        for i, v in enumerate(cells):
+            if "\x00" in v:
+                raise self.reader.error(line, "contains a NUL character, which cannot be stored", self.names[i])
         out = self.template.copy()
         out[2] = line
         cells.append("")
@@ -429,13 +456,19 @@ class RowBuilder:
         tags: dict[str, Any] = {}
         if tags_json:
             try:
-                tags = json.loads(tags_json)
+                tags = json.loads(tags_json, parse_constant=_not_json_number)
             except json.JSONDecodeError as exc:
                 raise self.reader.error(
                     line, f"Tags are not valid JSON ({exc.msg} at character {exc.pos})", self.tags_name
                 ) from None
+            except ValueError as exc:
+                raise self.reader.error(line, f"Tags are not valid JSON ({exc})", self.tags_name) from None
             if not isinstance(tags, dict):
                 raise self.reader.error(line, 'Tags must be a JSON object like {"pi_email": "…"}', self.tags_name)
+            if "\\u" in tags_json:  # an escape may stand for a NUL or half a surrogate pair
+                problem = _unstorable(tags)
+                if problem:
+                    raise self.reader.error(line, f"Tags contain {problem}, which cannot be stored", self.tags_name)
         values = self.attributor.tag_values(tags)
         if too_long(values):
             field_name, value, limit = next(

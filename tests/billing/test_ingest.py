@@ -246,6 +246,40 @@ class TestBadInputChangesNothing:
         ok = minimal_row("1", tag_json=tags(fund="F" * 100))
         assert run("ingest", str(focus_files.write("tag.csv", [ok])), "-s", "aws", "-p", "2025-01").code == 0
 
+    @pytest.mark.parametrize(
+        ("tag_json", "problem"),
+        [
+            ('{"x": NaN}', "Tags are not valid JSON (NaN is not a number JSON allows)"),
+            ('{"x": -Infinity}', "Tags are not valid JSON (-Infinity is not a number JSON allows)"),
+            ('{"x": ["a\\u0000b"]}', "Tags contain a NUL character (\\u0000), which cannot be stored"),
+            ('{"\\udc00": 1}', "Tags contain half of a surrogate pair (\\ud800-\\udfff), which cannot be stored"),
+        ],
+    )
+    def test_tags_no_database_can_store_are_named_on_both_databases(self, run, focus_files, tag_json, problem):
+        path = focus_files.write("tags.csv", [minimal_row("1"), minimal_row("2", tag_json=tag_json)])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == f"tags.csv:3: column Tags: {problem}"
+        assert nothing_written()
+
+    def test_escapes_that_stand_for_storable_text_import(self, run, focus_files):
+        # An emoji as a surrogate pair, and a backslash followed by "u0000" (text, not a NUL).
+        tag_json = '{"pi_email": "a@b.edu", "project_id": "p\\ud83d\\ude00", "note": "\\\\u0000"}'
+        path = focus_files.write("ok.csv", [minimal_row("1", tag_json=tag_json)])
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 0, result.err
+        assert Charge.objects.get().project.code == "p\U0001f600"
+
+    def test_a_nul_character_in_a_cell_past_the_sniffed_start_is_named(self, run, focus_files):
+        # The first 64 KiB are checked as a whole (binary files are refused outright); later lines cell by cell.
+        rows = [minimal_row("1", resource=f"i-{n}") for n in range(1500)] + [minimal_row("1", resource="i-\x001")]
+        path = focus_files.write("nul.csv", rows)
+        assert path.stat().st_size > 64 * 1024
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert result.err == "nul.csv:1502: column ResourceId: contains a NUL character, which cannot be stored"
+        assert nothing_written()
+
     def test_the_length_limits_are_those_of_the_charge_and_master_data_columns(self):
         from billing.ingest.rows import STRING_FIELDS, STRING_LIMITS, TAG_LIMITS, UNBOUNDED
         from billing.ingest.rules import TAG_FIELDS
