@@ -53,9 +53,11 @@ LIMIT = 10**28
 INT64_MAX = 2**63 - 1
 # Cells the generated row builder converts directly; anything else takes the careful path.
 _AMOUNT, _SMALL_AMOUNT = r"-?[0-9]{1,18}(?:\.[0-9]{1,10})?", r"-?[0-9]{1,8}(?:\.[0-9]{1,10})?"
-_QUANTITY = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?"  # str(Decimal(v)) == v
+_QUANTITY = r"-?(?:0|[1-9][0-9]{0,27})(?:\.[0-9]{1,10})?"  # str(Decimal(v)) == v, within numeric(38, 10)
 POW = [10 ** (11 - n) if 0 < n <= 11 else 0 for n in range(12)]  # 10^(10 - decimals), by len(v) - v.find(".")
 ONE = Decimal(1)
+QUANTITY_DIGITS = 28  # numeric(38, 10) on PostgreSQL
+QUANTUM = Decimal(1).scaleb(-10)  # quantities are kept to 10 decimal places, like amounts
 
 
 def _not_json_number(word: str) -> None:
@@ -382,7 +384,14 @@ class RowBuilder:
                         raise InvalidOperation
                 except InvalidOperation:
                     raise self.reader.error(line, f"{v!r} is not a number", name) from None
-                out[slot] = str(d)
+                if d.adjusted() >= QUANTITY_DIGITS:
+                    raise self.reader.error(
+                        line, f"{v!r} is too large (at most {QUANTITY_DIGITS} digits before the decimal point)", name
+                    )
+                if d.as_tuple().exponent < -10:  # type: ignore[operator]
+                    d = d.quantize(QUANTUM, rounding=ROUND_HALF_UP)
+                    self.tally.rounded_quantities += 1
+                out[slot] = format(d, "f")
         cache = self.date_cache
         for i, slot, name in self.dates:
             v = cells[i]

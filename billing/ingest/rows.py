@@ -90,6 +90,7 @@ class Tally:
     periods: Counter[str] = field(default_factory=Counter)
     currencies: set[str] = field(default_factory=set)
     rounded_values: int = 0
+    rounded_quantities: int = 0
     rows_per_file: list[int] = field(default_factory=list)
     focus_versions: list[str] = field(default_factory=list)
     # Distinct (mapped tag values, account values, row flag bits) in order of first sight, with
@@ -108,6 +109,7 @@ class Tally:
         self.periods.update(other.periods)
         self.currencies |= other.currencies
         self.rounded_values += other.rounded_values
+        self.rounded_quantities += other.rounded_quantities
 
 
 class Flavor:

@@ -397,6 +397,10 @@ def _process(
         report.warnings.append(
             f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
         )
+    if tally.rounded_quantities:
+        report.warnings.append(
+            f"{tally.rounded_quantities} quantities had more than 10 decimal places and were rounded half-up"
+        )
     if len(tally.currencies) > 1:
         report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(tally.currencies))}")
     return rows_per_file

@@ -270,6 +270,25 @@ class TestBadInputChangesNothing:
         assert result.code == 0, result.err
         assert Charge.objects.get().project.code == "p\U0001f600"
 
+    def test_a_quantity_beyond_what_the_databases_hold_is_named(self, run, focus_files):
+        header = [*MINIMAL_HEADER, "ConsumedQuantity"]
+        big = "9" * 28
+        rows = [[*minimal_row("1"), big + ".5"], [*minimal_row("1"), "1e28"]]
+        result = run("ingest", str(focus_files.write("qty.csv", rows, header)), "-s", "aws", "-p", "2025-01")
+        assert result.code == 1
+        assert (
+            result.err
+            == "qty.csv:3: column ConsumedQuantity: '1e28' is too large (at most 28 digits before the decimal point)"
+        )
+        assert nothing_written()
+        rows = [[*minimal_row("1"), big + ".5"], [*minimal_row("2"), "0.123456789049"], [*minimal_row("3"), "2e-11"]]
+        path = focus_files.write("qty.csv", rows, header)
+        result = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json")
+        assert result.code == 0, result.err
+        quantities = list(Charge.objects.order_by("line_number").values_list("consumed_quantity", flat=True))
+        assert quantities == [Decimal(big + ".5"), Decimal("0.1234567890"), Decimal("0.0000000000")]
+        assert "2 quantities had more than 10 decimal places and were rounded half-up" in result.json()["warnings"]
+
     def test_a_nul_character_in_a_cell_past_the_sniffed_start_is_named(self, run, focus_files):
         # The first 64 KiB are checked as a whole (binary files are refused outright); later lines cell by cell.
         rows = [minimal_row("1", resource=f"i-{n}") for n in range(1500)] + [minimal_row("1", resource="i-\x001")]
