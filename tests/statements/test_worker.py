@@ -88,12 +88,12 @@ def command(services: dict[str, str], *args: str) -> subprocess.CompletedProcess
     return result
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120, poll: float = 0.3) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.3)
+        time.sleep(poll)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -141,17 +141,22 @@ def test_a_worker_over_redis_renders_and_emails_a_period(services, worker, run, 
 def test_killing_the_worker_mid_generation_loses_and_repeats_nothing(
     services, worker, run, focus_files, seeded, tmp_path
 ):
-    closed_period(run, focus_files, pis=12)
+    # Enough statements that the worker (some 30 PDFs a second) is surely still rendering when
+    # the first few are done and it is killed.
+    pis = 60
+    closed_period(run, focus_files, pis=pis)
     first = worker()
     command(services, "generate", "-p", "2025-01", "--send")
-    wait_for(lambda: Statement.objects.filter(status="final").count() >= 3, "a few statements to be rendered")
+    wait_for(
+        lambda: Statement.objects.filter(status="final").count() >= 3, "a few statements to be rendered", poll=0.02
+    )
     os.killpg(first.pid, signal.SIGKILL)  # no warm shutdown: its task in hand is lost with it
     first.wait(timeout=20)
     assert Statement.objects.filter(status="draft").exists()  # the kill came mid-generation
     worker()
     wait_for(all_sent, "every delivery to be sent after the restart", timeout=180)
-    assert mailed(tmp_path) == [f"pi{i:02d}@example.edu" for i in range(12)]  # each PI exactly once
+    assert mailed(tmp_path) == [f"pi{i:02d}@example.edu" for i in range(pis)]  # each PI exactly once
     statements = list(Statement.objects.all())
-    assert len(statements) == 12 and all(s.version == 1 and s.status == "sent" for s in statements)
+    assert len(statements) == pis and all(s.version == 1 and s.status == "sent" for s in statements)
     stored = {f.name for f in (tmp_path / "media" / "statements" / "2025-01").iterdir()}
     assert {Path(str(s.pdf.name)).name for s in statements} <= stored  # every statement's PDF is on disk
