@@ -194,12 +194,16 @@ def _part_bytes(job: Job, part: Part) -> int:
     return end - part.start
 
 
+WORKER_COMMAND = (sys.executable, "-m", "billing.ingest.worker")
+
+
 class _Worker:
     """The worker process; its frames are read by a thread as they come, so it never waits on us."""
 
     def __init__(self, job: Job, parts: list[Part], stage_dir: Path | None) -> None:
+        self.name = job.names[parts[0].file_index]  # errors of the worker itself name its first file
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "billing.ingest.worker"],
+            [*WORKER_COMMAND],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=str(Path(__file__).resolve().parents[2]),
@@ -230,7 +234,7 @@ class _Worker:
             kind, payload = self.queue.get()
             if kind == "lost":
                 code = self.proc.wait()
-                raise IngestError("", None, f"the parsing worker stopped unexpectedly (exit {code})")
+                raise IngestError(self.name, None, f"the parsing worker stopped unexpectedly (exit status {code})")
             if kind == "error":
                 raise payload
             yield kind, payload

@@ -303,3 +303,20 @@ def test_an_import_inside_a_transaction_that_holds_every_attachment_still_loads_
     first = imported(run, path, settings, min_bytes=0)
     second = imported(run, path, settings, min_bytes=0)  # the first import's files are still attached
     assert copied and first == second
+
+
+def test_a_worker_that_dies_fails_the_import_and_writes_nothing(run, focus_files, settings, monkeypatch):
+    import sys
+
+    from billing.ingest import pipeline
+
+    # A worker that reads its job and dies without a word, as one killed by the kernel would.
+    monkeypatch.setattr(
+        pipeline, "WORKER_COMMAND", (sys.executable, "-c", "import sys; sys.stdin.buffer.read(); sys.exit(3)")
+    )
+    settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = 0
+    settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS = 100
+    result = run("ingest", str(focus_files.write("big.csv", rows())), "-s", "aws", "-p", "2025-01")
+    assert result.code == 1
+    assert result.err == "big.csv: the parsing worker stopped unexpectedly (exit status 3)"
+    assert not Charge.objects.exists() and not ImportBatch.objects.exists() and not PI.objects.exists()
