@@ -79,3 +79,16 @@ def test_commands_start_without_the_admin_modules_and_check_still_covers_them(tm
     assert result.returncode == 0, result.stderr
     assert "admin at start-up: False False" in result.stdout
     assert "admin after check: True" in result.stdout
+
+
+def test_a_new_sqlite_database_has_16_kib_pages_and_a_write_ahead_log(tmp_path):
+    import sqlite3
+
+    result = console("migrate", "-v", "0", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(tmp_path / "openchargeback.sqlite3")
+    try:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 16384
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        db.close()
