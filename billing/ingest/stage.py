@@ -1,9 +1,10 @@
 """Staging files: parsed rows on disk, ready for the database to load in one statement.
 
-A parsing process (the importer itself or its worker) writes its rows to its own staging file:
-an SQLite database for an SQLite import (the importer attaches it and copies the rows with one
+A parsing worker writes its rows to a sequence of staging files (`StageFiles`): SQLite
+databases for an SQLite import (the importer attaches each and copies its rows with one
 `INSERT … SELECT`), COPY text for a PostgreSQL import (the importer streams it to `COPY`). Rows
 never cross a process boundary as Python objects, and the database does the per-row work in C.
+`copy_text` also formats the importer's own rows for PostgreSQL.
 No Django here: the worker process imports this module.
 """
 

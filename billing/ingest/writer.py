@@ -1,6 +1,6 @@
-"""Write parsed rows: PIs and projects created on first sight, then `executemany` on SQLite or
-`COPY` on PostgreSQL, chunk by chunk inside the import's transaction (memory stays flat, and a
-failure anywhere leaves nothing behind)."""
+"""Write parsed rows into billing_charge inside the import's transaction: PIs and projects created
+on first sight, rows staged and copied with `INSERT … SELECT` on SQLite or streamed with `COPY`
+on PostgreSQL, chunk by chunk (memory stays flat, and a failure anywhere leaves nothing behind)."""
 
 from __future__ import annotations
 
