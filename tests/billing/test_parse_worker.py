@@ -64,6 +64,20 @@ def test_a_bad_line_found_by_the_worker_is_reported_and_nothing_is_written(run, 
     assert not Charge.objects.exists() and not ImportBatch.objects.exists() and not PI.objects.exists()
 
 
+def test_a_bad_line_in_the_importers_own_part_is_reported_and_nothing_is_written(run, focus_files, settings):
+    """The importer's part is parsed (and, on PostgreSQL, copied) first; a bad line there stops
+    the worker, drops what was written, and names the line as a single pass would."""
+    settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES = 0
+    settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS = 100
+    bad = rows()
+    bad[250][6] = "12.5.1"  # the first third is the importer's; 200 good lines are written before it
+    path = focus_files.write("bad.csv", bad)
+    result = run("ingest", str(path), "-s", "aws", "-p", "2025-01")
+    assert result.code == 1
+    assert result.err == "bad.csv:252: column BilledCost: '12.5.1' is not a number"
+    assert not Charge.objects.exists() and not ImportBatch.objects.exists() and not PI.objects.exists()
+
+
 # -- the generated row builder and the careful path agree -----------------------------------------
 def same_values(row: list) -> list:
     """A staged row with its amounts as numbers (staged text may differ in trailing zeros)."""
