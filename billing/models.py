@@ -188,7 +188,12 @@ def import_upload_to(instance: ImportFile, filename: str) -> str:
 
 
 class ImportFile(models.Model):
-    """One original file of a batch, stored as received."""
+    """One original file of a batch, stored as received: a FOCUS file it imported or, when the
+    batch was converted from usage files (`ingest --from`), each of those too."""
+
+    class Role(models.TextChoices):
+        FOCUS = "focus", "FOCUS file imported"
+        USAGE = "usage", "usage file converted"
 
     batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=300)
@@ -196,6 +201,7 @@ class ImportFile(models.Model):
     size = models.BigIntegerField()
     rows = models.PositiveIntegerField(default=0)
     stored = models.FileField(upload_to=import_upload_to, max_length=400)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.FOCUS)
 
     class Meta:
         ordering = ["id"]

@@ -18,7 +18,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
-from billing.models import Charge, ReviewDecision
+from billing.models import Charge, ImportFile, ReviewDecision
 from billing.resources import FORMATS, ChargeResource
 from billing.services.errors import BillingError
 from billing.services.review import charges_approve, charges_reattribute, charges_reject
@@ -149,7 +149,7 @@ class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="From")
     def origin(self, obj: Charge) -> str:
-        files = list(obj.batch.files.order_by("id"))
+        files = list(obj.batch.files.filter(role=ImportFile.Role.FOCUS).order_by("id"))
         name = files[obj.file_index].name if obj.file_index < len(files) else "?"
         state = "" if obj.active else " (batch no longer applied)"
         return format_html(

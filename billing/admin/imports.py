@@ -169,7 +169,7 @@ class RollbackForm(forms.Form):
 
 class ImportFileInline(ReadOnlyInline):
     model = ImportFile
-    fields = ("name", "sha256", "size", "rows", "download")
+    fields = ("name", "role", "sha256", "size", "rows", "download")
     readonly_fields = fields
 
     @admin.display(description="Original")
@@ -198,8 +198,15 @@ class ImportBatchAdmin(ReadOnlyAdmin):
     def file_links(self, obj: ImportBatch) -> str:
         return format_html_join(
             mark_safe("<br>"),  # noqa: S308
-            '<a href="{}">{}</a>',
-            ((reverse("admin:billing_importbatch_file", args=[f.pk]), f.name) for f in obj.files.all()),
+            '<a href="{}">{}</a>{}',
+            (
+                (
+                    reverse("admin:billing_importbatch_file", args=[f.pk]),
+                    f.name,
+                    " (usage, converted)" if f.role == ImportFile.Role.USAGE else "",
+                )
+                for f in obj.files.all()
+            ),  # fmt: skip
         )
 
     @admin.display(description="Rows", ordering="row_count")

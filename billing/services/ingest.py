@@ -121,8 +121,12 @@ def batch_ingest(
     dry_run: bool = False,
     display_names: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
+    usage_files: Sequence[tuple[Path, str]] = (),
 ) -> IngestReport:
     """Import `paths` as one batch of `source_name` for `period`.
+
+    `usage_files` (path, name) are the files `paths` were converted from: stored with the batch
+    as its originals too, so what was billed can be traced to what the cluster reported.
 
     Without a source name, the source is detected from the first file name (each source's file
     pattern); without a period, from the file names or else the first data row.
@@ -134,7 +138,7 @@ def batch_ingest(
         ctx.prec = 60  # totals of 18-digit amounts with 10 decimals stay exact
         report = _batch_ingest(
             paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
-            display_names=display_names, progress=progress,
+            display_names=display_names, progress=progress, usage_files=usage_files,
         )  # fmt: skip
     report.seconds = round(time.perf_counter() - started, 3)
     if report.status == "applied" and not dry_run and report.rows >= ANALYZE_MIN_ROWS:
@@ -172,6 +176,7 @@ def _batch_ingest(
     dry_run: bool,
     display_names: Sequence[str] | None,
     progress: ProgressCallback | None,
+    usage_files: Sequence[tuple[Path, str]] = (),
 ) -> IngestReport:
     if not paths:
         raise BillingError("no files given")
@@ -269,6 +274,14 @@ def _batch_ingest(
             for import_file, rows in zip(batch.files.order_by("id"), per_file, strict=True):
                 import_file.rows = rows
                 import_file.save(update_fields=["rows"])
+            for path, name in usage_files:
+                sha, size = file_sha256(path)
+                stored_name, created = _store_original(path, name, sha)
+                if created:
+                    stored.append(stored_name)
+                ImportFile.objects.create(
+                    batch=batch, name=name, sha256=sha, size=size, stored=stored_name, role=ImportFile.Role.USAGE
+                )
             if previous is not None:
                 previous.status = ImportBatch.Status.SUPERSEDED
                 previous.save(update_fields=["status"])
@@ -489,7 +502,10 @@ def convert_and_ingest(
         kind=kind, paths=paths, period=period, actor=actor, output=output, source_name=source_name,
         display_names=names, options=options,
     )  # fmt: skip
-    report = batch_ingest(paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run)
+    report = batch_ingest(
+        paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
+        usage_files=list(zip(paths, names, strict=True)),
+    )  # fmt: skip
     if report.status != "dry_run":
         usage_convert(
             kind=kind, paths=paths, period=period, actor=actor, source_name=source_name, display_names=names,

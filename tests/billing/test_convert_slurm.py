@@ -18,6 +18,7 @@ billing TRES).
 from __future__ import annotations
 
 import csv
+import hashlib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -240,6 +241,19 @@ class TestIngestFromSlurm:
         assert sandbox.project is None and sandbox.billed_cost == Decimal("0.08")
         assert sandbox.flag_reason_list == ["missing_pi", "missing_project", "missing_fund_org"]
 
+    def test_the_usage_file_is_kept_with_the_batch_next_to_the_focus_file_it_became(self, run, cluster):
+        from billing.models import ImportFile
+
+        assert run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01").code == 0
+        focus, usage = ImportFile.objects.order_by("id")
+        assert (focus.role, focus.rows) == ("focus", 5)
+        assert (usage.role, usage.name, usage.rows) == ("usage", SACCT.name, 0)
+        assert usage.batch_id == focus.batch_id
+        assert usage.stored.read() == SACCT.read_bytes()
+        assert usage.sha256 == hashlib.sha256(SACCT.read_bytes()).hexdigest() and usage.size == SACCT.stat().st_size
+        # The charges still name the FOCUS file they were read from.
+        assert Charge.objects.first().file_index == 0
+
     def test_the_period_can_come_from_the_file_name_and_a_dry_run_records_no_subsidy(self, run, cluster):
         result = run("ingest", "--from", "slurm", str(SACCT), "--dry-run", "--format", "json")
         assert result.code == 0, result.err
@@ -275,6 +289,14 @@ class TestTheAdminImportPage:
         assert done.status_code == 302
         assert Charge.objects.count() == 5
         assert SubsidyUsage.objects.get().amount == Decimal("0.08")
+        # The uploaded sacct output is kept with the batch, and downloads as it was uploaded.
+        batch = Charge.objects.first().batch
+        usage = batch.files.get(role="usage")
+        assert usage.name == SACCT.name
+        listing = client.get(reverse("admin:billing_importbatch_changelist")).content.decode()
+        assert f"{SACCT.name}</a> (usage, converted)" in listing
+        download = client.get(reverse("admin:billing_importbatch_file", args=[usage.pk]))
+        assert b"".join(download.streaming_content) == SACCT.read_bytes()
 
     def test_a_sacct_file_taken_for_focus_is_refused_with_the_reason(self, client, finance_admin, cluster):
         from django.urls import reverse
