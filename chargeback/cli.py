@@ -7,9 +7,12 @@ Run without arguments (or with --help) to list the commands.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 OWN_APPS = ("billing", "statements", "journals", "chargeback")
+# A command's summary is its help's first sentence ("e.g. " and "i.e. " do not end one).
+FIRST_SENTENCE = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.\s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) < 2 or argv[1] in {"-h", "--help", "help"} and len(argv) == 2:
         commands = get_commands()
         summaries = {
-            name: load_command_class(app, name).help.split(". ")[0].rstrip(".")
+            name: FIRST_SENTENCE.split(load_command_class(app, name).help, maxsplit=1)[0].rstrip(".")
             for name, app in commands.items()
             if app in OWN_APPS
         }

@@ -34,6 +34,8 @@ def test_help_lists_the_openchargeback_commands_with_what_they_do(migrated):
     for name in ["ingest", "periods", "review", "show", "sources"]:
         assert f"  {name}" in result.stdout
     assert "Import FOCUS CSV files" in result.stdout
+    # A summary is the first sentence, which "e.g." does not end.
+    assert "(DATABASE_URL, e.g. the embedded SQLite) into an empty PostgreSQL database" in result.stdout
     assert "migrate" in result.stdout and "createsuperuser" in result.stdout
 
 
