@@ -46,9 +46,9 @@ from billing.services.batches import (
     upload_token_valid,
     uploads_sweep,
 )
-from billing.services.convert import KINDS
+from billing.services.convert import KINDS, convert_and_ingest
 from billing.services.errors import BillingError
-from billing.services.ingest import IngestReport, batch_ingest, convert_and_ingest
+from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.audit import Actor
 from chargeback.formatting import money
 

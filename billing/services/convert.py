@@ -1,8 +1,9 @@
 """Convert Slurm or storage usage into a FOCUS 1.2 file, priced with the rates and subsidies.
 
 `usage_convert` is the one entry point: `openchargeback convert`, `ingest --from` and the admin
-import page all call it. Writing the file and recording the subsidies it used are separate steps
-(`record_usage`), so a preview or a dry run never spends a cap.
+import page all call it; `convert_and_ingest` converts and imports in one step. Writing the file
+and recording the subsidies it used are separate steps (`record_usage`), so a preview or a dry
+run never spends a cap.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from chargeback.models import Organization
 from chargeback.money import ZERO
 
 from .errors import BillingError
+from .ingest import PERIOD_IN_NAME, IngestReport, batch_ingest
 from .rates import SubsidyLedger, subsidy_usage_record
 
 KINDS = {"slurm": "Slurm sacct", "storage": "Storage usage"}
@@ -112,3 +114,44 @@ def _write_atomically(output: Path, lines: Any, extensions: Sequence[str]) -> No
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def convert_and_ingest(
+    *,
+    kind: str,
+    paths: Sequence[Path],
+    period: str | None,
+    source_name: str | None,
+    actor: Actor,
+    folder: Path,
+    dry_run: bool = False,
+    display_names: Sequence[str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[ConvertReport, IngestReport]:
+    """Convert usage files (`usage_convert`) into one FOCUS file in `folder` and import it.
+
+    The period comes from the file names when not given. The subsidies' caps are recorded only
+    once the import is applied (or was already), never on a dry run.
+    """
+    names = list(display_names or [p.name for p in paths])
+    if period is None:
+        found = [m for m in (PERIOD_IN_NAME.search(n) for n in names) if m]
+        if not found:
+            raise BillingError("cannot tell the billing period from the file names; give --period")
+        period = f"{found[0].group(1)}-{found[0].group(2)}"
+    source_name = source_name or DEFAULT_SOURCE.get(kind)
+    output = folder / f"{source_name}-{period}-{kind}.csv"
+    converted = usage_convert(
+        kind=kind, paths=paths, period=period, actor=actor, output=output, source_name=source_name,
+        display_names=names, options=options,
+    )  # fmt: skip
+    report = batch_ingest(
+        paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
+        usage_files=list(zip(paths, names, strict=True)),
+    )  # fmt: skip
+    if report.status != "dry_run":
+        usage_convert(
+            kind=kind, paths=paths, period=period, actor=actor, source_name=source_name, display_names=names,
+            options=options, record_usage=True,
+        )  # fmt: skip
+    return converted, report

@@ -23,7 +23,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from billing.converters.common import ConvertReport
 from billing.ingest.pipeline import Job, parse
 from billing.ingest.reader import FileReader, IngestError, file_sha256
 from billing.ingest.rows import SLOT, Combo, Tally, combo_reasons, parse_date, row_patterns
@@ -469,46 +468,3 @@ class _Decider:
                 "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "",
             ))  # fmt: skip
         return rows
-
-
-def convert_and_ingest(
-    *,
-    kind: str,
-    paths: Sequence[Path],
-    period: str | None,
-    source_name: str | None,
-    actor: Actor,
-    folder: Path,
-    dry_run: bool = False,
-    display_names: Sequence[str] | None = None,
-    options: dict[str, Any] | None = None,
-) -> tuple[ConvertReport, IngestReport]:
-    """Convert usage files (`usage_convert`) into one FOCUS file in `folder` and import it.
-
-    The period comes from the file names when not given. The subsidies' caps are recorded only
-    once the import is applied (or was already), never on a dry run.
-    """
-    from .convert import DEFAULT_SOURCE, usage_convert
-
-    names = list(display_names or [p.name for p in paths])
-    if period is None:
-        found = [m for m in (PERIOD_IN_NAME.search(n) for n in names) if m]
-        if not found:
-            raise BillingError("cannot tell the billing period from the file names; give --period")
-        period = f"{found[0].group(1)}-{found[0].group(2)}"
-    source_name = source_name or DEFAULT_SOURCE.get(kind)
-    output = folder / f"{source_name}-{period}-{kind}.csv"
-    converted = usage_convert(
-        kind=kind, paths=paths, period=period, actor=actor, output=output, source_name=source_name,
-        display_names=names, options=options,
-    )  # fmt: skip
-    report = batch_ingest(
-        paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
-        usage_files=list(zip(paths, names, strict=True)),
-    )  # fmt: skip
-    if report.status != "dry_run":
-        usage_convert(
-            kind=kind, paths=paths, period=period, actor=actor, source_name=source_name, display_names=names,
-            options=options, record_usage=True,
-        )  # fmt: skip
-    return converted, report

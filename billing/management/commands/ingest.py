@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from billing.services.convert import KINDS
-from billing.services.ingest import IngestReport, batch_ingest, convert_and_ingest
+from billing.services.convert import KINDS, convert_and_ingest
+from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.command import ChargebackCommand
 from chargeback.formatting import money
 
