@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from billing.models import BillingPeriod, PeriodTransition
 from billing.services.errors import BillingError
@@ -114,8 +114,13 @@ def _check_statements_current(period: BillingPeriod) -> None:
         .values_list("created_at", flat=True)
         .first()
     )
+    # Only a generation of the whole period counts: one PI's leaves the others' statements as they were.
+    whole = Q(report__pi_email="") | Q(report__pi_email__isnull=True)
     generated = (
-        GenerationRun.objects.filter(period=period).order_by("-created_at").values_list("created_at", flat=True).first()
+        GenerationRun.objects.filter(whole, period=period)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
     )
     if reopened is not None and (generated is None or generated < reopened):
         raise BillingError(

@@ -114,6 +114,7 @@ class PlannedStatement:
 class GenerationReport:
     period: str
     dry_run: bool
+    pi_email: str = ""  # one PI's statements only; "" for the whole period
     statements: int = 0
     new_versions: int = 0
     unchanged: int = 0
@@ -132,7 +133,7 @@ class GenerationReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "period": self.period, "dry_run": self.dry_run, "draft": self.draft,
+            "period": self.period, "pi_email": self.pi_email, "dry_run": self.dry_run, "draft": self.draft,
             "statements": self.statements, "new_versions": self.new_versions, "unchanged": self.unchanged,
             "pis": self.pis, "total_due": {c: f"{v:.2f}" for c, v in sorted(self.total_due.items())},
             "excluded_flagged_charges": self.excluded_flagged_charges,
@@ -233,7 +234,7 @@ def statements_generate(
     from statements.tasks import render_statement
 
     period_validate(period)
-    report = GenerationReport(period=period, dry_run=dry_run)
+    report = GenerationReport(period=period, dry_run=dry_run, pi_email=(pi_email or "").strip().lower())
     with transaction.atomic():
         obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
         if obj is None:
@@ -292,16 +293,19 @@ def statements_generate(
         report.pis = len({s.pi_id for s in touched})
         for st in touched:
             report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
-        if new or current or dry_run:  # generating an unchanged period again changes nothing, records nothing
+        # A whole period generated again is recorded even when nothing changed: it is what shows the
+        # statements are those of the charges after a reopening (journals.services.export).
+        if new or current or dry_run or not report.pi_email:
             run = GenerationRun.objects.create(period=obj, actor=actor.label)
             run.statements.set(touched)
             report.run_id = run.pk
             run.report = report.as_dict()
             run.save(update_fields=["report"])
-            audit_record(
-                actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj, period=period,
-                after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
-            )  # fmt: skip
+            if new or current or dry_run:  # the run records an unchanged generation; the audit trail, changes
+                audit_record(
+                    actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj,
+                    period=period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
+                )  # fmt: skip
         if dry_run:
             out = Path(tempfile.mkdtemp(prefix=f"openchargeback-{period}-"))
             report.output_dir = str(out)

@@ -141,6 +141,31 @@ def test_statements_generated_before_the_period_was_reopened_are_refused(run, cl
     assert run("export-journal", "-p", PERIOD).code == 0
 
 
+def test_a_period_reopened_and_closed_unchanged_exports_once_generated_again(run, closed_period, generate):
+    run("periods", "reopen", PERIOD, "--reason", "a second look")
+    run("periods", "close", PERIOD)
+    assert run("export-journal", "-p", PERIOD).code == 1  # not yet confirmed by a generation
+    generate()  # every statement unchanged: no new version, but the generation is recorded
+    assert run("export-journal", "-p", PERIOD).code == 0
+
+
+def test_one_pis_statements_generated_again_do_not_make_the_period_current(
+    run, closed_period, generate, django_capture_on_commit_callbacks
+):
+    run("periods", "reopen", PERIOD, "--reason", "charges of both PIs were not ours")
+    for resource in ("astro-0", "genomics-0"):  # one of bob's, one of alice's
+        run("review", "reject", "--id", str(Charge.objects.get(resource_id=resource).pk))
+    run("periods", "close", PERIOD)
+    with django_capture_on_commit_callbacks(execute=True):  # alice's new versions rendered
+        assert run("generate", "-p", PERIOD, "--pi", "alice@example.edu").code == 0  # bob's is stale
+
+    result = run("export-journal", "-p", PERIOD)
+
+    assert result.code == 1 and "after its statements were generated" in result.err
+    generate()
+    assert run("export-journal", "-p", PERIOD).code == 0
+
+
 def test_a_source_without_a_credit_fund_org_is_refused_and_nothing_is_written(run, closed_period):
     Source.objects.filter(name="hpc").update(credit_fund_org="")
 
