@@ -80,6 +80,23 @@ def test_every_variable_docker_compose_uses_is_documented_in_env_example():
     assert app_env - set(docs) == set()
 
 
+# Settings the app containers must not get from .env, each with the reason.
+NOT_PASSED_TO_THE_APP = {
+    "OPENCHARGEBACK_ENV_FILE",  # the image has no .env; docker compose reads it on the host
+    "OPENCHARGEBACK_STATIC_ROOT",  # set by the Dockerfile: the files collected into the image
+}
+
+
+def test_every_setting_read_from_the_environment_reaches_the_app_containers():
+    """Compose passes only the variables it lists, so one missing here is silently ignored in .env."""
+    reads = settings_reads()
+    assert reads >= NOT_PASSED_TO_THE_APP  # no stale exception
+    web = set(compose()["services"]["web"]["environment"])
+    missing = sorted(reads - NOT_PASSED_TO_THE_APP - web)
+    assert missing == [], f"not in x-openchargeback-env of docker-compose.yml: {missing}"
+    assert NOT_PASSED_TO_THE_APP & web == set()
+
+
 def test_every_setting_read_from_the_environment_is_documented_with_its_meaning():
     docs = documented()
     reads = settings_reads()
