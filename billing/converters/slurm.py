@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -166,7 +166,9 @@ def convert_slurm(
             report.skip("outside the period")
             continue
         rate = rates.require(job.partition, start.date(), "partition")
-        hours = Decimal((end - start) // timedelta(seconds=1)) / SECONDS_PER_HOUR
+        # Elapsed time, not wall-clock difference: a job across a daylight-saving change ran an
+        # hour more or less than its local start and end say.
+        hours = Decimal((end.astimezone(UTC) - start.astimezone(UTC)) // timedelta(seconds=1)) / SECONDS_PER_HOUR
         su = job.billing * hours if job.billing is not None else (job.cpus or ZERO) * hours * rate.multiplier
         su = quantize(su)
         project, _ = accounts.project(job.account)
@@ -183,7 +185,9 @@ def convert_slurm(
     lines: dict[tuple[str, ...], Line] = {}
     for piece in slices:
         job = piece.job
-        key = (job.cluster or cluster, job.account, job.partition, piece.rate.name, job.job_id if per_job else "")
+        # One line per rate (not per rate name): a price change mid-period is two lines, each
+        # showing the price its quantity was charged at.
+        key = (job.cluster or cluster, job.account, job.partition, str(piece.rate.pk), job.job_id if per_job else "")
         line = lines.get(key)
         if line is None:
             line = lines[key] = Line(key, piece, piece.start, piece.end)

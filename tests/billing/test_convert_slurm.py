@@ -115,6 +115,38 @@ class TestConvert:
         # 31 Jan 22:00 in Denver is 1 Feb 05:00 UTC: job 1001 is all February's.
         assert "sol/gpu/chen-lab" not in by_resource(read(out))
 
+    def test_a_job_across_a_daylight_saving_change_is_billed_for_the_time_it_ran(self, run, cluster, tmp_path):
+        jobs = tmp_path / "sacct-2025-03.txt"
+        jobs.write_text(
+            SACCT.read_text().splitlines()[0] + "\n"
+            # Denver springs forward at 02:00 on 9 March: 01:00 to 03:30 local is 1.5 hours.
+            "2001|sol|chen-lab|achen|cpu|normal|2025-03-09T00:59:00|2025-03-09T01:00:00|2025-03-09T03:30:00|5400|"
+            "COMPLETED|10|billing=10,cpu=10,node=1\n"
+        )
+        out = tmp_path / "mar.csv"
+        result = run("convert", "slurm", str(jobs), "-p", "2025-03", "-o", str(out), "--timezone", "America/Denver")
+        assert result.code == 0, result.err
+        row = by_resource(read(out))["sol/cpu/chen-lab"]
+        assert (row["x_ServiceUnits"], row["ListCost"]) == ("15", "0.15")  # 10 billing units x 1.5 h x 0.01
+
+    def test_a_price_change_mid_period_gives_a_line_per_price(self, run, cluster, tmp_path):
+        # The documented way: end the old rate on the last day, start the new one (same name) the day after.
+        Rate.objects.filter(name="cpu-su").update(effective_to=date(2025, 1, 19))
+        Rate.objects.create(name="cpu-su", kind="slurm", applies_to="cpu", unit="SU", price=Decimal("0.02"),
+                            effective_from=date(2025, 1, 20))  # fmt: skip
+        jobs = tmp_path / "sacct-2025-01.txt"
+        jobs.write_text(
+            SACCT.read_text().splitlines()[0] + "\n"
+            "3001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T08:00:00|2025-01-10T09:00:00|3600|"
+            "COMPLETED|100|billing=100,cpu=100,node=1\n"
+            "3002|sol|chen-lab|achen|cpu|normal|2025-01-25T08:00:00|2025-01-25T08:00:00|2025-01-25T09:00:00|3600|"
+            "COMPLETED|100|billing=100,cpu=100,node=1\n"
+        )
+        out = tmp_path / "jan.csv"
+        assert run("convert", "slurm", str(jobs), "-p", "2025-01", "-o", str(out)).code == 0
+        lines = sorted((r["ListUnitPrice"], r["PricingQuantity"], r["ListCost"]) for r in read(out))
+        assert lines == [("0.01", "100", "1"), ("0.02", "100", "2")]  # each line: quantity x its price
+
     def test_billable_states_can_be_narrowed(self, run, cluster):
         report = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "--states", "COMPLETED",
                      "--format", "json").json()  # fmt: skip
@@ -122,7 +154,8 @@ class TestConvert:
         assert Decimal(report["billed_total"]) == Decimal("26.48")  # 20.00 + 6.40 + 0.00 (debug) + 0.08
 
     def test_a_dry_run_prints_the_what_if_summary_and_writes_nothing(self, run, cluster, tmp_path):
-        result = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run")
+        out = tmp_path / "hpc.csv"
+        result = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "-o", str(out))
         assert result.code == 0, result.err
         assert "dry run, nothing written" in result.out
         assert "accounts      3 (unmapped: sandbox)" in result.out
@@ -130,7 +163,7 @@ class TestConvert:
         assert "list          38.48" in result.out
         assert "subsidies     0.08 (debug-free 0.08)" in result.out
         assert "billed        38.40" in result.out
-        assert not list(tmp_path.iterdir()) or all(p.name != "hpc.csv" for p in tmp_path.iterdir())
+        assert not out.exists()
         assert not SubsidyUsage.objects.exists()
 
     def test_the_output_conforms_to_focus_1_2(self, run, cluster, tmp_path):
