@@ -119,12 +119,17 @@ class ProjectResource(resources.ModelResource):
 
 
 class ExactDecimalWidget(widgets.Widget):
-    """An amount as its exact decimal text: no float, no exponent, no rounding."""
+    """An amount as its exact decimal text: no float, no exponent, no rounding. A blank cell is
+    `blank` (None, or the field's default for a field that cannot be empty)."""
+
+    def __init__(self, blank: Decimal | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.blank = blank
 
     def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Decimal | None:
         text = str(value if value is not None else "").strip()
         if not text:
-            return None
+            return self.blank
         try:
             return Decimal(text)
         except ArithmeticError:
@@ -228,6 +233,8 @@ class AccountMappingResource(resources.ModelResource):
 
 class RateResource(resources.ModelResource):
     price = Field(attribute="price", column_name="price", widget=ExactDecimalWidget())
+    multiplier = Field(attribute="multiplier", column_name="multiplier", widget=ExactDecimalWidget(Decimal(1)))
+    free_quantity = Field(attribute="free_quantity", column_name="free_quantity", widget=ExactDecimalWidget(Decimal(0)))
 
     class Meta:
         model = Rate
@@ -251,6 +258,7 @@ class SubsidyRuleResource(resources.ModelResource):
     source = Field(attribute="source", column_name="source", widget=SourceByNameWidget())
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
+    percent = Field(attribute="percent", column_name="percent", widget=ExactDecimalWidget())
     cap = Field(attribute="cap", column_name="cap", widget=ExactDecimalWidget())
     enabled = yes_no("enabled")
 

@@ -36,6 +36,7 @@ class Usage:
     tier: str = DEFAULT_TIER
     used: Decimal = ZERO
     quota: Decimal | None = None
+    unsized: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of rows without a used size
 
 
 def _amount(row: dict[str, str], stem: str, name: str, line: int) -> Decimal | None:
@@ -72,8 +73,10 @@ def read_usage(paths: Sequence[Path], names: Sequence[str], *, report: ConvertRe
                     where = (row.get("path") or "").strip()
                     if not project and not where:
                         raise IngestError(name, line, "neither a project nor a path")
-                    used = _amount(row, "used", name, line) or ZERO
+                    used = _amount(row, "used", name, line)
                     quota = _amount(row, "quota", name, line)
+                    if used is None and quota is None:
+                        raise IngestError(name, line, "neither a used size nor a quota", "used")
                     tier = (row.get("tier") or "").strip() or DEFAULT_TIER
                     key = (project or where, tier.lower())
                     usage = merged.get(key)
@@ -81,7 +84,10 @@ def read_usage(paths: Sequence[Path], names: Sequence[str], *, report: ConvertRe
                         usage = merged[key] = Usage(owner=project or where, project=project, tier=tier)
                     if where:
                         usage.paths.append(where)
-                    usage.used += used
+                    if used is None:
+                        usage.unsized.append((name, line))
+                    else:
+                        usage.used += used
                     if quota is not None:
                         usage.quota = (usage.quota or ZERO) + quota
                     report.lines_billed += 1
@@ -112,6 +118,10 @@ def convert_storage(
         if on_quota and usage.quota is None:
             report.warnings.append(f"{usage.owner}: no quota in the report; billed on usage")
             on_quota = False
+        if not on_quota and usage.unsized:
+            # Billed on usage, a row without a used size would silently count as nothing.
+            file_name, row_number = usage.unsized[0]
+            raise IngestError(file_name, row_number, f"no used size, and tier {usage.tier!r} bills on usage", "used")
         quantity = usage.quota if on_quota and usage.quota is not None else usage.used
         list_cost = quantize(quantity * rate.price)
         free = min(quantity, rate.free_quantity)

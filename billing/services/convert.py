@@ -23,13 +23,14 @@ from billing.converters.focus import write_focus
 from billing.converters.slurm import convert_slurm
 from billing.converters.storage import convert_storage
 from billing.ingest.reader import IngestError
-from billing.models import Source, validate_period
+from billing.models import Source
 from chargeback.audit import Actor
 from chargeback.models import Organization
 from chargeback.money import ZERO
 
 from .errors import BillingError
 from .ingest import PERIOD_IN_NAME, IngestReport, batch_ingest
+from .periods import period_validate
 from .rates import SubsidyLedger, subsidy_usage_record
 
 KINDS = {"slurm": "Slurm sacct", "storage": "Storage usage"}
@@ -58,10 +59,7 @@ def usage_convert(
         raise BillingError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     if not paths:
         raise BillingError("no files given")
-    try:
-        validate_period(period)
-    except Exception:
-        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)") from None
+    period_validate(period)
     names = list(display_names or [p.name for p in paths])
     for path, name in zip(paths, names, strict=True):
         if not path.is_file():
@@ -149,7 +147,7 @@ def convert_and_ingest(
         paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
         usage_files=list(zip(paths, names, strict=True)),
     )  # fmt: skip
-    if report.status != "dry_run":
+    if not dry_run and report.status != "dry_run":  # a dry run of files already imported records nothing either
         usage_convert(
             kind=kind, paths=paths, period=period, actor=actor, source_name=source_name, display_names=names,
             options=options, record_usage=True,

@@ -297,6 +297,16 @@ class TestIngestFromSlurm:
         run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
         assert SubsidyUsage.objects.get().amount == Decimal("0.08")
 
+    def test_a_dry_run_of_files_already_imported_records_nothing(self, run, cluster):
+        from chargeback.models import AuditEvent
+
+        run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
+        SubsidyUsage.objects.all().delete()
+        events = AuditEvent.objects.count()
+        result = run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "--format", "json")
+        assert result.code == 0 and result.json()["import"]["status"] == "already_imported"
+        assert not SubsidyUsage.objects.exists() and AuditEvent.objects.count() == events
+
     def test_converter_options_need_from(self, run, cluster):
         result = run("ingest", str(SACCT), "-p", "2025-01", "--per-job")
         assert result.code == 1 and "Slurm options" in result.err

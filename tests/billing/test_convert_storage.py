@@ -126,3 +126,15 @@ def test_a_tier_without_a_rate_and_a_bad_size_are_one_line_errors(run, storage, 
         "b.csv:2: column used_tb: 'lots' is not a size"
         in run("convert", "storage", str(size), "-p", "2025-01", "--dry-run").err
     )
+
+
+def test_a_row_without_a_used_size_is_named_not_billed_as_nothing(run, storage, focus_files):
+    neither = focus_files.raw(
+        "c.csv", "path,project,tier,used_gb,quota_gb\n/p,genomics-core,standard,10,\n/q,,standard,,\n"
+    )
+    result = run("convert", "storage", str(neither), "-p", "2025-01", "--dry-run")
+    assert result.code == 1 and result.err == "c.csv:3: column used: neither a used size nor a quota"
+    # A quota alone is not enough when the tier bills on usage.
+    quota_only = focus_files.raw("d.csv", "path,project,tier,used_gb,quota_gb\n/p,genomics-core,standard,,500\n")
+    result = run("convert", "storage", str(quota_only), "-p", "2025-01", "--dry-run")
+    assert result.code == 1 and result.err == "d.csv:2: column used: no used size, and tier 'standard' bills on usage"

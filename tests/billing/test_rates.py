@@ -76,6 +76,28 @@ class TestRates:
         assert not Rate.objects.exists()
 
 
+def test_blank_amounts_in_a_rate_or_subsidy_import_take_their_defaults(finance_admin):
+    import tablib
+
+    from billing.resources import RateResource, SubsidyRuleResource
+
+    rates = tablib.Dataset(headers=["name", "kind", "applies_to", "unit", "price", "multiplier", "free_quantity",
+                                    "basis", "effective_from", "effective_to"])  # fmt: skip
+    rates.append(["cpu-su", "slurm", "cpu", "SU", "0.01", "", "", "usage", "2025-01-01", ""])
+    result = RateResource().import_data(rates, dry_run=False)
+    assert not result.has_errors() and not result.has_validation_errors()
+    rate = Rate.objects.get()
+    assert (rate.multiplier, rate.free_quantity, rate.price) == (Decimal(1), Decimal(0), Decimal("0.01"))
+    # A cap-only subsidy: a blank percent (exported that way, too) imports as no percent.
+    rules = tablib.Dataset(headers=["code", "label", "percent", "cap", "cap_period", "fiscal_year_start_month",
+                                    "priority", "effective_from", "enabled"])  # fmt: skip
+    rules.append(["provost", "Provost HPC subsidy", "", "500", "month", "7", "0", "2025-01-01", "yes"])
+    result = SubsidyRuleResource().import_data(rules, dry_run=False)
+    assert not result.has_errors() and not result.has_validation_errors(), [r.errors for r in result.rows]
+    rule = SubsidyRule.objects.get()
+    assert (rule.percent, rule.cap) == (None, Decimal("500"))
+
+
 def _upload(name: str, content: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
