@@ -87,14 +87,20 @@ class StatementAdmin(ReadOnlyAdmin):
         return FileResponse(st.pdf.open("rb"), as_attachment=True, filename=f"statement-{st.number}-v{st.version}.pdf",
                             content_type="application/pdf")  # fmt: skip
 
-    @admin.action(description="Regenerate selected statements (a new version each)", permissions=["generate"])
+    @admin.action(
+        description="Regenerate every statement of the selected statements' PIs (a new version each)",
+        permissions=["generate"],
+    )
     def regenerate(self, request: HttpRequest, queryset: QuerySet[Statement]) -> None:
         done = 0
-        for pi_email, period in set(queryset.values_list("pi__email", "period__period")):
+        for pi_email, period in sorted(set(queryset.values_list("pi__email", "period__period"))):
             try:
                 report = statements_generate(period=period, actor=actor_for(request), pi_email=pi_email, force=True)
             except (BillingError, RenderError) as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+                self.message_user(
+                    request, f"{pi_email}, {period}: {exc} ({done} new statement versions made before it are kept)",
+                    messages.ERROR,
+                )  # fmt: skip
                 return
             done += report.new_versions
         self.message_user(request, f"{done} new statement versions; their PDFs are being rendered.", messages.SUCCESS)
