@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from statements.templatetags.statement_tags import cents, qty  # the figures read as on the HTML email
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "statements" / "fonts"
 FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
@@ -52,16 +53,6 @@ def _style(
         "s", fontName=BOLD if bold else FONT, fontSize=size, leading=size * 1.3, textColor=color,
         alignment=TA_RIGHT if right else 0, splitLongWords=1, **kw,
     )  # fmt: skip
-
-
-def cents(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:,.2f}"
-
-
-def qty(value: Decimal | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:,.4f}".rstrip("0").rstrip(".") or "0"
 
 
 def _p(text: object, style: ParagraphStyle) -> Paragraph:
