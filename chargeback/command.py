@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.ingest.reader import IngestError
-from billing.services.errors import BillingError
 from chargeback.audit import Actor
+from chargeback.errors import BillingError
 from statements.services.render import RenderError
 
 

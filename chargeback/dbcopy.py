@@ -19,7 +19,7 @@ from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from billing.services.errors import BillingError
+from chargeback.errors import BillingError
 from chargeback.money import MoneyField
 
 TARGET = "copy_target"

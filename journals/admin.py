@@ -14,10 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from billing.admin.base import ReadOnlyAdmin
 from billing.admin.charges import actor_for
 from billing.models import BillingPeriod
-from billing.services.errors import BillingError
+from chargeback.admin_base import ReadOnlyAdmin
+from chargeback.errors import BillingError
 from chargeback.formatting import money
 from journals.models import JournalExport, JournalFormat
 from journals.selectors import period_reconciliation

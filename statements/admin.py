@@ -21,10 +21,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from billing.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from billing.admin.charges import actor_for
 from billing.models import PI, BillingPeriod, Project
-from billing.services.errors import BillingError
+from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
+from chargeback.errors import BillingError
 from chargeback.formatting import money
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary

@@ -20,13 +20,13 @@ from import_export.admin import ExportMixin
 
 from billing.models import Charge, ImportFile, ReviewDecision
 from billing.resources import FORMATS, ChargeResource
-from billing.services.errors import BillingError
 from billing.services.review import charges_approve, charges_reattribute, charges_reject
+from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import Actor
+from chargeback.errors import BillingError
 from chargeback.formatting import money, pretty_json
 from chargeback.money import MoneySum
 
-from .base import ReadOnlyAdmin, ReadOnlyInline
 from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
 
 # The filtered set is counted (for pagination and totals) only up to this many rows: a page of

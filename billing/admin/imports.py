@@ -47,12 +47,11 @@ from billing.services.batches import (
     uploads_sweep,
 )
 from billing.services.convert import KINDS, convert_and_ingest
-from billing.services.errors import BillingError
 from billing.services.ingest import IngestReport, batch_ingest
+from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import Actor
+from chargeback.errors import BillingError
 from chargeback.formatting import money
-
-from .base import ReadOnlyAdmin, ReadOnlyInline
 
 IMPORT_PERMISSION = "billing.import_charges"
 TEMPLATES = "admin/billing/importbatch"

@@ -14,10 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing.models import BillingPeriod, Charge, PeriodTransition
-from billing.services.errors import BillingError
 from billing.services.periods import period_close, period_finalize, period_reopen
+from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
+from chargeback.errors import BillingError
 
-from .base import ReadOnlyAdmin, ReadOnlyInline
 from .charges import actor_for
 
 Status = BillingPeriod.Status

@@ -12,9 +12,9 @@ from django.utils.html import format_html
 
 from billing.models import AccountMapping, Rate, SubsidyRule, SubsidyUsage
 from billing.resources import AccountMappingResource, RateResource, SubsidyRuleResource
+from chargeback.admin_base import ReadOnlyInline
 from chargeback.formatting import money
 
-from .base import ReadOnlyInline
 from .masterdata import MasterDataAdmin
 
 

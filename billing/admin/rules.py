@@ -18,8 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing.models import PATTERN_FIELDS, BillingPeriod, FlagPattern, FundOrgPattern, TagMapping, validate_period
-from billing.services.errors import BillingError
 from billing.services.rules import period_reevaluate, record_delete, record_save, rules_preview
+from chargeback.errors import BillingError
 
 from .charges import actor_for
 

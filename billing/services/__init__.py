@@ -1,5 +1,5 @@
 """Every state change of the billing app. Keyword-only, typed, atomic and audited."""
 
-from .errors import BillingError
+from chargeback.errors import BillingError
 
 __all__ = ["BillingError"]

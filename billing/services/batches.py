@@ -23,8 +23,7 @@ from django.db import transaction
 
 from billing.models import BillingPeriod, Charge, ImportBatch, SubsidyUsage
 from chargeback.audit import Actor, audit_record
-
-from .errors import BillingError
+from chargeback.errors import BillingError
 
 # The statuses a batch may be rolled back from.
 ROLLBACK_FROM = {ImportBatch.Status.APPLIED}

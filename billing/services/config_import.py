@@ -24,9 +24,8 @@ from django.utils.text import slugify
 
 from billing.models import FlagPattern, FundOrgPattern, Source, TagMapping
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from journals.models import JournalFormat
-
-from .errors import BillingError
 
 KINDS = ("tag_mappings", "flag_patterns", "fund_org_patterns", "sources", "journal_formats")
 

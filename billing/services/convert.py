@@ -25,10 +25,10 @@ from billing.converters.storage import convert_storage
 from billing.ingest.reader import IngestError
 from billing.models import Source
 from chargeback.audit import Actor
+from chargeback.errors import BillingError
 from chargeback.models import Organization
 from chargeback.money import ZERO
 
-from .errors import BillingError
 from .ingest import PERIOD_IN_NAME, IngestReport, batch_ingest
 from .periods import period_validate
 from .rates import SubsidyLedger, subsidy_usage_record

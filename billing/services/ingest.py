@@ -38,10 +38,10 @@ from billing.models import (
     validate_period,
 )
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from chargeback.money import ZERO, from_scaled
 
 from .carry_over import carry_over_decisions, recount_flags
-from .errors import BillingError
 from .input_checks import input_file_check
 from .periods import period_get_or_open
 

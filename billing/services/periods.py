@@ -7,8 +7,7 @@ from django.utils import timezone
 
 from billing.models import BillingPeriod, PeriodTransition, validate_period
 from chargeback.audit import Actor, audit_record
-
-from .errors import BillingError
+from chargeback.errors import BillingError
 
 Status = BillingPeriod.Status
 

@@ -19,9 +19,8 @@ from django.db.models import Q
 
 from billing.models import Rate, Source, SubsidyRule, SubsidyUsage
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from chargeback.money import ZERO, quantize
-
-from .errors import BillingError
 
 HUNDRED = Decimal(100)
 

@@ -10,10 +10,9 @@ from django.db import transaction
 
 from billing.models import BillingPeriod, Charge, ReviewDecision
 from chargeback.audit import Actor, audit_build
+from chargeback.errors import BillingError
 from chargeback.models import AuditEvent
 from chargeback.money import ZERO
-
-from .errors import BillingError
 
 State = Charge.ReviewState
 # Which review states a decision may start from.

@@ -32,9 +32,8 @@ from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.writer import MasterData
 from billing.models import BillingPeriod, Charge, ImportBatch, ReviewDecision
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from chargeback.money import ZERO
-
-from .errors import BillingError
 
 State = Charge.ReviewState
 Decision = ReviewDecision.Decision

@@ -7,8 +7,7 @@ from django.db import transaction
 
 from billing.models import Source
 from chargeback.audit import Actor, audit_record
-
-from .errors import BillingError
+from chargeback.errors import BillingError
 
 
 def source_add(

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing.models import BillingPeriod, Source
-from billing.services.errors import BillingError
+from chargeback.errors import BillingError
 from chargeback.money import ZERO
 from journals.models import JournalFormat
 from journals.selectors import current_statements

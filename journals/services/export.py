@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from billing.models import BillingPeriod, PeriodTransition
-from billing.services.errors import BillingError
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from chargeback.money import CENT
 from journals.models import JournalExport, JournalFormat
 from journals.selectors import current_statements, statements_fingerprint

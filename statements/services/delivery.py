@@ -25,9 +25,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.models import PI, BillingPeriod
-from billing.services.errors import BillingError
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from chargeback.models import Organization
 from chargeback.money import ZERO
 from statements.models import Delivery, Statement

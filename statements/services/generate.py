@@ -21,9 +21,9 @@ from django.db.models import Case, CharField, Count, Max, Q, QuerySet, Value, Wh
 from django.db.models.functions import Coalesce
 
 from billing.models import PI, BillingPeriod, Charge, Project
-from billing.services.errors import BillingError
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import BillingError
 from chargeback.models import Organization
 from chargeback.money import ZERO, MoneySum, allocate, round_cents
 from statements.models import GenerationRun, Statement, StatementLine

@@ -19,10 +19,10 @@ from django.urls import reverse
 from billing.admin import imports as imports_admin
 from billing.models import BillingPeriod, Charge, ImportBatch
 from billing.services.batches import batch_rollback, uploads_root
-from billing.services.errors import BillingError
 from billing.services.ingest import batch_ingest
 from billing.services.periods import period_close
 from chargeback.audit import Actor
+from chargeback.errors import BillingError
 from chargeback.models import AuditEvent
 from tests.conftest import FocusFiles, minimal_row, tags
 

@@ -15,10 +15,10 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from billing.models import PI, Charge, FlagPattern, FundOrgPattern, Project, ReviewDecision, TagMapping
 from billing.resources import ChargeResource, PIResource, ProjectResource
-from billing.services.errors import BillingError
 from billing.services.review import charges_approve, charges_reattribute
 from billing.services.rules import period_reevaluate, rules_preview
 from chargeback.audit import Actor
+from chargeback.errors import BillingError
 from chargeback.models import AuditEvent, Organization
 from tests.conftest import make_staff, minimal_row, tags
 

@@ -6,8 +6,8 @@ from typing import Any
 from django.core.files.storage import default_storage
 from django.core.management.base import CommandParser
 
-from billing.services.errors import BillingError
 from chargeback.command import ChargebackCommand
+from chargeback.errors import BillingError
 from chargeback.formatting import money
 from journals.services import journal_export
 
