@@ -8,10 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.ingest.reader import IngestError
 from chargeback.audit import Actor
-from chargeback.errors import BillingError
-from statements.services.render import RenderError
+from chargeback.errors import DomainError
 
 
 class Error(CommandError):
@@ -51,7 +49,7 @@ class ChargebackCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
             return super().execute(*args, **options)
-        except (BillingError, IngestError, RenderError) as exc:
+        except DomainError as exc:
             raise Error(str(exc), returncode=1) from None
 
     @property

@@ -19,15 +19,11 @@ from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from chargeback.errors import BillingError
+from chargeback.errors import CopyError
 from chargeback.money import MoneyField
 
 TARGET = "copy_target"
 Progress = Callable[[str, int], None]  # (table, rows copied)
-
-
-class CopyError(BillingError):
-    """The copy cannot start or did not match; the message says why. Nothing was kept."""
 
 
 @dataclass

@@ -21,15 +21,14 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from billing.admin.charges import actor_for
 from billing.models import PI, BillingPeriod, Project
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
-from chargeback.errors import BillingError
+from chargeback.audit import actor_for
+from chargeback.errors import BillingError, DomainError
 from chargeback.formatting import money
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
 from statements.services.generate import generation_progress, plan_statements, statements_generate
-from statements.services.render import RenderError
 
 GENERATE = "statements.generate_statement"
 SEND = "statements.send_statement"
@@ -96,7 +95,7 @@ class StatementAdmin(ReadOnlyAdmin):
         for pi_email, period in sorted(set(queryset.values_list("pi__email", "period__period"))):
             try:
                 report = statements_generate(period=period, actor=actor_for(request), pi_email=pi_email, force=True)
-            except (BillingError, RenderError) as exc:
+            except DomainError as exc:
                 self.message_user(
                     request, f"{pi_email}, {period}: {exc} ({done} new statement versions made before it are kept)",
                     messages.ERROR,
@@ -152,7 +151,7 @@ class StatementAdmin(ReadOnlyAdmin):
                         request, f"{result.queued} emails queued ({result.skipped} PIs already sent or queued).",
                         messages.SUCCESS,
                     )  # fmt: skip
-            except (BillingError, RenderError) as exc:
+            except DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(here)
         progress = generation_progress(period=period)
@@ -194,7 +193,7 @@ class StatementAdmin(ReadOnlyAdmin):
         pi = get_object_or_404(PI, pk=pi_id)
         try:
             report = statements_generate(period=period, actor=actor_for(request), pi_email=pi.email, dry_run=True)
-        except (BillingError, RenderError) as exc:
+        except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:statements_statement_period", args=[period]))
         wanted = None if project_id == "none" else int(project_id)

@@ -50,7 +50,7 @@ from billing.services.convert import KINDS, convert_and_ingest
 from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import Actor
-from chargeback.errors import BillingError
+from chargeback.errors import BillingError, DomainError
 from chargeback.formatting import money
 
 IMPORT_PERMISSION = "billing.import_charges"
@@ -399,7 +399,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
                 request, staged, kind=form.cleaned_data["kind"], source=form.cleaned_data["source"],
                 period=form.cleaned_data["period"], dry_run=False,
             )  # fmt: skip
-        except (IngestError, BillingError) as exc:
+        except DomainError as exc:
             # Something changed since the preview (a period closed, say); the files stay staged.
             return self._render_form(request, form, staged=staged, error=f"Nothing was imported: {exc}")
         upload_discard(staged.token)

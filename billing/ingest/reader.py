@@ -14,24 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from chargeback.errors import IngestError
+
 from .columns import HeaderError, HeaderPlan, plan_header
 
 csv.field_size_limit(16 * 1024 * 1024)
-
-
-class IngestError(Exception):
-    """A fatal problem with an input file: `FILE:LINE: column X: what is wrong`."""
-
-    def __init__(self, path: str, line: int | None, message: str, column: str | None = None) -> None:
-        self.path, self.line, self.column, self.message = path, line, column, message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: column {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
-
-    def __reduce__(self) -> Any:  # survives the trip from a parsing worker process
-        return (IngestError, (self.path, self.line, self.message, self.column))
 
 
 class _CountingReader(io.RawIOBase):

@@ -8,11 +8,8 @@ from django.db import IntegrityError, transaction
 
 from billing.models import PI, Project
 from chargeback.audit import Actor, audit_record
+from chargeback.errors import DelegationError
 from statements.models import PortalDelegate
-
-
-class DelegationError(Exception):
-    """A delegation that cannot be made as asked; the message says why."""
 
 
 def _snapshot(d: PortalDelegate) -> dict[str, object]:

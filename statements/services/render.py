@@ -19,13 +19,10 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from chargeback.errors import RenderError
 from chargeback.models import Organization
 from chargeback.money import ZERO, allocate
 from statements.models import Statement, StatementLine
-
-
-class RenderError(Exception):
-    """A statement could not be laid out as a PDF."""
 
 
 @dataclass
