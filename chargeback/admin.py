@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from .admin_base import AuditedAdminMixin
 from .formatting import pretty_json
 from .models import AuditEvent, Organization
 
@@ -136,7 +137,7 @@ class OrganizationForm(forms.ModelForm):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Branding and billing defaults. The expected currency is a rule: only `manage_rules` edits it."""
 
     form = OrganizationForm
@@ -155,10 +156,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         return readonly
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        from billing.admin.charges import actor_for
-        from billing.services.rules import record_save
-
-        record_save(obj=obj, actor=actor_for(request))
+        super().save_model(request, obj, form, change)
         if "expected_currency" in form.changed_data and change:
             self.message_user(
                 request,

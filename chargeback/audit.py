@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
+from django.http import HttpRequest
 
 from .logging import request_id_var
 from .models import AuditEvent
@@ -46,6 +50,11 @@ def audit_record(**kwargs: Any) -> AuditEvent:
     return event
 
 
+def actor_for(request: HttpRequest) -> Actor:
+    """The signed-in person behind an admin or portal request, with their address."""
+    return Actor.for_user(request.user, source_ip=request.META.get("REMOTE_ADDR"))
+
+
 def audit_build(
     *,
     actor: Actor,
@@ -76,6 +85,55 @@ def audit_build(
         request_id = request_id_var.get()
         transaction.on_commit(lambda: _log(event, request_id))
     return event
+
+
+# -- edits people make to rules and master data -------------------------------------------------
+
+
+def _fields(obj: models.Model) -> dict[str, Any]:
+    data = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+    # A file field records the stored file's name.
+    data = {k: (v.name or "") if isinstance(v, FieldFile) else v for k, v in data.items()}
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def record_save(*, obj: models.Model, actor: Actor) -> None:
+    """Save a rule or master-data record a person edited (admin form), with an audit event.
+
+    The event names the model and what changed: `flagpattern.add`, `pi.change` … with the
+    changed fields before and after.
+    """
+    model = type(obj)
+    with transaction.atomic():
+        adding = obj._state.adding or obj.pk is None
+        stored = None if adding else model._default_manager.filter(pk=obj.pk).first()
+        before = _fields(stored) if stored is not None else None
+        obj.save()
+        after = _fields(obj)
+        if before is not None:
+            changed = [k for k in after if before.get(k) != after[k]]
+            if not changed:
+                return
+            before = {k: before.get(k) for k in changed}
+            after = {k: after[k] for k in changed}
+        verb = "add" if before is None else "change"
+        audit_record(actor=actor, action=f"{model._meta.model_name}.{verb}", obj=obj, before=before, after=after)
+
+
+def record_delete(*, obj: models.Model, actor: Actor) -> None:
+    """Delete a rule or master-data record (admin), keeping its last content in the audit event."""
+    with transaction.atomic():
+        before = _fields(obj)
+        audit_record(actor=actor, action=f"{obj._meta.model_name}.delete", obj=obj, before=before)
+        obj.delete()
+
+
+def records_imported(*, model: type[models.Model], actor: Actor, totals: dict[str, int], file_name: str) -> None:
+    """One audit event for a spreadsheet import of master data (admin import-export)."""
+    audit_record(
+        actor=actor, action=f"{model._meta.model_name}.import",
+        after={"file": file_name, **{k: v for k, v in totals.items() if v}},
+    )  # fmt: skip
 
 
 def _log(event: AuditEvent, request_id: str) -> None:

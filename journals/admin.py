@@ -14,9 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from billing.admin.charges import actor_for
 from billing.models import BillingPeriod
 from chargeback.admin_base import ReadOnlyAdmin
+from chargeback.audit import actor_for
 from chargeback.errors import BillingError
 from chargeback.formatting import money
 from journals.models import JournalExport, JournalFormat

@@ -22,7 +22,7 @@ from billing.models import Charge, ImportFile, ReviewDecision
 from billing.resources import FORMATS, ChargeResource
 from billing.services.review import charges_approve, charges_reattribute, charges_reject
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
-from chargeback.audit import Actor
+from chargeback.audit import actor_for
 from chargeback.errors import BillingError
 from chargeback.formatting import money, pretty_json
 from chargeback.money import MoneySum
@@ -40,10 +40,6 @@ class CappedPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return int(self.object_list.order_by()[: COUNT_LIMIT + 1].count())  # type: ignore[attr-defined]
-
-
-def actor_for(request: HttpRequest) -> Actor:
-    return Actor.for_user(request.user, source_ip=request.META.get("REMOTE_ADDR"))
 
 
 class NoteForm(forms.Form):

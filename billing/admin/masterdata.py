@@ -7,31 +7,19 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from import_export.admin import ImportExportModelAdmin
 
 from billing.models import PI, Project, Source
 from billing.resources import FORMATS, PIResource, ProjectResource, SourceResource, normalise_email
-from billing.services.rules import record_delete, record_save, records_imported
+from chargeback.admin_base import AuditedAdminMixin
+from chargeback.audit import actor_for, records_imported
 
-from .charges import actor_for
 
-
-class MasterDataAdmin(ImportExportModelAdmin):
+class MasterDataAdmin(AuditedAdminMixin, ImportExportModelAdmin):
     """Audited saves and deletes; spreadsheet import (change permission) and export (view)."""
 
     formats = FORMATS
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        record_save(obj=obj, actor=actor_for(request))
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        record_delete(obj=obj, actor=actor_for(request))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for obj in queryset:
-            record_delete(obj=obj, actor=actor_for(request))
 
     def process_result(self, result: Any, request: HttpRequest) -> Any:
         """After a confirmed (not a preview) import: one audit event with the row counts."""

@@ -16,9 +16,8 @@ from django.urls import URLPattern, path, reverse
 from billing.models import BillingPeriod, Charge, PeriodTransition
 from billing.services.periods import period_close, period_finalize, period_reopen
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
+from chargeback.audit import actor_for
 from chargeback.errors import BillingError
-
-from .charges import actor_for
 
 Status = BillingPeriod.Status
 # to-status: (permission, button label, whether the reason is required, service)

@@ -18,10 +18,10 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing.models import PATTERN_FIELDS, BillingPeriod, FlagPattern, FundOrgPattern, TagMapping, validate_period
-from billing.services.rules import period_reevaluate, record_delete, record_save, rules_preview
+from billing.services.rules import period_reevaluate, rules_preview
+from chargeback.admin_base import AuditedAdminMixin
+from chargeback.audit import actor_for
 from chargeback.errors import BillingError
-
-from .charges import actor_for
 
 MANAGE_RULES = "billing.manage_rules"
 TEMPLATES = "admin/billing/flagpattern"  # the rule pages, shared by the three rule lists
@@ -40,7 +40,7 @@ class PeriodForm(forms.Form):
         self.fields["period"].widget.choices = choices
 
 
-class RulesAdmin(admin.ModelAdmin):
+class RulesAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """A rule list: edits need `manage_rules`, saves are audited, two tools on the list."""
 
     change_list_template = f"{TEMPLATES}/change_list.html"
@@ -53,16 +53,6 @@ class RulesAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_delete_permission(request, obj) and may_manage_rules(request)
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        record_save(obj=obj, actor=actor_for(request))
-
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        record_delete(obj=obj, actor=actor_for(request))
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for obj in queryset:
-            record_delete(obj=obj, actor=actor_for(request))
 
     def get_urls(self) -> list[URLPattern]:
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
