@@ -61,12 +61,13 @@ def main() -> int:
         call_command("flush", interactive=False, verbosity=0)
         call_command("migrate", verbosity=0)
         # flush also emptied the rows the data migrations seeded (sources, rules, role groups).
-        import importlib
-
         from django.apps import apps
 
-        importlib.import_module("billing.migrations.0002_default_rules").seed(apps, None)
-        importlib.import_module("chargeback.migrations.0002_roles").roles_sync(apps)
+        from billing.defaults import defaults_seed
+        from chargeback.roles import roles_sync
+
+        defaults_seed(apps)
+        roles_sync(apps)
     path = focus_file(args.rows, ROOT.parent / "shared" / "focusgen.py")
     started = time.perf_counter()
     report = batch_ingest(paths=[path], source_name="aws", period="2025-01", actor=Actor.system("bench"))

@@ -127,11 +127,11 @@ def make_staff(email: str, group: str) -> Any:
 
     if not Group.objects.filter(name=group).exists():
         # Transactional tests flush the groups the roles migration created; make them again.
-        import importlib
-
         from django.apps import apps
 
-        importlib.import_module("chargeback.migrations.0002_roles").roles_sync(apps)
+        from chargeback.roles import roles_sync
+
+        roles_sync(apps)
     user = User.objects.create_user(username=email, email=email, password="pw-" + email, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     return user

@@ -1,13 +1,12 @@
 """Give the staff roles the permissions of the rate, subsidy and account-mapping models."""
 
-import importlib
-
 from django.db import migrations
+
+from chargeback.roles import roles_sync
 
 
 def forwards(apps, schema_editor):
-    roles = importlib.import_module("chargeback.migrations.0002_roles")
-    roles.roles_sync(apps, schema_editor.connection.alias)
+    roles_sync(apps, schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):

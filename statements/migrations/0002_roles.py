@@ -1,14 +1,12 @@
 """Give the role groups the statement permissions (generate, send) created by 0001."""
 
-import importlib
-
 from django.db import migrations
 
-roles = importlib.import_module("chargeback.migrations.0002_roles")
+from chargeback.roles import roles_sync
 
 
 def forwards(apps, schema_editor):
-    roles.roles_sync(apps, schema_editor.connection.alias)
+    roles_sync(apps, schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):

@@ -40,12 +40,13 @@ def chromium() -> Iterator[Any]:
 def reseed() -> None:
     """Transactional tests empty every table afterwards, including the rows the data migrations
     seeded (sources, tag mapping, role groups); put them back."""
-    import importlib
-
     from django.apps import apps
 
-    importlib.import_module("billing.migrations.0002_default_rules").seed(apps, None)
-    importlib.import_module("chargeback.migrations.0002_roles").roles_sync(apps)
+    from billing.defaults import defaults_seed
+    from chargeback.roles import roles_sync
+
+    defaults_seed(apps)
+    roles_sync(apps)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from dataclasses import dataclass
@@ -21,14 +20,11 @@ from django.db import models, transaction
 
 from billing.models import PI, Charge, FlagPattern, FundOrgPattern, Source
 from billing.services.ingest import IngestReport, batch_ingest
+from chargeback import roles
 from chargeback.audit import Actor, audit_record
 from chargeback.command import ChargebackCommand, Error
 from chargeback.formatting import money
 from chargeback.models import Organization
-
-# The role groups are defined once, by the migration that creates them; running its sync
-# again here also picks up permissions of models added after it.
-roles = importlib.import_module("chargeback.migrations.0002_roles")
 
 # `aws-2025-01.csv`, `storage-2025-01.csv.gz`: the source, then the billing period.
 DEMO_FILE = re.compile(r"^(?P<source>[a-z][a-z0-9_]*)-(?P<period>\d{4}-\d{2})\.csv(?:\.gz)?$")
