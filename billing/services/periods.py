@@ -9,6 +9,8 @@ from billing.models import BillingPeriod, PeriodTransition, validate_period
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 
+from .finalize_checks import run_checks
+
 Status = BillingPeriod.Status
 
 
@@ -86,12 +88,7 @@ def _check_can_finalize(obj: BillingPeriod) -> None:
         raise BillingError(
             f"period {obj.period} still has {flagged} flagged charges; approve or reject them before finalizing"
         )
-    from statements.services.generate import finalize_check as statements_finalize_check
-
-    statements_finalize_check(obj)
-    from journals.services import finalize_check  # journals builds on billing: imported here, not at the top
-
-    finalize_check(obj)
+    run_checks(obj)  # what the apps above billing need first (statements, journal), registered by them
 
 
 def period_open(*, period: str, actor: Actor) -> BillingPeriod:
