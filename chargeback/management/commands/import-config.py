@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from billing.services.config_import import KINDS, ConfigImportReport, config_import, config_load
 from chargeback.command import ChargebackCommand
+from journals.services.config_import import KINDS, ConfigImportReport, config_import, config_load
 
 LABELS = {
     "tag_mappings": "tag mappings",
