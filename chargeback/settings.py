@@ -126,7 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "chargeback.accounts.admin_branding",
+                "statements.portal.accounts.admin_branding",
             ],
         },
     },
@@ -149,15 +149,15 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Sign-in (django-allauth): staff sign in by email at /accounts/login/, which is also where the
 # admin sends anyone signed out (chargeback.admin_site). Accounts are created by administrators
-# in the admin; nobody signs up (chargeback.accounts.AccountAdapter).
+# in the admin; nobody signs up (statements.portal.accounts.AccountAdapter).
 AUTHENTICATION_BACKENDS = [
     # `client.login(username=...)`, `createsuperuser` and `changepassword` keep working.
     "django.contrib.auth.backends.ModelBackend",
     # allauth's backend (email sign-in), also matching addresses typed with capitals in the admin.
-    "chargeback.accounts.EmailAuthenticationBackend",
+    "statements.portal.accounts.EmailAuthenticationBackend",
 ]
-ACCOUNT_ADAPTER = "chargeback.accounts.AccountAdapter"
-SOCIALACCOUNT_ADAPTER = "chargeback.accounts.SocialAccountAdapter"
+ACCOUNT_ADAPTER = "statements.portal.accounts.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "statements.portal.accounts.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 # Signup is closed, but allauth checks the login method against these fields.
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -175,7 +175,7 @@ ACCOUNT_RATE_LIMITS = {
 }
 # PIs and their delegates sign in with a one-time code sent to their address (or a password,
 # if they set one). Asking for a code for an address of a PI or delegate without an account
-# creates the account (chargeback.accounts.RequestLoginCodeForm); the code proves the address,
+# creates the account (statements.portal.accounts.RequestLoginCodeForm); the code proves the address,
 # and a verified address is what links the account to its PI record. The page says the same
 # thing whether or not the address is known, and nothing is sent to unknown addresses.
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
@@ -183,7 +183,7 @@ ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 10 * 60
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
-ACCOUNT_FORMS = {"request_login_code": "chargeback.accounts.RequestLoginCodeForm"}
+ACCOUNT_FORMS = {"request_login_code": "statements.portal.accounts.RequestLoginCodeForm"}
 # A password change signs the account out everywhere, this browser included.
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 

@@ -10,4 +10,4 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         # The sign-in signal handlers that link an account to its PI record.
-        import chargeback.accounts  # noqa: F401
+        import statements.portal.accounts  # noqa: F401

@@ -19,8 +19,8 @@ from django.core.cache import cache
 from django.test import Client, RequestFactory
 
 from billing.models import PI
-from chargeback.accounts import SocialAccountAdapter, pi_link_user
 from statements.models import PortalDelegate
+from statements.portal.accounts import SocialAccountAdapter, pi_link_user
 from tests.portal.conftest import World
 
 pytestmark = pytest.mark.django_db
