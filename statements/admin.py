@@ -27,8 +27,9 @@ from chargeback.audit import actor_for
 from chargeback.errors import BillingError, DomainError
 from chargeback.formatting import money
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
+from statements.selectors import generation_progress
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
-from statements.services.generate import generation_progress, plan_statements, statements_generate
+from statements.services.generate import plan_statements, statements_generate
 
 GENERATE = "statements.generate_statement"
 SEND = "statements.send_statement"

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from billing.models import BillingPeriod, Charge
 from billing.services.periods import period_validate
-from statements.models import Statement
+from statements.models import Statement, StatementLine
+
+Kind = StatementLine.Kind
 
 
 def statement_rows(
@@ -36,3 +44,51 @@ def statement_rows(
         }  # fmt: skip
         for s in qs.order_by("number", "version")
     ]
+
+
+BILLED_STATES = (Charge.ReviewState.OK, Charge.ReviewState.APPROVED)
+
+
+def billed_charges(period: BillingPeriod) -> QuerySet[Charge]:
+    """What statements bill: active charges that are unflagged or approved."""
+    return Charge.objects.filter(period=period, active=True, review_state__in=BILLED_STATES)
+
+
+def line_kind() -> Case:
+    """FOCUS charge category/class as a statement line kind; negative amounts are credits."""
+    return Case(
+        When(charge_class__iexact="correction", then=Value(Kind.CORRECTION)),
+        When(charge_category__iexact="credit", then=Value(Kind.CREDIT)),
+        When(billed_cost__lt=0, then=Value(Kind.CREDIT)),
+        When(charge_category__iexact="adjustment", then=Value(Kind.ADJUSTMENT)),
+        When(charge_category__iexact="tax", then=Value(Kind.TAX)),
+        When(charge_category__iexact="purchase", then=Value(Kind.PURCHASE)),
+        default=Value(Kind.USAGE),
+        output_field=CharField(),
+    )
+
+
+def statement_charges(st: Statement) -> QuerySet[Charge]:
+    """The charges a statement bills (its period's billed charges of its PI and project)."""
+    qs = billed_charges(st.period).filter(pi_id=st.pi_id)
+    return qs.filter(project_id=st.project_id) if st.project_id else qs.filter(project__isnull=True)
+
+
+def statements_unrendered() -> list[int]:
+    """Draft statements older than the outbox's stale age: their render task was probably lost."""
+    stale = timezone.now() - timedelta(seconds=settings.OPENCHARGEBACK_OUTBOX_STALE_SECONDS)
+    return list(
+        Statement.objects.filter(status=Statement.Status.DRAFT, created_at__lte=stale).values_list("pk", flat=True)[
+            :1000
+        ]
+    )
+
+
+def generation_progress(*, period: str) -> dict[str, int]:
+    """How far the PDFs of a period's current statements are (drafts are still rendering)."""
+    counts = (
+        Statement.objects.filter(period__period=period)
+        .exclude(status=Statement.Status.SUPERSEDED)
+        .aggregate(total=Count("id"), pending=Count("id", filter=Q(status=Statement.Status.DRAFT)))
+    )
+    return {"total": counts["total"], "pending": counts["pending"], "done": counts["total"] - counts["pending"]}

@@ -7,8 +7,8 @@ import logging
 from django.conf import settings
 
 from chargeback.celery import app
+from statements.selectors import statements_unrendered
 from statements.services.delivery import deliveries_due, delivery_send
-from statements.services.generate import statements_unrendered
 from statements.services.render import statement_render
 
 log = logging.getLogger("openchargeback.statements")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, CharField, Count, Max, Q, QuerySet, Value, When
+from django.db.models import Count, Max
 from django.db.models.functions import Coalesce
 
 from billing.models import PI, BillingPeriod, Charge, Project
@@ -27,28 +27,9 @@ from chargeback.errors import BillingError
 from chargeback.models import Organization
 from chargeback.money import ZERO, MoneySum, allocate, round_cents
 from statements.models import GenerationRun, Statement, StatementLine
+from statements.selectors import billed_charges, line_kind
 
-BILLED_STATES = (Charge.ReviewState.OK, Charge.ReviewState.APPROVED)
 Kind = StatementLine.Kind
-
-
-def billed_charges(period: BillingPeriod) -> QuerySet[Charge]:
-    """What statements bill: active charges that are unflagged or approved."""
-    return Charge.objects.filter(period=period, active=True, review_state__in=BILLED_STATES)
-
-
-def line_kind() -> Case:
-    """FOCUS charge category/class as a statement line kind; negative amounts are credits."""
-    return Case(
-        When(charge_class__iexact="correction", then=Value(Kind.CORRECTION)),
-        When(charge_category__iexact="credit", then=Value(Kind.CREDIT)),
-        When(billed_cost__lt=0, then=Value(Kind.CREDIT)),
-        When(charge_category__iexact="adjustment", then=Value(Kind.ADJUSTMENT)),
-        When(charge_category__iexact="tax", then=Value(Kind.TAX)),
-        When(charge_category__iexact="purchase", then=Value(Kind.PURCHASE)),
-        default=Value(Kind.USAGE),
-        output_field=CharField(),
-    )
 
 
 @dataclass
@@ -364,37 +345,6 @@ def _create(
                "currency": st.currency, "supersedes": supersedes.pk if supersedes else None},
     )  # fmt: skip
     return st
-
-
-def statement_charges(st: Statement) -> QuerySet[Charge]:
-    """The charges a statement bills (its period's billed charges of its PI and project)."""
-    qs = billed_charges(st.period).filter(pi_id=st.pi_id)
-    return qs.filter(project_id=st.project_id) if st.project_id else qs.filter(project__isnull=True)
-
-
-def statements_unrendered() -> list[int]:
-    """Draft statements older than the outbox's stale age: their render task was probably lost."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    stale = timezone.now() - timedelta(seconds=settings.OPENCHARGEBACK_OUTBOX_STALE_SECONDS)
-    return list(
-        Statement.objects.filter(status=Statement.Status.DRAFT, created_at__lte=stale).values_list("pk", flat=True)[
-            :1000
-        ]
-    )
-
-
-def generation_progress(*, period: str) -> dict[str, int]:
-    """How far the PDFs of a period's current statements are (drafts are still rendering)."""
-    counts = (
-        Statement.objects.filter(period__period=period)
-        .exclude(status=Statement.Status.SUPERSEDED)
-        .aggregate(total=Count("id"), pending=Count("id", filter=Q(status=Statement.Status.DRAFT)))
-    )
-    return {"total": counts["total"], "pending": counts["pending"], "done": counts["total"] - counts["pending"]}
 
 
 def finalize_check(period: BillingPeriod) -> None:

@@ -50,7 +50,7 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
     Beyond `limit` lines the smallest are folded into one "other resources" line, so a project
     with a hundred thousand jobs still has a readable statement; returns (lines, folded count).
     """
-    from statements.services.generate import line_kind, statement_charges
+    from statements.selectors import line_kind, statement_charges
 
     limit = limit or settings.OPENCHARGEBACK_STATEMENT_DETAIL_LINES
     groups: dict[tuple[str, str, str, str], DetailLine] = {}
