@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from billing.ingest.mapping import normalise_account
+from billing.account_values import normalise_account
 from billing.services.rates import Applied, SubsidyLedger, period_bounds
 from chargeback.money import ZERO
 

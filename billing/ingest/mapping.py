@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from billing.account_values import normalise_account
+
 # The kinds, most specific first: the first that matches attributes the row.
 KINDS = ("slurm_account", "storage_path", "resource_group", "sub_account", "billing_account")
 # Where each kind's value is in a FOCUS file: a provider or converter column (an extension), or
@@ -20,14 +22,6 @@ EXTENSION_COLUMNS = {"slurm_account": "x_slurmaccount", "storage_path": "x_stora
 NULLS = frozenset({"", "null", "NULL"})
 
 Accounts = tuple[str, str, str, str, str]  # in KINDS order
-
-
-def normalise_account(kind: str, value: str) -> str:
-    """The form an account value is matched in: trimmed, lower-case; an Azure subscription by its id."""
-    text = value.strip().lower()
-    if kind == "sub_account" and text.startswith("/subscriptions/"):
-        text = text.split("/")[2]
-    return text
 
 
 def resource_group_of(resource_id: str) -> str:

@@ -1,14 +1,15 @@
 """Account mappings, rates and subsidies: what converters price with and how untagged charges
-are attributed. Part of the billing app's models (imported by billing/models.py)."""
+are attributed."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from billing.ingest.mapping import normalise_account
-from billing.models import PI, Project, Source, validate_period
+from billing.account_values import normalise_account
 from chargeback.money import ExactDecimalField, MoneyField
+
+from .charges import PI, Project, Source, validate_period
 
 
 class AccountMapping(models.Model):

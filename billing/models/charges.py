@@ -1,5 +1,4 @@
-"""Billing data: sources, periods, PIs and projects, import batches, charges, rules, review
-(account mappings, rates and subsidies: billing/pricing_models.py)."""
+"""Billing data: sources, periods, PIs and projects, import batches, charges, rules, review."""
 
 from __future__ import annotations
 
@@ -434,13 +433,3 @@ class FundOrgPattern(models.Model):
 
     def __str__(self) -> str:
         return self.pattern
-
-
-# Account mappings, rates and subsidies live in their own module; importing them here registers
-# them with the billing app and keeps `from billing.models import Rate` working.
-from billing.pricing_models import AccountMapping, Rate, SubsidyRule, SubsidyUsage  # noqa: E402
-
-__all__ = [
-    "PI", "AccountMapping", "BillingPeriod", "Charge", "FlagPattern", "FundOrgPattern", "ImportBatch", "ImportFile",
-    "PeriodTransition", "Project", "Rate", "ReviewDecision", "Source", "SubsidyRule", "SubsidyUsage", "TagMapping",
-]  # fmt: skip
