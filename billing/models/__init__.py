@@ -1,26 +1,11 @@
 """Billing data, one module per concept; `from billing.models import X` names any of them."""
 
-from .charges import (
-    PATTERN_FIELDS,
-    PERIOD_RE,
-    PI,
-    BillingPeriod,
-    Charge,
-    FlagPattern,
-    FundOrgPattern,
-    ImportBatch,
-    ImportFile,
-    PeriodTransition,
-    Project,
-    ReviewDecision,
-    Source,
-    TagMapping,
-    import_upload_to,
-    validate_pattern_fields,
-    validate_period,
-    validate_regex,
-)  # fmt: skip
+from .charges import Charge, ImportBatch, ImportFile, ReviewDecision, import_upload_to
+from .people import PI, Project
+from .periods import PERIOD_RE, BillingPeriod, PeriodTransition, validate_period
 from .pricing import AccountMapping, Rate, SubsidyRule, SubsidyUsage, normalise_account
+from .rules import PATTERN_FIELDS, FlagPattern, FundOrgPattern, TagMapping, validate_pattern_fields, validate_regex
+from .sources import Source
 
 __all__ = [
     "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Charge", "FlagPattern", "FundOrgPattern",

@@ -9,7 +9,9 @@ from django.db import models
 from billing.account_values import normalise_account
 from chargeback.money import ExactDecimalField, MoneyField
 
-from .charges import PI, Project, Source, validate_period
+from .people import PI, Project
+from .periods import validate_period
+from .sources import Source
 
 
 class AccountMapping(models.Model):

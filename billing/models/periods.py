@@ -1,0 +1,67 @@
+"""Billing periods (YYYY-MM) and every move of their status."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def validate_period(value: str) -> None:
+    if not PERIOD_RE.match(value):
+        raise ValidationError(f"{value!r} is not a billing period (YYYY-MM)")
+
+
+class BillingPeriod(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        FINALIZED = "finalized", "Finalized"
+
+    # The allowed moves: (from, to) -> whether a reason is required.
+    TRANSITIONS: dict[tuple[str, str], bool] = {
+        (Status.OPEN, Status.CLOSED): False,
+        (Status.CLOSED, Status.OPEN): True,
+        (Status.CLOSED, Status.FINALIZED): False,
+    }
+
+    period = models.CharField(max_length=7, unique=True, validators=[validate_period])
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period"]
+        permissions = [
+            ("close_period", "Can close and reopen billing periods"),
+            ("finalize_period", "Can finalize billing periods"),
+        ]
+
+    def __str__(self) -> str:
+        return self.period
+
+    @property
+    def accepts_changes(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class PeriodTransition(models.Model):
+    period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="transitions")
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    reason = models.TextField(blank=True)
+    actor = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.period}: {self.from_status or '-'} → {self.to_status}"

@@ -1,0 +1,29 @@
+"""Sources: where charges come from (aws, azure, hpc…), and their journal credit side."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Source(models.Model):
+    """Where billing data comes from (aws, azure, hpc, storage…) and whom the journal credits."""
+
+    name = models.SlugField(max_length=50, unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    file_pattern = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Shell-style file name pattern for auto-detection, e.g. aws-*.csv*",
+    )
+    credit_fund_org = models.CharField(max_length=100, blank=True, help_text="Journal credit side fund/org")
+    gl_account = models.CharField(max_length=50, blank=True, help_text="Journal credit GL account")
+    enabled = models.BooleanField(default=True)
+    last_import_status = models.CharField(max_length=200, blank=True)
+    last_import_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
