@@ -10,7 +10,7 @@ from chargeback.audit import Actor
 from chargeback.money import ZERO
 
 if TYPE_CHECKING:
-    from .ingest import IngestReport
+    from .ingest_report import IngestReport
 
 
 def recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:

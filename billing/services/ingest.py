@@ -12,8 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import localcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,45 +38,15 @@ from billing.models import (
 )
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
-from chargeback.money import ZERO, from_scaled
+from chargeback.money import from_scaled
 
 from .carry_over import carry_over_decisions, recount_flags
+from .ingest_report import IngestReport
 from .input_checks import input_file_check
 from .periods import period_get_or_open
 
 PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
 ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
-
-
-@dataclass
-class IngestReport:
-    status: str  # applied | dry_run | already_imported
-    source: str
-    period: str
-    files: list[str]
-    rows: int = 0
-    list_total: Decimal = ZERO
-    billed_total: Decimal = ZERO
-    flagged_rows: int = 0
-    flagged_cost: Decimal = ZERO
-    flag_counts: dict[str, int] = field(default_factory=dict)
-    periods_seen: dict[str, int] = field(default_factory=dict)
-    currencies: list[str] = field(default_factory=list)
-    focus_version: str = ""
-    new_pis: int = 0
-    new_projects: int = 0
-    warnings: list[str] = field(default_factory=list)
-    batch_id: int | None = None
-    replaced_batch_id: int | None = None
-    carried_decisions: int = 0
-    seconds: float = 0.0  # wall time of the import
-    worker_peak_rss_mb: float | None = None  # the parsing worker's memory, when one was used
-
-    def as_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        for key in ("list_total", "billed_total", "flagged_cost"):
-            data[key] = str(data[key])
-        return data
 
 
 def detect_source(filename: str) -> Source | None:

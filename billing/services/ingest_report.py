@@ -1,0 +1,40 @@
+"""What an import did (or, in a dry run, would do): the figures every entry point reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from chargeback.money import ZERO
+
+
+@dataclass
+class IngestReport:
+    status: str  # applied | dry_run | already_imported
+    source: str
+    period: str
+    files: list[str]
+    rows: int = 0
+    list_total: Decimal = ZERO
+    billed_total: Decimal = ZERO
+    flagged_rows: int = 0
+    flagged_cost: Decimal = ZERO
+    flag_counts: dict[str, int] = field(default_factory=dict)
+    periods_seen: dict[str, int] = field(default_factory=dict)
+    currencies: list[str] = field(default_factory=list)
+    focus_version: str = ""
+    new_pis: int = 0
+    new_projects: int = 0
+    warnings: list[str] = field(default_factory=list)
+    batch_id: int | None = None
+    replaced_batch_id: int | None = None
+    carried_decisions: int = 0
+    seconds: float = 0.0  # wall time of the import
+    worker_peak_rss_mb: float | None = None  # the parsing worker's memory, when one was used
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        for key in ("list_total", "billed_total", "flagged_cost"):
+            data[key] = str(data[key])
+        return data
