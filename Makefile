@@ -17,7 +17,7 @@ venv: $(BIN)/openchargeback
 
 demo: venv
 	$(BIN)/openchargeback migrate --no-input -v 0
-	$(BIN)/openchargeback load_demo
+	$(BIN)/openchargeback load-demo
 	@echo ""
 	@echo "OpenChargeback is running on http://127.0.0.1:8000/admin/"
 	@echo "Sign in as finance@example.edu with password 'demo-finance' (see README for other roles)."

@@ -12,6 +12,8 @@ import sys
 
 OWN_APPS = ("billing", "statements", "journals", "chargeback")
 # A command's summary is its help's first sentence ("e.g. " and "i.e. " do not end one).
+# Older spellings kept working but not listed: the list shows each command once, by its name.
+ALIASES = {"load_demo": "load-demo"}
 FIRST_SENTENCE = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.\s")
 
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _overview(commands: dict[str, str], summaries: dict[str, str]) -> str:
-    own = sorted(name for name, app in commands.items() if app in OWN_APPS)
+    own = sorted(name for name, app in commands.items() if app in OWN_APPS and name not in ALIASES)
     other = sorted(name for name, app in commands.items() if app not in OWN_APPS)
     lines = [
         "usage: openchargeback COMMAND [options]",

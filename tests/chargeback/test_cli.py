@@ -39,6 +39,14 @@ def test_help_lists_the_openchargeback_commands_with_what_they_do(migrated):
     assert "migrate" in result.stdout and "createsuperuser" in result.stdout
 
 
+def test_the_demo_command_is_listed_as_load_demo_in_the_style_of_the_others(migrated):
+    listed = console("--help", data_dir=migrated).stdout
+
+    assert "  load-demo " in listed
+    assert "  copy-database " in listed
+    assert "load_demo" not in listed
+
+
 def test_an_error_is_one_line_on_stderr_with_exit_status_1(migrated, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("BillingPeriodStart,BilledCost\n2025-01-01,abc\n")

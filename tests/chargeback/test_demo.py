@@ -64,6 +64,17 @@ def demo(run: Callable[..., Result]) -> Result:
     return result
 
 
+def test_load_demo_and_its_older_spelling_load_the_same_demo(run: Callable[..., Result]) -> None:
+    first = run("load-demo")
+    assert first.code == 0, first.err
+    assert Charge.objects.count() == sum(EXPECTED_ROWS.values())
+
+    again = run("load_demo")
+    assert again.code == 0, again.err
+    assert "Files: 0 imported, 5 already imported" in again.out
+    assert Charge.objects.count() == sum(EXPECTED_ROWS.values())
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     data = path.read_bytes()
     if path.suffix == ".gz":

@@ -1,4 +1,4 @@
-"""`openchargeback load_demo`: the demo organization, its rules, a user per role and sample data."""
+"""`openchargeback load-demo` (also `load_demo`): the demo organization, its rules, a user per role and sample data."""
 
 from __future__ import annotations
 
