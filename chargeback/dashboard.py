@@ -1,6 +1,6 @@
 """The dashboard shown on the admin index page: a period's figures and its next step.
 
-The figures come from `billing.dashboard` as exact amounts; this module only picks the period,
+The figures come from `billing.selectors.dashboard` as exact amounts; this module only picks the period,
 formats (amounts are rounded for display by `chargeback.formatting.money`, nowhere else), lays
 out the two server-rendered charts and decides which next step the user may take.
 """
@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 from django.http import HttpRequest
 from django.urls import reverse
 
-from billing.dashboard import (
+from billing.models import PERIOD_RE, BillingPeriod, Charge
+from billing.selectors.dashboard import (
     CostRow,
     CurrencyTotals,
     PeriodFigures,
@@ -25,7 +26,6 @@ from billing.dashboard import (
     dashboard_figures,
     dashboard_periods,
 )
-from billing.models import PERIOD_RE, BillingPeriod, Charge
 from chargeback.formatting import money
 from chargeback.money import ZERO
 

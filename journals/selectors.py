@@ -152,7 +152,7 @@ def period_reconciliation(period: BillingPeriod) -> Reconciliation:
         rec.imported_billed += billed
         currencies.update(c for c in batch_currencies or [] if c)
     reviewed = (
-        # `active__in`, not `active=True`, so SQLite uses the whole index (see billing.dashboard).
+        # `active__in`, not `active=True`, so SQLite uses the whole index (see billing.selectors.dashboard).
         Charge.objects.filter(period=period, active__in=[True], review_state__in=[State.FLAGGED, State.REJECTED])
         .values("review_state")
         .annotate(n=Count("id"), billed=MoneySum("billed_cost"))

@@ -16,9 +16,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from billing.dashboard import dashboard_default_period, dashboard_figures, dashboard_periods
 from billing.models import BillingPeriod, Charge, Source, TagMapping
 from billing.selectors import period_summaries
+from billing.selectors.dashboard import dashboard_default_period, dashboard_figures, dashboard_periods
 from billing.services.rules import period_reevaluate
 from chargeback.audit import Actor
 from tests.conftest import MINIMAL_HEADER, minimal_row, tags
