@@ -49,6 +49,13 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_seconds_list(name: str, default: str) -> list[int]:
+    values = env_list(name, default)
+    if not values or not all(v.isdigit() and int(v) > 0 for v in values):
+        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not a comma-separated list of seconds")
+    return [int(v) for v in values]
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -245,11 +252,19 @@ FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6's default for URL form fields, to
 # Email: files under the data dir unless an SMTP host is configured.
 EMAIL_HOST = env_str("EMAIL_HOST")
 if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_BACKEND = "chargeback.mail.SMTPBackend"
     EMAIL_PORT = env_int("EMAIL_PORT", 587)
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
     EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)  # STARTTLS (port 587)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # TLS from the first byte (port 465)
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other: set one of them to false")
+    # The CA certificate (PEM) that signed the server's certificate, when it is not a public one.
+    EMAIL_SSL_CAFILE = env_str("EMAIL_SSL_CAFILE")
+    if EMAIL_SSL_CAFILE and not Path(EMAIL_SSL_CAFILE).is_file():
+        raise ImproperlyConfigured(f"EMAIL_SSL_CAFILE={EMAIL_SSL_CAFILE!r} is not a file")
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(DATA_DIR / "mail")
@@ -278,6 +293,8 @@ CELERY_BEAT_SCHEDULE = {
 OPENCHARGEBACK_STATEMENT_DETAIL_LINES = env_int("OPENCHARGEBACK_STATEMENT_DETAIL_LINES", 400)
 OPENCHARGEBACK_PUBLIC_URL = env_str("OPENCHARGEBACK_PUBLIC_URL")
 OPENCHARGEBACK_OUTBOX_STALE_SECONDS = env_int("OPENCHARGEBACK_OUTBOX_STALE_SECONDS", 300)
+# Seconds before the 2nd, 3rd, … attempt after a temporary SMTP failure (the last one repeats).
+OPENCHARGEBACK_OUTBOX_BACKOFF_SECONDS = env_seconds_list("OPENCHARGEBACK_OUTBOX_BACKOFF_SECONDS", "60,300,900,3600")
 # Beat answers `celery inspect ping` (its container health check) while its scheduler ticks.
 CELERY_BEAT_ENABLE_REMOTE_CONTROL = True
 

@@ -230,7 +230,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_filter = [DeliveryStatusFilter, "status", "period"]
     list_select_related = ["period", "pi"]
     search_fields = ["recipient"]
-    fields = ("period", "pi", "recipient", "status", "attempts", "last_error", "next_attempt_at", "subject",
+    fields = ("period", "pi", "recipient", "copies", "status", "attempts", "last_error", "next_attempt_at", "subject",
               "amount_due", "currency", "statement_numbers", "resend_of", "actor", "created_at", "claimed_at",
               "sent_at")  # fmt: skip
     readonly_fields = fields
@@ -238,7 +238,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Last error")
     def error(self, obj: Delivery) -> str:
-        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+        # Long enough for a server's whole reply: it is what a person acts on.
+        return (obj.last_error[:200] + "…") if len(obj.last_error) > 200 else obj.last_error
 
     @admin.display(description="Statements")
     def statement_numbers(self, obj: Delivery) -> str:

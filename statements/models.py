@@ -148,6 +148,7 @@ class Delivery(models.Model):
     period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="deliveries")
     pi = models.ForeignKey(PI, on_delete=models.PROTECT, related_name="deliveries")
     recipient = models.EmailField()
+    copies = models.JSONField(default=list, blank=True, help_text="Delegates copied on the email")
     statements = models.ManyToManyField(Statement, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -202,6 +203,10 @@ class PortalDelegate(models.Model):
     all_projects = models.BooleanField(default=False, help_text="All of the PI's projects, also future ones")
     projects = models.ManyToManyField(Project, blank=True, related_name="portal_delegates")
     note = models.CharField(max_length=200, blank=True, help_text="e.g. lab manager, grant administrator")
+    email_statements = models.BooleanField(
+        default=False,
+        help_text="Copied on the PI's statement email, when they may see every statement it carries",
+    )
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing.models import BillingPeriod, Charge
 from billing.services.periods import period_validate
-from statements.models import Statement, StatementLine
+from statements.models import Delivery, Statement, StatementLine
 
 Kind = StatementLine.Kind
 
@@ -92,3 +92,33 @@ def generation_progress(*, period: str) -> dict[str, int]:
         .aggregate(total=Count("id"), pending=Count("id", filter=Q(status=Statement.Status.DRAFT)))
     )
     return {"total": counts["total"], "pending": counts["pending"], "done": counts["total"] - counts["pending"]}
+
+
+def outbox_rows(*, period: str | None = None, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Deliveries, newest first: who, what state, how many attempts, what the server last said."""
+    qs = Delivery.objects.select_related("period")
+    if period:
+        period_validate(period)
+        qs = qs.filter(period__period=period)
+    if status:
+        qs = qs.filter(status=status)
+    return [
+        {
+            "id": d.pk,
+            "period": d.period.period,
+            "recipient": d.recipient,
+            "copies": d.copies,
+            "status": d.status,
+            "attempts": d.attempts,
+            "last_error": d.last_error,
+            "next_attempt_at": d.next_attempt_at,
+            "created_at": d.created_at,
+            "sent_at": d.sent_at,
+        }  # fmt: skip
+        for d in qs.order_by("-id")[:limit]
+    ]
+
+
+def outbox_stuck(*, period: str | None = None) -> list[dict[str, Any]]:
+    """Deliveries in `sending`: a person checks whether they reached the recipient."""
+    return outbox_rows(period=period, status=Delivery.Status.SENDING)

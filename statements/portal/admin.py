@@ -22,7 +22,7 @@ for _model in (SocialApp, SocialToken):
 class PortalDelegateForm(forms.ModelForm):
     class Meta:
         model = PortalDelegate
-        fields = ["pi", "email", "all_projects", "projects", "note"]
+        fields = ["pi", "email", "all_projects", "projects", "email_statements", "note"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -42,6 +42,7 @@ def _snapshot(d: PortalDelegate) -> dict[str, Any]:
         "email": d.email,
         "all_projects": d.all_projects,
         "projects": sorted(d.projects.values_list("code", flat=True)),
+        "email_statements": d.email_statements,
         "note": d.note,
     }
 
@@ -49,7 +50,9 @@ def _snapshot(d: PortalDelegate) -> dict[str, Any]:
 @admin.register(PortalDelegate)
 class PortalDelegateAdmin(admin.ModelAdmin):
     form = PortalDelegateForm
-    list_display = ["email", "pi", "all_projects", "shared_projects", "note", "created_by", "created_at"]
+    list_display = [
+        "email", "pi", "all_projects", "shared_projects", "email_statements", "note", "created_by", "created_at"
+    ]  # fmt: skip
     list_select_related = ["pi"]
     list_filter = ["all_projects"]
     search_fields = ["email", "pi__email", "pi__name", "projects__code"]

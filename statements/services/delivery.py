@@ -4,15 +4,19 @@ A `Delivery` row is written in the same transaction as the decision to send and 
 queued after commit. A worker claims the row with a conditional update (pending → sending); a
 second worker, a redelivered task or a sweeper re-queue finds nothing to claim. SMTP 4xx replies
 and connection failures go back to pending with a backoff; 5xx replies end as failed with the
-server's reason. A row left in `sending` (a worker died mid-send) is shown to a person, never
-retried blindly: the email may have gone out.
+server's reason. A row left in `sending` (a worker died mid-send, or the connection was lost after
+the whole message was written and before the server's reply) is shown to a person, never retried
+blindly: the email may have gone out. Each delivery keeps one Message-ID across its attempts.
+
+Embedded mode (no broker, tasks run in-process) has no beat to sweep the outbox, so queuing a
+period's emails there also sends its pending ones that are due: an interrupted send finishes on the
+next `send` or `generate --send`.
 """
 
 from __future__ import annotations
 
-import smtplib
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -28,12 +32,12 @@ from billing.models import PI, BillingPeriod
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
+from chargeback.mail import refusal
 from chargeback.models import Organization
 from chargeback.money import ZERO
-from statements.models import Delivery, Statement
+from statements.models import Delivery, PortalDelegate, Statement
 
 MAX_ATTEMPTS = 5
-BACKOFF_SECONDS = (60, 300, 900, 3600)
 UNSENT = (Statement.Status.DRAFT, Statement.Status.FINAL)
 
 
@@ -42,6 +46,7 @@ class QueueResult:
     queued: int
     skipped: int
     delivery_ids: list[int]
+    resumed_ids: list[int] = field(default_factory=list)  # embedded mode: pending ones sent again
 
 
 def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, resend: bool = False) -> QueueResult:
@@ -73,6 +78,7 @@ def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, 
                 period=obj, status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
             ).values_list("pi_id", flat=True)
         )
+        resumed = _embedded_due(obj, pi_ids=set(by_pi)) if settings.CELERY_TASK_ALWAYS_EAGER else []
         created: list[Delivery] = []
         skipped = 0
         for pi_id, statements in by_pi.items():
@@ -82,19 +88,39 @@ def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, 
             pi = statements[0].pi
             previous = Delivery.objects.filter(period=obj, pi_id=pi_id).order_by("-id").first()
             d = Delivery.objects.create(
-                period=obj, pi=pi, recipient=pi.email, status=Delivery.Status.PENDING,
+                period=obj, pi=pi, recipient=pi.email, copies=_copies(pi, statements), status=Delivery.Status.PENDING,
                 resend_of=previous if resend else None, actor=actor.label, user_id=actor.user_id,
                 amount_due=sum((s.amount_due for s in statements), ZERO), currency=statements[0].currency,
             )  # fmt: skip
             d.statements.set(statements)
             audit_record(
                 actor=actor, action="delivery.resend" if resend else "delivery.queue", obj=d, period=period,
-                after={"recipient": d.recipient, "statements": [s.number for s in statements]},
+                after={"recipient": d.recipient, "copies": d.copies, "statements": [s.number for s in statements]},
             )  # fmt: skip
             created.append(d)
-        for d in created:
-            transaction.on_commit(partial(send_delivery.delay, d.pk))
-    return QueueResult(queued=len(created), skipped=skipped, delivery_ids=[d.pk for d in created])
+        for pk in [*resumed, *(d.pk for d in created)]:
+            transaction.on_commit(partial(send_delivery.delay, pk))
+    return QueueResult(queued=len(created), skipped=skipped, delivery_ids=[d.pk for d in created], resumed_ids=resumed)
+
+
+def _copies(pi: PI, statements: list[Statement]) -> list[str]:
+    """Delegates who asked for the statement email and may see every statement in it."""
+    projects = {s.project_id for s in statements}
+    delegates = PortalDelegate.objects.filter(pi=pi, email_statements=True).prefetch_related("projects")
+    return [
+        d.email for d in delegates.order_by("email") if d.all_projects or projects <= {p.pk for p in d.projects.all()}
+    ]
+
+
+def _embedded_due(period: BillingPeriod, *, pi_ids: set[int]) -> list[int]:
+    """Pending deliveries of these PIs that are due: with no broker and no beat, nobody else sends them."""
+    now = timezone.now()
+    return list(
+        Delivery.objects.filter(period=period, pi_id__in=pi_ids, status=Delivery.Status.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def delivery_resend(*, delivery_id: int, actor: Actor) -> QueueResult:
@@ -104,7 +130,7 @@ def delivery_resend(*, delivery_id: int, actor: Actor) -> QueueResult:
 
 @dataclass
 class SendOutcome:
-    status: str  # sent, retry, failed, skipped
+    status: str  # sent, retry, failed, unknown (left in sending for a person), skipped
     retry_in: int | None = None
     error: str = ""
 
@@ -144,14 +170,21 @@ def delivery_message(d: Delivery) -> EmailMultiAlternatives:
         body=render_to_string("statements/email.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[d.recipient],
+        cc=d.copies,
         reply_to=[org.contact_email] if org.contact_email else None,
-        headers={"X-OpenChargeback-Delivery": str(d.pk)},
+        headers={"X-OpenChargeback-Delivery": str(d.pk), "Message-ID": delivery_message_id(d)},
     )
     message.attach_alternative(render_to_string("statements/email.html", context), "text/html")
     for st in statements:
         with st.pdf.open("rb") as fh:
             message.attach(f"statement-{st.number}-v{st.version}.pdf", fh.read(), "application/pdf")
     return message
+
+
+def delivery_message_id(d: Delivery) -> str:
+    """The same for every attempt of a delivery, so a copy the server already had is recognisable."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "localhost"
+    return f"<openchargeback.delivery.{d.pk}.{d.created_at:%Y%m%d%H%M%S}@{domain}>"
 
 
 def delivery_send(*, delivery_id: int) -> SendOutcome:
@@ -177,13 +210,11 @@ def delivery_send(*, delivery_id: int) -> SendOutcome:
             return _fail(d, "a statement was regenerated after this email was queued; send the new version")
         message = delivery_message(d)
         message.send()
-    except smtplib.SMTPResponseException as exc:
-        reason = f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"
-        if 400 <= exc.smtp_code < 500:
-            return _retry(d, reason)
-        return _fail(d, reason)
-    except (smtplib.SMTPException, OSError) as exc:
-        return _retry(d, f"{type(exc).__name__}: {exc}")
+    except OSError as exc:  # smtplib's errors, refused connections, TLS failures
+        why = refusal(exc)
+        if why.kind == "unknown":
+            return _hold(d, why.text)
+        return _retry(d, why.text) if why.kind == "temporary" else _fail(d, why.text)
     with transaction.atomic():
         Delivery.objects.filter(pk=d.pk, status=Delivery.Status.SENDING).update(
             status=Delivery.Status.SENT, sent_at=timezone.now(), last_error="", subject=message.subject
@@ -202,7 +233,8 @@ def _retry(d: Delivery, reason: str) -> SendOutcome:
     attempts = Delivery.objects.values_list("attempts", flat=True).get(pk=d.pk)
     if attempts >= MAX_ATTEMPTS:
         return _fail(d, f"{reason} (gave up after {attempts} attempts)")
-    wait = BACKOFF_SECONDS[min(attempts - 1, len(BACKOFF_SECONDS) - 1)]
+    backoff = settings.OPENCHARGEBACK_OUTBOX_BACKOFF_SECONDS
+    wait = backoff[min(attempts - 1, len(backoff) - 1)]
     Delivery.objects.filter(pk=d.pk, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.PENDING, last_error=reason, next_attempt_at=timezone.now() + timedelta(seconds=wait)
     )
@@ -218,6 +250,17 @@ def _fail(d: Delivery, reason: str) -> SendOutcome:
         after={"recipient": d.recipient, "error": reason},
     )  # fmt: skip
     return SendOutcome("failed", error=reason)
+
+
+def _hold(d: Delivery, reason: str) -> SendOutcome:
+    """Outcome unknown: stay in `sending` for a person to check, never retried by a sweep."""
+    reason = f"{reason}; check with the recipient before sending it again (outbox --retry --force-stuck)"
+    Delivery.objects.filter(pk=d.pk, status=Delivery.Status.SENDING).update(last_error=reason)
+    audit_record(
+        actor=Actor.system("outbox"), action="delivery.unknown", obj=d, period=d.period.period,
+        after={"recipient": d.recipient, "error": reason},
+    )  # fmt: skip
+    return SendOutcome("unknown", error=reason)
 
 
 def deliveries_due() -> list[int]:

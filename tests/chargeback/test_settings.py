@@ -47,7 +47,7 @@ def test_production_values_select_redis_postgres_and_smtp(tmp_path):
     )
     data = json.loads(result.stdout)
     assert data["eager"] is False and data["broker"] == "redis://127.0.0.1:6379/0"
-    assert data["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert data["email"] == "chargeback.mail.SMTPBackend"
     assert data["db"] == "django.db.backends.postgresql" and data["name"] == "billing"
 
 

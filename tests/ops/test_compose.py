@@ -124,7 +124,8 @@ def test_the_operations_guides_are_linked_from_their_index():
     index = (folder / "index.md").read_text()
     pages = sorted(p.name for p in folder.glob("*.md") if p.name != "index.md")
     assert pages == [
-        "backup-restore.md", "install.md", "observability.md", "scaling.md", "sqlite-to-postgresql.md", "upgrade.md",
+        "backup-restore.md", "email.md", "install.md", "observability.md", "scaling.md",
+        "sqlite-to-postgresql.md", "upgrade.md",
     ]  # fmt: skip
     assert [p for p in pages if f"({p})" not in index] == []
 
