@@ -20,7 +20,8 @@ demo: venv
 	$(BIN)/openchargeback load-demo
 	@echo ""
 	@echo "OpenChargeback is running on http://127.0.0.1:8000/admin/"
-	@echo "Sign in as finance@example.edu with password 'demo-finance' (see README for other roles)."
+	@echo "Sign in as finance@example.edu with password 'demo-finance' and the authenticator code"
+	@echo "of secret OCBDEMO2FINANCE7AUTHENTICATORAPP, or a recovery code printed above (see README)."
 	@echo "PIs: http://127.0.0.1:8000/portal/ as alice.chen@example.edu with password 'demo-pi'."
 	@echo "Press Ctrl+C to stop."
 	$(BIN)/openchargeback runserver 127.0.0.1:8000

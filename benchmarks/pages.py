@@ -46,6 +46,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django.contrib.auth.models import User
     from django.core.management import call_command
     from django.db import connection
@@ -73,6 +74,8 @@ def main() -> int:
     report = batch_ingest(paths=[path], source_name="aws", period="2025-01", actor=Actor.system("bench"))
     print(f"imported {report.rows:,} rows in {time.perf_counter() - started:.1f} s ({connection.vendor})")
     user = User.objects.create_superuser("bench@example.edu", "bench@example.edu", "x")
+    # Superusers reach the admin only with an authenticator app (chargeback.mfa).
+    TOTP.activate(user, generate_totp_secret())
     client = Client()
     client.force_login(user)
     some = Charge.objects.order_by("-id").values_list("id", "pi__email", "project__code").first()

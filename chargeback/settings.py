@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "import_export",
     "allauth",
     "allauth.account",
+    # Staff's second factor: an authenticator app (TOTP) and recovery codes (chargeback.mfa).
+    "allauth.mfa",
     # Single sign-on (OpenID Connect); a provider exists only when OIDC_* is set (see below).
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
@@ -118,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Finance admins and superusers without an authenticator app are sent to set one up.
+    "chargeback.mfa.StaffMfaMiddleware",
 ]
 
 ROOT_URLCONF = "chargeback.urls"
@@ -190,9 +194,25 @@ ACCOUNT_LOGIN_BY_CODE_TIMEOUT = 10 * 60
 ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS = 3
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
-ACCOUNT_FORMS = {"request_login_code": "statements.portal.accounts.RequestLoginCodeForm"}
+# Codes and password resets go only to the account whose address it is (a verified address, or
+# the account's own); nobody adds addresses to their account (chargeback.urls, statements.portal.accounts).
+ACCOUNT_FORMS = {
+    "request_login_code": "statements.portal.accounts.RequestLoginCodeForm",
+    "reset_password": "statements.portal.accounts.ResetPasswordForm",
+}
 # A password change signs the account out everywhere, this browser included.
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+# A password reset by mail never signs in: the sign-in that follows asks for the second factor.
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+
+# Two-factor sign-in (allauth.mfa): an authenticator app, with recovery codes for a lost phone.
+# Required for finance admins and superusers (chargeback.mfa), optional for everyone else; once an
+# account has an app, every sign-in asks for its code. Signup is closed, so allauth's reason to
+# demand a verified address first (a stranger signing up with someone's address and locking them
+# out) does not arise, and staff addresses typed by an administrator are never "verified" rows.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "OpenChargeback"
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 
 # Single sign-on through the university's OpenID Connect identity provider, configured here
 # (never in the database) and only when OIDC_SERVER_URL and OIDC_CLIENT_ID are set. A social

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from chargeback import health
+from statements.portal.accounts import email_addresses_page
 
 # Every app's admin module registers its models here, not at start-up (see chargeback.apps).
 admin.autodiscover()
@@ -13,7 +14,10 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    # Sign-in, sign-out and password reset (django-allauth); signup is closed by the adapter.
+    # Nobody adds or changes the addresses of their own account (statements.portal.accounts).
+    path("accounts/email/", email_addresses_page, name="account_email"),
+    # Sign-in, sign-out, password reset and two-factor set-up (django-allauth, /accounts/2fa/);
+    # signup is closed by the adapter.
     path("accounts/", include("allauth.urls")),
     # The read-only PI portal (statements, charges, projects, delegates).
     path("portal/", include("statements.portal.urls")),

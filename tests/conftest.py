@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,28 @@ def in_ci() -> Iterator[bool]:
     yield os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-def make_staff(email: str, group: str) -> Any:
+# The authenticator app of the staff the tests make (finance admins and superusers must have one).
+STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+MFA_AUTHENTICATE = "/accounts/2fa/authenticate/"
+
+
+def totp_code(secret: str = STAFF_TOTP_SECRET, *, at: float | None = None) -> str:
+    """The authenticator app's current code (RFC 6238, allauth's own HOTP function)."""
+    from allauth.mfa import app_settings
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+
+    counter = int(time.time() if at is None else at) // app_settings.TOTP_PERIOD
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def give_authenticator(user: Any, secret: str = STAFF_TOTP_SECRET) -> None:
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    TOTP.activate(user, secret)
+
+
+def make_staff(email: str, group: str, *, authenticator: bool | None = None) -> Any:
+    """A staff member in a role; finance admins get an authenticator app unless told otherwise."""
     from django.contrib.auth.models import Group, User
 
     if not Group.objects.filter(name=group).exists():
@@ -134,6 +156,8 @@ def make_staff(email: str, group: str) -> Any:
         roles_sync(apps)
     user = User.objects.create_user(username=email, email=email, password="pw-" + email, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
+    if authenticator or (authenticator is None and group == "Finance admin"):
+        give_authenticator(user)
     return user
 
 
@@ -150,3 +174,10 @@ def reviewer(db: Any) -> Any:
 @pytest.fixture
 def viewer(db: Any) -> Any:
     return make_staff("viewer@example.edu", "Viewer")
+
+
+@pytest.fixture
+def admin_user(admin_user: Any) -> Any:
+    """pytest-django's superuser, with the authenticator app superusers must have."""
+    give_authenticator(admin_user)
+    return admin_user

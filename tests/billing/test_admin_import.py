@@ -24,7 +24,7 @@ from billing.services.periods import period_close
 from chargeback.audit import Actor
 from chargeback.errors import BillingError
 from chargeback.models import AuditEvent
-from tests.conftest import FocusFiles, minimal_row, tags
+from tests.conftest import FocusFiles, give_authenticator, minimal_row, tags
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,8 @@ def staff(username: str, group: str | None) -> User:
     user = User.objects.create_user(username=username, email=f"{username}@example.edu", is_staff=True)
     if group:
         user.groups.add(Group.objects.get(name=group))
+    if group == "Finance admin":
+        give_authenticator(user)  # the role reaches the admin only with one
     return user
 
 

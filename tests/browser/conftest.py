@@ -51,7 +51,10 @@ def reseed() -> None:
 
 @pytest.fixture
 def page(chromium: Any, live_server: Any) -> Iterator[Any]:
+    from django.core.cache import cache
+
     reseed()
+    cache.clear()  # sign-in rate limits and the authenticator codes already used
     context = chromium.new_context(base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15_000)

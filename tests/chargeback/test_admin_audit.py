@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from chargeback.audit import Actor, audit_record
 from chargeback.models import AuditEvent
+from tests.conftest import give_authenticator
 
 pytestmark = pytest.mark.django_db
 LOG = reverse("admin:chargeback_auditevent_changelist")
@@ -75,6 +76,7 @@ def test_the_detail_page_shows_before_and_after_as_json(client, viewer, events):
 def test_nobody_can_add_change_or_delete_audit_rows(client, request, persona, events):
     if persona == "superuser":
         user = User.objects.create_superuser("root", "root@example.edu", "pw")
+        give_authenticator(user)  # superusers must have one to reach the admin
     else:
         user = request.getfixturevalue(persona)
     client.force_login(user)

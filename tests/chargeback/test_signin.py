@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.test import Client
 
-from chargeback.management.commands.load_demo import DEMO_USERS, apply_users
+from chargeback.management.commands.load_demo import DEMO_TOTP_SECRET, DEMO_USERS, apply_users
+from tests.conftest import MFA_AUTHENTICATE, give_authenticator, totp_code
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,7 @@ def _fresh_rate_limits(settings: Any) -> None:
 def finance_admin() -> User:
     user = User.objects.create_user("fiona", email="fiona@example.edu", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name="Finance admin"))
+    give_authenticator(user)  # the role requires one
     return user
 
 
@@ -37,11 +39,17 @@ def pi_alice() -> User:
     return User.objects.create_user("alice", email="alice@example.edu", password=PASSWORD)
 
 
-def sign_in(client: Client, email: str, password: str = PASSWORD, next_url: str | None = None) -> Any:
+def sign_in(
+    client: Client, email: str, password: str = PASSWORD, next_url: str | None = None, *, secret: str | None = None
+) -> Any:
+    """The sign-in form, then the authenticator app's code if the account has an app."""
     data = {"login": email, "password": password}
     if next_url is not None:
         data["next"] = next_url
-    return client.post(LOGIN, data)
+    response = client.post(LOGIN, data)
+    if response.status_code == 302 and response["Location"] == MFA_AUTHENTICATE:
+        response = client.post(MFA_AUTHENTICATE, {"code": totp_code(secret) if secret else totp_code()})
+    return response
 
 
 def signed_in_as(client: Client) -> int | None:
@@ -211,5 +219,6 @@ def test_the_demo_staff_sign_in_by_email(client: Client) -> None:
     for demo in (d for d in DEMO_USERS if d.staff):
         cache.clear()
         client.post("/accounts/logout/")
-        assert sign_in(client, demo.email, demo.password).status_code == 302, demo.email
+        secret = DEMO_TOTP_SECRET if demo.authenticator else None
+        assert sign_in(client, demo.email, demo.password, secret=secret).status_code == 302, demo.email
         assert client.get("/admin/").status_code == 200, demo.email

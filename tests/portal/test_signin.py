@@ -158,11 +158,12 @@ def test_a_pi_with_a_password_signs_in_with_it_and_lands_on_the_portal(client: C
 
 
 def test_staff_still_land_on_the_admin(client: Client) -> None:
-    from tests.conftest import make_staff
+    from tests.conftest import MFA_AUTHENTICATE, make_staff, totp_code
 
     make_staff("finance@example.edu", "Finance admin")
     response = client.post("/accounts/login/", {"login": "finance@example.edu", "password": "pw-finance@example.edu"})
-    assert response["Location"] == "/admin/"
+    assert response["Location"] == MFA_AUTHENTICATE
+    assert client.post(MFA_AUTHENTICATE, {"code": totp_code()})["Location"] == "/admin/"
 
 
 def test_a_password_change_signs_the_account_out_everywhere(world: World) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.utils import encrypt
 from django.apps import apps as global_apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,11 +40,18 @@ class DemoUser:
     role: str  # a role group, or "PI" for a portal user linked to the PI with this email
     staff: bool
     superuser: bool = False
+    authenticator: bool = False  # the demo's authenticator app (finance admins must have one)
 
 
 PI_ROLE = "PI"
+# The demo's authenticator app and recovery codes, published like the passwords: add the secret
+# to any authenticator app (or compute the code with `oathtool --totp -b SECRET`).
+DEMO_TOTP_SECRET = "OCBDEMO2FINANCE7AUTHENTICATORAPP"  # noqa: S105 (a demo, like the passwords)
+DEMO_RECOVERY_SEED = "openchargeback-demo-recovery-codes"
 DEMO_USERS = (
-    DemoUser("finance@example.edu", "demo-finance", roles.FINANCE_ADMIN, staff=True, superuser=True),
+    DemoUser(
+        "finance@example.edu", "demo-finance", roles.FINANCE_ADMIN, staff=True, superuser=True, authenticator=True
+    ),
     DemoUser("reviewer@example.edu", "demo-reviewer", roles.REVIEWER, staff=True),
     DemoUser("viewer@example.edu", "demo-viewer", roles.VIEWER, staff=True),
     DemoUser("alice.chen@example.edu", "demo-pi", PI_ROLE, staff=False),
@@ -129,7 +139,25 @@ def apply_users() -> list[str]:
             user.groups.add(Group.objects.get(name=demo.role))
             changes.append(f"user {demo.email}: added to {demo.role}")
         changes += apply_email_address(user, demo.email)
+        if demo.authenticator:
+            changes += apply_authenticator(user)
     return changes
+
+
+def apply_authenticator(user: AbstractBaseUser) -> list[str]:
+    """The demo's authenticator app and recovery codes, unless the user has an app already (kept)."""
+    if Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists():
+        return []
+    Authenticator.objects.create(user=user, type=Authenticator.Type.TOTP, data={"secret": encrypt(DEMO_TOTP_SECRET)})
+    Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.RECOVERY_CODES).delete()
+    data = {"seed": encrypt(DEMO_RECOVERY_SEED), "used_mask": 0}
+    Authenticator.objects.create(user=user, type=Authenticator.Type.RECOVERY_CODES, data=data)
+    return [f"user {user.get_username()}: authenticator app set up"]
+
+
+def demo_recovery_codes() -> list[str]:
+    """The demo's recovery codes (each works once), as allauth derives them from the demo's seed."""
+    return RecoveryCodes(Authenticator(data={"seed": encrypt(DEMO_RECOVERY_SEED), "used_mask": 0})).generate_codes()
 
 
 def apply_email_address(user: AbstractBaseUser, email: str) -> list[str]:
@@ -216,12 +244,13 @@ class Command(ChargebackCommand):
     help = (
         "Load the demo organization, rules, users and sample FOCUS files (make demo). It sets up "
         "'Example University Research Computing', the rules and sources of fixtures/demo_rules.json, a "
-        "user per role (finance, reviewer, viewer and two PIs; the email is the user name), imports "
+        "user per role (finance, reviewer, viewer and two PIs; the email is the user name; the finance "
+        "user, a finance admin, also gets a published authenticator app secret and recovery codes), imports "
         "every file in fixtures/focus, then closes January 2025, generates and emails its statements and "
         "exports its GL journal. "
         "Running it again changes nothing: files already imported are skipped, unchanged statements keep "
-        "their version, nobody is emailed twice and existing users keep their passwords. Refuses to run "
-        "with DEBUG off unless --force, because the demo users have published passwords."
+        "their version, nobody is emailed twice and existing users keep their passwords and authenticator apps. "
+        "Refuses to run with DEBUG off unless --force, because the demo users have published passwords."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -263,10 +292,17 @@ class Command(ChargebackCommand):
             "files_already_imported": len(reports) - imported,
             "rows": rows,
             "flagged": flagged,
-            "users": [{"email": u.email, "password": u.password, "role": u.role} for u in DEMO_USERS],
+            "users": [self._user_data(u) for u in DEMO_USERS],
             "statements": data_statements,
         }
         self.emit(options, data, self._text(data, reports))
+
+    @staticmethod
+    def _user_data(user: DemoUser) -> dict[str, Any]:
+        data: dict[str, Any] = {"email": user.email, "password": user.password, "role": user.role}
+        if user.authenticator:
+            data |= {"totp_secret": DEMO_TOTP_SECRET, "recovery_codes": demo_recovery_codes()}
+        return data
 
     @staticmethod
     def _read_rules(path: Path) -> dict[str, Any]:
@@ -309,4 +345,10 @@ class Command(ChargebackCommand):
             role = {PI_ROLE: "PI (the portal; not an admin user)"}.get(user.role, user.role)
             role += " (superuser)" if user.superuser else ""
             lines.append(f"  {user.email:<26} {user.password:<15} {role}")
+        if any(u.authenticator for u in DEMO_USERS):
+            lines.append(
+                f"The finance user also needs the code of an authenticator app: add the secret {DEMO_TOTP_SECRET} "
+                f"to one (or run: oathtool --totp -b {DEMO_TOTP_SECRET}), or use one of these recovery codes "
+                f"(each works once): {' '.join(demo_recovery_codes())}"
+            )
         return "\n".join(lines)
