@@ -297,6 +297,25 @@ class TestIngestFromSlurm:
         run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
         assert SubsidyUsage.objects.get().amount == Decimal("0.08")
 
+    def test_when_recording_the_subsidies_fails_nothing_is_imported_and_no_cap_is_spent(
+        self, run, cluster, monkeypatch
+    ):
+        from django.db import DatabaseError
+
+        from billing.models import ImportBatch
+
+        record = SubsidyUsage.objects.bulk_create
+
+        def record_then_fail(*args, **kwargs):
+            record(*args, **kwargs)
+            raise DatabaseError("disk I/O error")
+
+        monkeypatch.setattr(SubsidyUsage.objects, "bulk_create", record_then_fail)
+        with pytest.raises(DatabaseError):
+            run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
+        assert not ImportBatch.objects.exists() and not Charge.objects.exists()
+        assert not SubsidyUsage.objects.exists()
+
     def test_a_dry_run_of_files_already_imported_records_nothing(self, run, cluster):
         from chargeback.models import AuditEvent
 
