@@ -1,8 +1,9 @@
 """Slurm: `sacct --allocations --parsable2` output to FOCUS lines.
 
-Service units (SU) are the job's `billing` TRES times its elapsed hours, or, when the job has no
-billing TRES, its allocated CPUs times hours times the partition rate's multiplier. Only the part
-of a job inside the period is billed: a job that runs across a month boundary is split by time.
+Service units (SU) are the job's `billing` TRES times its elapsed hours (ElapsedRaw when sacct
+gives it, else End − Start), or, when the job has no billing TRES, its allocated CPUs times hours
+times the partition rate's multiplier. Only the part of a job inside the period is billed: a job
+that runs across a month boundary is split in proportion to its time in each month.
 Jobs are priced at the partition's rate on the day each part starts, subsidies are spent in the
 order jobs ended, and the lines are summed per account and partition (or kept per job).
 """
@@ -45,6 +46,9 @@ class Job:
     end: datetime
     billing: Decimal | None  # the billing TRES
     cpus: Decimal | None
+    elapsed: int | None  # ElapsedRaw: seconds run, without the time the job was suspended
+    file: str  # where the job was read, for errors
+    line: int
 
 
 @dataclass
@@ -134,10 +138,14 @@ def read_jobs(paths: Sequence[Path], names: Sequence[str], *, zone: tzinfo, repo
                 raise IngestError(name, number_, "AllocTRES or AllocCPUS is not a number", "AllocTRES") from None
             if billing is None and cpus is None:
                 raise IngestError(name, number_, "neither a billing TRES nor allocated CPUs", "AllocTRES")
+            elapsed_text = cell(cells, "ElapsedRaw")
+            if elapsed_text and not elapsed_text.isdigit():
+                raise IngestError(name, number_, f"{elapsed_text!r} is not a number of seconds", "ElapsedRaw")
             jobs.append(Job(
                 job_id=job_id, cluster=cell(cells, "Cluster"), account=cell(cells, "Account"),
                 user=cell(cells, "User"), partition=cell(cells, "Partition"), qos=cell(cells, "QOS"),
                 start=start, end=end, billing=billing, cpus=cpus,
+                elapsed=int(elapsed_text) if elapsed_text else None, file=name, line=number_,
             ))  # fmt: skip
     return jobs
 
@@ -165,10 +173,9 @@ def convert_slurm(
         if end <= start:
             report.skip("outside the period")
             continue
-        rate = rates.require(job.partition, start.date(), "partition")
-        # Elapsed time, not wall-clock difference: a job across a daylight-saving change ran an
-        # hour more or less than its local start and end say.
-        hours = Decimal((end.astimezone(UTC) - start.astimezone(UTC)) // timedelta(seconds=1)) / SECONDS_PER_HOUR
+        rate = rates.require(job.partition, start.date(), "partition", file=job.file, line=job.line,
+                             column="Partition")  # fmt: skip
+        hours = _seconds_inside(job, start, end) / SECONDS_PER_HOUR
         su = job.billing * hours if job.billing is not None else (job.cpus or ZERO) * hours * rate.multiplier
         su = quantize(su)
         project, _ = accounts.project(job.account)
@@ -203,6 +210,23 @@ def convert_slurm(
     for line in lines.values():
         report.quantity += line.su
     return out, EXTENSIONS
+
+
+def _seconds(start: datetime, end: datetime) -> int:
+    # In UTC: a job across a daylight-saving change ran an hour more or less than its local start
+    # and end say.
+    return (end.astimezone(UTC) - start.astimezone(UTC)) // timedelta(seconds=1)
+
+
+def _seconds_inside(job: Job, start: datetime, end: datetime) -> Decimal:
+    """The job's billed seconds between `start` and `end`: its ElapsedRaw (which leaves out the
+    time it was suspended) when sacct gives it, else End - Start; a job across a month boundary
+    puts a share in each month in proportion to the time between its start and end in each."""
+    inside = _seconds(start, end)
+    whole = _seconds(job.start, job.end)
+    if job.elapsed is None or whole <= 0:
+        return Decimal(inside)
+    return Decimal(job.elapsed) * inside / whole
 
 
 def _service(partition: str) -> str:

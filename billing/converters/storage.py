@@ -37,6 +37,7 @@ class Usage:
     used: Decimal = ZERO
     quota: Decimal | None = None
     unsized: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of rows without a used size
+    first: tuple[str, int] = ("", 0)  # (file, line) of its first row, for errors
 
 
 def _amount(row: dict[str, str], stem: str, name: str, line: int) -> Decimal | None:
@@ -81,7 +82,9 @@ def read_usage(paths: Sequence[Path], names: Sequence[str], *, report: ConvertRe
                     key = (project or where, tier.lower())
                     usage = merged.get(key)
                     if usage is None:
-                        usage = merged[key] = Usage(owner=project or where, project=project, tier=tier)
+                        usage = merged[key] = Usage(
+                            owner=project or where, project=project, tier=tier, first=(name, line)
+                        )
                     if where:
                         usage.paths.append(where)
                     if used is None:
@@ -106,7 +109,8 @@ def convert_storage(
     lines: list[FocusLine] = []
     seen: dict[str, bool] = {}
     for usage in sorted(usages, key=lambda u: (u.owner, u.tier)):
-        rate = rates.require(usage.tier, ctx.start.date(), "storage tier")
+        rate = rates.require(usage.tier, ctx.start.date(), "storage tier", file=usage.first[0], line=usage.first[1],
+                             column="tier")  # fmt: skip
         project, owner = (usage.project, known.get(usage.project, (None, ""))[0]) if usage.project else (None, None)
         if project is None:
             for where in usage.paths:

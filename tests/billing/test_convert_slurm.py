@@ -129,6 +129,28 @@ class TestConvert:
         row = by_resource(read(out))["sol/cpu/chen-lab"]
         assert (row["x_ServiceUnits"], row["ListCost"]) == ("15", "0.15")  # 10 billing units x 1.5 h x 0.01
 
+    def test_a_suspended_job_is_billed_for_its_elapsed_time_not_end_minus_start(self, run, cluster, focus_files):
+        # sacct's ElapsedRaw leaves out the hour job 4001 was suspended: 4 h from start to end, 3 h run.
+        # Job 4002 ran 4 of the 8 hours from 31 Jan 20:00 to 1 Feb 04:00: half in each month.
+        jobs = focus_files.raw("sacct.txt", HEADER + (
+            "4001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T12:00:00|10800|COMPLETED|8|billing=8\n"
+            "4002|sol|chen-lab|achen|cpu|normal|2025-01-31T20:00:00|2025-02-01T04:00:00|14400|COMPLETED|8|billing=8\n"
+        ))  # fmt: skip
+        out = focus_files.root / "o.csv"
+        for period in ("2025-01", "2025-02"):
+            assert run("convert", "slurm", str(jobs), "-p", period, "-o", str(out), "--per-job").code == 0
+            rows = by_resource(read(out))
+            if period == "2025-01":
+                suspended = rows["sol/cpu/chen-lab/4001"]
+                assert (suspended["PricingQuantity"], suspended["ListCost"]) == ("24", "0.24")  # 8 x 3 h x 0.01
+            assert rows["sol/cpu/chen-lab/4002"]["PricingQuantity"] == "16"  # 8 x 2 h in each month
+        # Without ElapsedRaw, the time from start to end is billed.
+        without = focus_files.raw("other.txt", HEADER.replace("|ElapsedRaw", "") + (
+            "4001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T12:00:00|COMPLETED|8|billing=8\n"
+        ))  # fmt: skip
+        report = run("convert", "slurm", str(without), "-p", "2025-01", "--dry-run", "--format", "json").json()
+        assert report["quantity"] == "32"  # 8 x 4 h
+
     def test_a_price_change_mid_period_gives_a_line_per_price(self, run, cluster, tmp_path):
         # The documented way: end the old rate on the last day, start the new one (same name) the day after.
         Rate.objects.filter(name="cpu-su").update(effective_to=date(2025, 1, 19))
@@ -184,12 +206,21 @@ class TestConvert:
         result = run("convert", "slurm", str(SACCT), *args)
         assert result.code == 1 and message in result.err
 
-    def test_a_partition_without_a_rate_names_it(self, run, cluster, focus_files):
-        path = focus_files.raw("s.txt", HEADER + "7|sol|chen-lab|a|bigmem|n|2025-01-02T00:00:00|"
-                                                 "2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n")  # fmt: skip
-        result = run("convert", "slurm", str(path), "-p", "2025-01", "--dry-run")
-        assert result.code == 1
-        assert "no rate for partition 'bigmem' on 2025-01-02; add one under Rates in the admin" in result.err
+    def test_a_partition_without_a_rate_names_it_with_the_file_and_line_of_its_first_job(
+        self, run, cluster, focus_files
+    ):
+        path = focus_files.raw("s.txt", HEADER + (
+            "6|sol|chen-lab|a|cpu|n|2025-01-02T00:00:00|2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n"
+            "7|sol|chen-lab|a|bigmem|n|2025-01-02T00:00:00|2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n"
+            "8|sol|chen-lab|a|bigmem|n|2025-01-03T00:00:00|2025-01-03T01:00:00|3600|COMPLETED|4|billing=4\n"
+        ))  # fmt: skip
+        for command in (("convert", "slurm"), ("ingest", "--from", "slurm")):
+            result = run(*command, str(path), "-p", "2025-01", "--dry-run")
+            assert result.code == 1
+            assert result.err == (
+                "s.txt:3: column Partition: no rate for partition 'bigmem' on 2025-01-02; "
+                "add one under Rates in the admin"
+            )
 
     def test_a_malformed_line_is_named(self, run, cluster, focus_files):
         path = focus_files.raw("s.txt", HEADER + "7|sol|chen-lab\n")

@@ -119,9 +119,11 @@ def test_ingest_from_storage_attributes_by_project_and_by_path_and_flags_the_res
 
 
 def test_a_tier_without_a_rate_and_a_bad_size_are_one_line_errors(run, storage, focus_files):
-    tier = focus_files.raw("a.csv", "path,tier,used_gb\n/x,ssd,10\n")
+    tier = focus_files.raw("a.csv", "path,tier,used_gb\n/x,standard,10\n/y,ssd,10\n/z,ssd,5\n")
     size = focus_files.raw("b.csv", "path,used_tb\n/x,lots\n")
-    assert "no rate for storage tier 'ssd'" in run("convert", "storage", str(tier), "-p", "2025-01", "--dry-run").err
+    assert run("convert", "storage", str(tier), "-p", "2025-01", "--dry-run").err == (
+        "a.csv:3: column tier: no rate for storage tier 'ssd' on 2025-01-01; add one under Rates in the admin"
+    )
     assert (
         "b.csv:2: column used_tb: 'lots' is not a size"
         in run("convert", "storage", str(size), "-p", "2025-01", "--dry-run").err
