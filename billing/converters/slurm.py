@@ -23,7 +23,7 @@ from billing.services.rates import RateBook
 from chargeback.money import ZERO, quantize
 
 from .common import Accounts, Context, ConvertReport, add_applied, json_text, money_columns, subsidy_columns
-from .focus import FocusLine, number, utc_z
+from .focus import FocusLine, decimal, number, utc_z
 
 REQUIRED = ("JobID", "Account", "Partition", "Start", "End", "State")
 DEFAULT_BILLABLE = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
@@ -245,10 +245,11 @@ def _focus_line(line: Line, *, ctx: Context, cluster: str, per_job: bool) -> Foc
         ChargePeriodStart=utc_z(line.start), ChargePeriodEnd=utc_z(line.end),
         ChargeDescription=f"{name} {job.partition} partition, {what}: {number(line.su)} {rate.unit} "
         f"at {number(rate.price)} per {rate.unit} ({rate.name})",
-        ConsumedQuantity=number(line.su), ConsumedUnit=rate.unit, PricingQuantity=number(line.su),
+        ConsumedQuantity=decimal(line.su), ConsumedUnit=rate.unit, PricingQuantity=decimal(line.su),
         PricingUnit=rate.unit, ResourceId=resource, ResourceName=f"{name} {job.partition} ({job.account})",
         ResourceType="Slurm job" if per_job else "Slurm partition", ServiceCategory="Compute",
-        ServiceName=_service(job.partition), SkuId=rate.name, SkuPriceId=f"{rate.name}@{rate.effective_from}",
+        ServiceSubcategory="Other (Compute)", ServiceName=_service(job.partition),
+        SkuId=rate.name, SkuPriceId=f"{rate.name}@{rate.effective_from}",
         SubAccountId=job.account, SubAccountName=job.account, SubAccountType="Slurm account",
         Tags=json_text({"cluster": name, "partition": job.partition, "slurm_account": job.account}),
         **money_columns(list_cost=line.list_cost, unit_price=rate.price, billed=billed),

@@ -20,12 +20,13 @@ from billing.services.rates import RateBook
 from chargeback.money import ZERO, quantize
 
 from .common import Accounts, Context, ConvertReport, add_applied, json_text, money_columns, subsidy_columns
-from .focus import FocusLine, number, utc_z
+from .focus import FocusLine, decimal, number, utc_z
 
 EXTENSIONS = ("x_StoragePath", "x_StorageTier", "x_UsedTB", "x_QuotaTB", "x_BilledOn", "x_FreeAllowanceTB",
               "x_FreeAllowanceAmount", "x_SubsidyCode", "x_SubsidyLabel", "x_SubsidyAmount", "x_Subsidies")  # fmt: skip
 DEFAULT_TIER = "standard"
 GB_PER_TB = Decimal(1000)
+UNIT = "TB-Months"  # what every tier is priced in, in the FOCUS unit format (the rate's own unit names it)
 
 
 @dataclass
@@ -148,9 +149,10 @@ def convert_storage(
             ChargeDescription=f"{usage.tier} storage, {number(quantity)} TB-month "
             f"({'quota' if on_quota else 'used'}) at {number(rate.price)} per {rate.unit}"
             + (f", first {number(free)} TB free" if free else ""),
-            ConsumedQuantity=number(usage.used), ConsumedUnit="TB-month", PricingQuantity=number(quantity),
-            PricingUnit=rate.unit, ResourceId=",".join(usage.paths) or usage.owner, ResourceName=usage.owner,
-            ResourceType="Storage allocation", ServiceCategory="Storage", ServiceName=_service(usage.tier),
+            ConsumedQuantity=decimal(usage.used), ConsumedUnit=UNIT, PricingQuantity=decimal(quantity),
+            PricingUnit=UNIT, ResourceId=",".join(usage.paths) or usage.owner, ResourceName=usage.owner,
+            ResourceType="Storage allocation", ServiceCategory="Storage", ServiceSubcategory="File Storage",
+            ServiceName=_service(usage.tier),
             SkuId=rate.name, SkuPriceId=f"{rate.name}@{rate.effective_from}", SubAccountId=usage.owner,
             SubAccountName=usage.owner, SubAccountType="Storage project" if usage.project else "Storage path",
             Tags=json_text(tags), **money_columns(list_cost=list_cost, unit_price=rate.price, billed=billed),

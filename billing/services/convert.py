@@ -92,7 +92,7 @@ def _convert(
     org = Organization.current()
     ctx = Context(
         period=period, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
-        ledger=SubsidyLedger.load(source=source, period=period),
+        ledger=SubsidyLedger.load(source=source, period=period), invoice_id=f"{source.name}-{period}",
     )  # fmt: skip
     report = ConvertReport(kind=kind, source=source.name, period=period, inputs=names, dry_run=output is None)
     opts = dict(options or {})

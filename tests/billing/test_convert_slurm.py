@@ -83,9 +83,14 @@ class TestConvert:
         assert set(rows) == {"sol/gpu/chen-lab", "sol/cpu/chen-lab", "sol/debug/chen-lab", "sol/largemem/diaz-lab",
                              "sol/cpu/sandbox"}  # fmt: skip
         cpu = rows["sol/cpu/chen-lab"]
-        assert (cpu["PricingQuantity"], cpu["ListCost"], cpu["BilledCost"], cpu["x_Jobs"]) == ("680", "6.8", "6.8", "2")
+        assert (cpu["PricingQuantity"], cpu["ListCost"], cpu["BilledCost"], cpu["x_Jobs"]) == (
+            "680.0",
+            "6.8",
+            "6.8",
+            "2",
+        )
         assert cpu["ChargePeriodStart"] == "2025-01-01T00:00:00Z"  # job 1007 began in December
-        assert rows["sol/largemem/diaz-lab"]["PricingQuantity"] == "1152"
+        assert rows["sol/largemem/diaz-lab"]["PricingQuantity"] == "1152.0"
         assert rows["sol/largemem/diaz-lab"]["ListCost"] == "11.52"
 
     def test_a_gpu_job_crossing_midnight_at_month_end_is_split_by_time(self, run, cluster, tmp_path):
@@ -96,15 +101,15 @@ class TestConvert:
         feb = by_resource(read(february))["sol/gpu/chen-lab/1001"]
         assert (jan["ChargePeriodStart"], jan["ChargePeriodEnd"]) == ("2025-01-31T22:00:00Z", "2025-02-01T00:00:00Z")
         assert (feb["ChargePeriodStart"], feb["ChargePeriodEnd"]) == ("2025-02-01T00:00:00Z", "2025-02-01T02:00:00Z")
-        assert (jan["x_ServiceUnits"], jan["ListCost"], jan["BilledCost"]) == ("8", "20", "20")
-        assert (feb["x_ServiceUnits"], feb["ListCost"]) == ("8", "20")
+        assert (jan["x_ServiceUnits"], jan["ListCost"], jan["BilledCost"]) == ("8", "20.0", "20.0")
+        assert (feb["x_ServiceUnits"], feb["ListCost"]) == ("8", "20.0")
         assert feb["BillingPeriodStart"] == "2025-02-01T00:00:00Z" and feb["BillingPeriodEnd"] == "2025-03-01T00:00:00Z"
 
     def test_a_fully_subsidised_partition_still_shows_its_list_price(self, run, cluster, tmp_path):
         out = tmp_path / "jan.csv"
         run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(out))
         debug = by_resource(read(out))["sol/debug/chen-lab"]
-        assert (debug["ListCost"], debug["BilledCost"], debug["EffectiveCost"]) == ("0.08", "0", "0")
+        assert (debug["ListCost"], debug["BilledCost"], debug["EffectiveCost"]) == ("0.08", "0.0", "0.0")
         assert debug["x_SubsidyCode"] == "debug-free"
         assert debug["x_SubsidyLabel"] == "Debug partition, free of charge"
         assert debug["x_SubsidyAmount"] == "0.08"
@@ -142,8 +147,8 @@ class TestConvert:
             rows = by_resource(read(out))
             if period == "2025-01":
                 suspended = rows["sol/cpu/chen-lab/4001"]
-                assert (suspended["PricingQuantity"], suspended["ListCost"]) == ("24", "0.24")  # 8 x 3 h x 0.01
-            assert rows["sol/cpu/chen-lab/4002"]["PricingQuantity"] == "16"  # 8 x 2 h in each month
+                assert (suspended["PricingQuantity"], suspended["ListCost"]) == ("24.0", "0.24")  # 8 x 3 h x 0.01
+            assert rows["sol/cpu/chen-lab/4002"]["PricingQuantity"] == "16.0"  # 8 x 2 h in each month
         # Without ElapsedRaw, the time from start to end is billed.
         without = focus_files.raw("other.txt", HEADER.replace("|ElapsedRaw", "") + (
             "4001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T12:00:00|COMPLETED|8|billing=8\n"
@@ -167,7 +172,7 @@ class TestConvert:
         out = tmp_path / "jan.csv"
         assert run("convert", "slurm", str(jobs), "-p", "2025-01", "-o", str(out)).code == 0
         lines = sorted((r["ListUnitPrice"], r["PricingQuantity"], r["ListCost"]) for r in read(out))
-        assert lines == [("0.01", "100", "1"), ("0.02", "100", "2")]  # each line: quantity x its price
+        assert lines == [("0.01", "100.0", "1.0"), ("0.02", "100.0", "2.0")]  # each line: quantity x its price
 
     def test_billable_states_can_be_narrowed(self, run, cluster):
         report = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "--states", "COMPLETED",
@@ -258,8 +263,8 @@ class TestFiscalYearCap:
         assert totals(report) == (Decimal("40.00"), Decimal("5.00"), Decimal("35.00"))
         rows = by_resource(read(out))
         first, second = rows["sol/gpu/chen-lab/2001"], rows["sol/gpu/chen-lab/2002"]
-        assert (first["ListCost"], first["x_SubsidyAmount"], first["BilledCost"]) == ("20", "5", "15")
-        assert (second["ListCost"], second["x_SubsidyAmount"], second["BilledCost"]) == ("20", "", "20")
+        assert (first["ListCost"], first["x_SubsidyAmount"], first["BilledCost"]) == ("20.0", "5", "15.0")
+        assert (second["ListCost"], second["x_SubsidyAmount"], second["BilledCost"]) == ("20.0", "", "20.0")
         assert SubsidyUsage.objects.get(period="2025-01").amount == Decimal(5)
 
     def test_converting_the_month_again_does_not_spend_the_cap_twice(self, run, provost, two_gpu_jobs, tmp_path):
