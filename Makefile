@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: demo test lint typecheck pytest pytest-postgres venv clean serve
+.PHONY: demo test lint typecheck pytest pytest-postgres venv clean serve focus-validator
 
 $(BIN)/openchargeback: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -39,10 +39,14 @@ typecheck: venv
 pytest: venv
 	$(BIN)/pytest
 
+# The FinOps Foundation's FOCUS validator in .venv-focus/ (Python >= 3.12; the tests create it too).
+focus-validator: venv
+	$(BIN)/python scripts/focus_validator.py setup
+
 pytest-postgres: venv
 	$(BIN)/python scripts/pytest_postgres.py
 
 test: lint typecheck pytest pytest-postgres
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-focus var .mypy_cache .ruff_cache .pytest_cache

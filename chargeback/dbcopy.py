@@ -2,7 +2,11 @@
 
 Every row of every table keeps its id; afterwards each table's row count and every money
 column's exact total are compared between the two databases. The copy is one transaction on
-the target: it either completes with matching figures or leaves the target without data.
+the target: it either completes with matching figures or leaves the target as it was found.
+The tables the copy created there (by migrating an empty database) are dropped again after a
+failure, so an empty target is empty again; a target that already had the schema keeps it,
+without any copied row. A value PostgreSQL refuses (SQLite does not check lengths) is named
+with its table and row id.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import dj_database_url
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.color import no_style
-from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from chargeback.errors import CopyError
@@ -118,19 +122,50 @@ def _copy_table(
     rows = model._base_manager.using(source.alias).order_by("pk").values_list(*[f.attname for f in fields])
     copied = 0
     batch: list[list[Any]] = []
-    with target.cursor() as cursor:
-        for row in rows.iterator(chunk_size=chunk_rows):
-            batch.append([f.get_db_prep_save(v, connection=target) for f, v in zip(fields, row, strict=True)])
-            if len(batch) >= chunk_rows:
-                cursor.executemany(sql, batch)
-                copied += len(batch)
-                batch.clear()
-                if progress is not None:
-                    progress(model._meta.db_table, copied)
-        if batch:
-            cursor.executemany(sql, batch)
+    for row in rows.iterator(chunk_size=chunk_rows):
+        batch.append([f.get_db_prep_save(v, connection=target) for f, v in zip(fields, row, strict=True)])
+        if len(batch) >= chunk_rows:
+            _insert(model, target, sql, batch)
             copied += len(batch)
+            batch.clear()
+            if progress is not None:
+                progress(model._meta.db_table, copied)
+    if batch:
+        _insert(model, target, sql, batch)
+        copied += len(batch)
     return copied
+
+
+def _insert(model: type[models.Model], target: BaseDatabaseWrapper, sql: str, batch: list[list[Any]]) -> None:
+    """Insert a chunk; if the target refuses it, find and name the row it refused."""
+    try:
+        with transaction.atomic(using=target.alias), target.cursor() as cursor:
+            cursor.executemany(sql, batch)
+    except (DatabaseError, ValueError):
+        pk_index = [f.attname for f in model._meta.concrete_fields].index(model._meta.pk.attname)
+        for values in batch:
+            try:
+                with transaction.atomic(using=target.alias), target.cursor() as cursor:
+                    cursor.execute(sql, values)
+            except (DatabaseError, ValueError) as exc:
+                raise CopyError(
+                    f"{model._meta.db_table} row id {values[pk_index]}: PostgreSQL refused a value "
+                    f"({_first_line(exc)}); nothing was kept"
+                ) from None
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _drop_created(target: BaseDatabaseWrapper, before: set[str]) -> None:
+    """Drop the tables that were not in the target before the copy (its migrations made them)."""
+    created = [t for t in target.introspection.table_names() if t not in before]
+    if created:
+        with target.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {', '.join(target.ops.quote_name(t) for t in created)} CASCADE")
 
 
 def table_figures(model: type[models.Model], alias: str) -> TableFigures:
@@ -155,7 +190,8 @@ def database_copy(*, target_url: str, chunk_rows: int = 5000, progress: Progress
 
     Applies the migrations on the target, then in one transaction empties what they created,
     copies every table with its ids, resets the id sequences and compares row counts and money
-    totals table by table. Raises CopyError (and keeps nothing) on any difference.
+    totals table by table. Raises CopyError (and keeps nothing) on any difference or refused value;
+    the tables the migrations created are dropped again then.
     """
     source = connections[DEFAULT_DB_ALIAS]
     target = _connect_target(target_url)
@@ -165,27 +201,46 @@ def database_copy(*, target_url: str, chunk_rows: int = 5000, progress: Progress
     report = CopyReport(source=_describe(source), target=_describe(target))
     try:
         _refuse_unless_empty(target)
-        call_command("migrate", database=TARGET, interactive=False, verbosity=0)
-        with transaction.atomic(using=TARGET):
-            quote = target.ops.quote_name
-            tables = ", ".join(quote(m._meta.db_table) for m in models_)
-            with target.cursor() as cursor:
-                cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-            for model in models_:
-                _copy_table(model, source, target, chunk_rows, progress)
-            with target.cursor() as cursor:
-                for statement in target.ops.sequence_reset_sql(no_style(), models_):
-                    cursor.execute(statement)
-            for model in models_:
-                before, after = table_figures(model, DEFAULT_DB_ALIAS), table_figures(model, TARGET)
-                if (before.rows, before.totals) != (after.rows, after.totals):
-                    raise CopyError(
-                        f"{before.table} differs after the copy: {before.rows} rows {before.totals} "
-                        f"in the source, {after.rows} rows {after.totals} in the target; nothing was kept"
-                    )
-                report.tables.append(before)
+        before = set(target.introspection.table_names())
+        try:
+            _migrate_and_copy(target, source, models_, chunk_rows, progress, report)
+        except BaseException as exc:
+            _drop_created(target, before)
+            if isinstance(exc, DatabaseError):
+                raise CopyError(f"the copy failed ({_first_line(exc)}); nothing was kept") from None
+            raise
     finally:
         target.close()
         del connections[TARGET]
         connections.settings.pop(TARGET, None)
     return report
+
+
+def _migrate_and_copy(
+    target: BaseDatabaseWrapper,
+    source: BaseDatabaseWrapper,
+    models_: list[type[models.Model]],
+    chunk_rows: int,
+    progress: Progress | None,
+    report: CopyReport,
+) -> None:
+    """Migrate the target, then copy and compare every table in one transaction."""
+    call_command("migrate", database=TARGET, interactive=False, verbosity=0)
+    with transaction.atomic(using=TARGET):
+        quote = target.ops.quote_name
+        tables = ", ".join(quote(m._meta.db_table) for m in models_)
+        with target.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        for model in models_:
+            _copy_table(model, source, target, chunk_rows, progress)
+        with target.cursor() as cursor:
+            for statement in target.ops.sequence_reset_sql(no_style(), models_):
+                cursor.execute(statement)
+        for model in models_:
+            before, after = table_figures(model, DEFAULT_DB_ALIAS), table_figures(model, TARGET)
+            if (before.rows, before.totals) != (after.rows, after.totals):
+                raise CopyError(
+                    f"{before.table} differs after the copy: {before.rows} rows {before.totals} "
+                    f"in the source, {after.rows} rows {after.totals} in the target; nothing was kept"
+                )
+            report.tables.append(before)

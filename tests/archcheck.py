@@ -28,7 +28,7 @@ WIRING: tuple[str, ...] = (
     "chargeback.health",
     "chargeback.management.commands.*",
 )
-SKIPPED_DIRS = {".venv", "var", "node_modules", "__pycache__", ".git", "build"}
+SKIPPED_DIRS = {"var", "node_modules", "__pycache__", "build", "mutants"}  # and hidden folders (.venv, .venv-focus)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def python_files(root: Path, packages: Iterable[str] | None = None) -> list[Path
     found: list[Path] = []
     for top in tops:
         for path in sorted(top.rglob("*.py")):
-            if not SKIPPED_DIRS.intersection(path.relative_to(root).parts):
+            parts = path.relative_to(root).parts
+            if not SKIPPED_DIRS.intersection(parts) and not any(p.startswith(".") for p in parts[:-1]):
                 found.append(path)
     return found
 

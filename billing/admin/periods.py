@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing.models import BillingPeriod, Charge, PeriodTransition
+from billing.selectors import reevaluation_latest
 from billing.services.periods import period_close, period_finalize, period_reopen
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
@@ -81,6 +82,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
             extra["flagged"] = Charge.objects.filter(
                 period=period, active=True, review_state=Charge.ReviewState.FLAGGED
             ).count()
+            extra["reevaluation"] = reevaluation_latest(period=period)
         return super().change_view(request, object_id, form_url, extra)
 
     def transition_view(self, request: HttpRequest, pk: int, to_status: str) -> HttpResponse:

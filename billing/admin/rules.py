@@ -2,7 +2,8 @@
 
 Editing them needs `billing.manage_rules` on top of the model permission. Each of their lists
 has two tools: "Test against a period" (billing.services.rules.rules_preview, read-only) and
-"Re-evaluate open period" (period_reevaluate, after a confirmation page).
+"Re-evaluate open period" (after a confirmation page, queued as a task: reevaluation_request; the
+period's page shows how far it is).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing.models import PATTERN_FIELDS, BillingPeriod, FlagPattern, FundOrgPattern, TagMapping, validate_period
-from billing.services.rules import period_reevaluate, rules_preview
+from billing.services.reevaluation import reevaluation_request
+from billing.services.rules import rules_preview
 from chargeback.admin_base import AuditedAdminMixin
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError
@@ -108,19 +110,15 @@ class RulesAdmin(AuditedAdminMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             period = form.cleaned_data["period"]
             try:
-                report = period_reevaluate(period=period, actor=actor_for(request))
+                run = reevaluation_request(period=period, actor=actor_for(request))
             except BillingError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(
-                    request,
-                    f"Re-evaluated {report.charges} charges of {period}: {report.updated} changed, "
-                    f"{report.newly_flagged} newly flagged, {report.no_longer_flagged} no longer flagged, "
-                    f"{report.kept_decisions} approved or rejected kept their decision; {report.flagged} now "
-                    "have a flag reason.",
+                    request, f"Re-evaluation of {period} queued; the period's page shows how far it is.",
                     messages.SUCCESS,
-                )
-                return HttpResponseRedirect(self._url("changelist"))
+                )  # fmt: skip
+                return HttpResponseRedirect(reverse("admin:billing_billingperiod_change", args=[run.period_id]))
         context = self._context(request, "Re-evaluate an open period", form=form, has_open=open_periods.exists())
         return TemplateResponse(request, f"{TEMPLATES}/rules_reevaluate.html", context)
 

@@ -11,7 +11,7 @@ from billing.account_values import normalise_account
 from billing.services.rates import Applied, SubsidyLedger, period_bounds
 from chargeback.money import ZERO
 
-from .focus import FocusLine, number, utc_z
+from .focus import FocusLine, decimal, number, utc_z
 
 
 @dataclass
@@ -71,9 +71,10 @@ class Context:
 
     period: str
     currency: str
-    issuer: str  # the organization
-    provider: str  # the source's display name
+    issuer: str  # the organization: provider, publisher and invoice issuer of every line
+    provider: str  # the source's display name (in the billing account's name)
     ledger: SubsidyLedger
+    invoice_id: str  # the group's own invoice for the source and month
 
     @property
     def start(self) -> datetime:
@@ -87,18 +88,19 @@ class Context:
         base = {
             "BillingCurrency": self.currency, "BillingPeriodStart": utc_z(self.start),
             "BillingPeriodEnd": utc_z(self.end), "ChargeCategory": "Usage", "ChargeClass": "",
-            "ChargeFrequency": "Usage-Based", "PricingCategory": "Standard", "InvoiceIssuerName": self.issuer,
-            "ProviderName": self.provider, "PublisherName": self.provider,
+            "ChargeFrequency": "Usage-Based", "PricingCategory": "Standard", "InvoiceId": self.invoice_id,
+            "InvoiceIssuerName": self.issuer, "ProviderName": self.issuer, "PublisherName": self.issuer,
         }  # fmt: skip
         base.update(values)
         return FocusLine(base)
 
 
 def money_columns(*, list_cost: Decimal, unit_price: Decimal, billed: Decimal) -> dict[str, str]:
-    """List and contracted at the rate; billed and effective after free allowance and subsidies."""
+    """List and contracted at the rate; billed and effective after free allowance and subsidies
+    (with a decimal point, so a file of whole amounts is still read as decimal columns)."""
     return {
-        "ListCost": number(list_cost), "ListUnitPrice": number(unit_price), "ContractedCost": number(list_cost),
-        "ContractedUnitPrice": number(unit_price), "BilledCost": number(billed), "EffectiveCost": number(billed),
+        "ListCost": decimal(list_cost), "ListUnitPrice": decimal(unit_price), "ContractedCost": decimal(list_cost),
+        "ContractedUnitPrice": decimal(unit_price), "BilledCost": decimal(billed), "EffectiveCost": decimal(billed),
     }  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """Slurm: `sacct --allocations --parsable2` output to FOCUS lines.
 
-Service units (SU) are the job's `billing` TRES times its elapsed hours, or, when the job has no
-billing TRES, its allocated CPUs times hours times the partition rate's multiplier. Only the part
-of a job inside the period is billed: a job that runs across a month boundary is split by time.
+Service units (SU) are the job's `billing` TRES times its elapsed hours (ElapsedRaw when sacct
+gives it, else End − Start), or, when the job has no billing TRES, its allocated CPUs times hours
+times the partition rate's multiplier. Only the part of a job inside the period is billed: a job
+that runs across a month boundary is split in proportion to its time in each month.
 Jobs are priced at the partition's rate on the day each part starts, subsidies are spent in the
 order jobs ended, and the lines are summed per account and partition (or kept per job).
 """
@@ -22,7 +23,7 @@ from billing.services.rates import RateBook
 from chargeback.money import ZERO, quantize
 
 from .common import Accounts, Context, ConvertReport, add_applied, json_text, money_columns, subsidy_columns
-from .focus import FocusLine, number, utc_z
+from .focus import FocusLine, decimal, number, utc_z
 
 REQUIRED = ("JobID", "Account", "Partition", "Start", "End", "State")
 DEFAULT_BILLABLE = ("COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
@@ -45,6 +46,9 @@ class Job:
     end: datetime
     billing: Decimal | None  # the billing TRES
     cpus: Decimal | None
+    elapsed: int | None  # ElapsedRaw: seconds run, without the time the job was suspended
+    file: str  # where the job was read, for errors
+    line: int
 
 
 @dataclass
@@ -134,10 +138,14 @@ def read_jobs(paths: Sequence[Path], names: Sequence[str], *, zone: tzinfo, repo
                 raise IngestError(name, number_, "AllocTRES or AllocCPUS is not a number", "AllocTRES") from None
             if billing is None and cpus is None:
                 raise IngestError(name, number_, "neither a billing TRES nor allocated CPUs", "AllocTRES")
+            elapsed_text = cell(cells, "ElapsedRaw")
+            if elapsed_text and not elapsed_text.isdigit():
+                raise IngestError(name, number_, f"{elapsed_text!r} is not a number of seconds", "ElapsedRaw")
             jobs.append(Job(
                 job_id=job_id, cluster=cell(cells, "Cluster"), account=cell(cells, "Account"),
                 user=cell(cells, "User"), partition=cell(cells, "Partition"), qos=cell(cells, "QOS"),
                 start=start, end=end, billing=billing, cpus=cpus,
+                elapsed=int(elapsed_text) if elapsed_text else None, file=name, line=number_,
             ))  # fmt: skip
     return jobs
 
@@ -165,10 +173,9 @@ def convert_slurm(
         if end <= start:
             report.skip("outside the period")
             continue
-        rate = rates.require(job.partition, start.date(), "partition")
-        # Elapsed time, not wall-clock difference: a job across a daylight-saving change ran an
-        # hour more or less than its local start and end say.
-        hours = Decimal((end.astimezone(UTC) - start.astimezone(UTC)) // timedelta(seconds=1)) / SECONDS_PER_HOUR
+        rate = rates.require(job.partition, start.date(), "partition", file=job.file, line=job.line,
+                             column="Partition")  # fmt: skip
+        hours = _seconds_inside(job, start, end) / SECONDS_PER_HOUR
         su = job.billing * hours if job.billing is not None else (job.cpus or ZERO) * hours * rate.multiplier
         su = quantize(su)
         project, _ = accounts.project(job.account)
@@ -205,6 +212,23 @@ def convert_slurm(
     return out, EXTENSIONS
 
 
+def _seconds(start: datetime, end: datetime) -> int:
+    # In UTC: a job across a daylight-saving change ran an hour more or less than its local start
+    # and end say.
+    return (end.astimezone(UTC) - start.astimezone(UTC)) // timedelta(seconds=1)
+
+
+def _seconds_inside(job: Job, start: datetime, end: datetime) -> Decimal:
+    """The job's billed seconds between `start` and `end`: its ElapsedRaw (which leaves out the
+    time it was suspended) when sacct gives it, else End - Start; a job across a month boundary
+    puts a share in each month in proportion to the time between its start and end in each."""
+    inside = _seconds(start, end)
+    whole = _seconds(job.start, job.end)
+    if job.elapsed is None or whole <= 0:
+        return Decimal(inside)
+    return Decimal(job.elapsed) * inside / whole
+
+
 def _service(partition: str) -> str:
     return f"HPC compute ({partition} partition)"
 
@@ -221,10 +245,11 @@ def _focus_line(line: Line, *, ctx: Context, cluster: str, per_job: bool) -> Foc
         ChargePeriodStart=utc_z(line.start), ChargePeriodEnd=utc_z(line.end),
         ChargeDescription=f"{name} {job.partition} partition, {what}: {number(line.su)} {rate.unit} "
         f"at {number(rate.price)} per {rate.unit} ({rate.name})",
-        ConsumedQuantity=number(line.su), ConsumedUnit=rate.unit, PricingQuantity=number(line.su),
+        ConsumedQuantity=decimal(line.su), ConsumedUnit=rate.unit, PricingQuantity=decimal(line.su),
         PricingUnit=rate.unit, ResourceId=resource, ResourceName=f"{name} {job.partition} ({job.account})",
         ResourceType="Slurm job" if per_job else "Slurm partition", ServiceCategory="Compute",
-        ServiceName=_service(job.partition), SkuId=rate.name, SkuPriceId=f"{rate.name}@{rate.effective_from}",
+        ServiceSubcategory="Other (Compute)", ServiceName=_service(job.partition),
+        SkuId=rate.name, SkuPriceId=f"{rate.name}@{rate.effective_from}",
         SubAccountId=job.account, SubAccountName=job.account, SubAccountType="Slurm account",
         Tags=json_text({"cluster": name, "partition": job.partition, "slurm_account": job.account}),
         **money_columns(list_cost=line.list_cost, unit_price=rate.price, billed=billed),

@@ -20,12 +20,13 @@ from billing.services.rates import RateBook
 from chargeback.money import ZERO, quantize
 
 from .common import Accounts, Context, ConvertReport, add_applied, json_text, money_columns, subsidy_columns
-from .focus import FocusLine, number, utc_z
+from .focus import FocusLine, decimal, number, utc_z
 
 EXTENSIONS = ("x_StoragePath", "x_StorageTier", "x_UsedTB", "x_QuotaTB", "x_BilledOn", "x_FreeAllowanceTB",
               "x_FreeAllowanceAmount", "x_SubsidyCode", "x_SubsidyLabel", "x_SubsidyAmount", "x_Subsidies")  # fmt: skip
 DEFAULT_TIER = "standard"
 GB_PER_TB = Decimal(1000)
+UNIT = "TB-Months"  # what every tier is priced in, in the FOCUS unit format (the rate's own unit names it)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Usage:
     used: Decimal = ZERO
     quota: Decimal | None = None
     unsized: list[tuple[str, int]] = field(default_factory=list)  # (file, line) of rows without a used size
+    first: tuple[str, int] = ("", 0)  # (file, line) of its first row, for errors
 
 
 def _amount(row: dict[str, str], stem: str, name: str, line: int) -> Decimal | None:
@@ -81,7 +83,9 @@ def read_usage(paths: Sequence[Path], names: Sequence[str], *, report: ConvertRe
                     key = (project or where, tier.lower())
                     usage = merged.get(key)
                     if usage is None:
-                        usage = merged[key] = Usage(owner=project or where, project=project, tier=tier)
+                        usage = merged[key] = Usage(
+                            owner=project or where, project=project, tier=tier, first=(name, line)
+                        )
                     if where:
                         usage.paths.append(where)
                     if used is None:
@@ -106,7 +110,8 @@ def convert_storage(
     lines: list[FocusLine] = []
     seen: dict[str, bool] = {}
     for usage in sorted(usages, key=lambda u: (u.owner, u.tier)):
-        rate = rates.require(usage.tier, ctx.start.date(), "storage tier")
+        rate = rates.require(usage.tier, ctx.start.date(), "storage tier", file=usage.first[0], line=usage.first[1],
+                             column="tier")  # fmt: skip
         project, owner = (usage.project, known.get(usage.project, (None, ""))[0]) if usage.project else (None, None)
         if project is None:
             for where in usage.paths:
@@ -144,9 +149,10 @@ def convert_storage(
             ChargeDescription=f"{usage.tier} storage, {number(quantity)} TB-month "
             f"({'quota' if on_quota else 'used'}) at {number(rate.price)} per {rate.unit}"
             + (f", first {number(free)} TB free" if free else ""),
-            ConsumedQuantity=number(usage.used), ConsumedUnit="TB-month", PricingQuantity=number(quantity),
-            PricingUnit=rate.unit, ResourceId=",".join(usage.paths) or usage.owner, ResourceName=usage.owner,
-            ResourceType="Storage allocation", ServiceCategory="Storage", ServiceName=_service(usage.tier),
+            ConsumedQuantity=decimal(usage.used), ConsumedUnit=UNIT, PricingQuantity=decimal(quantity),
+            PricingUnit=UNIT, ResourceId=",".join(usage.paths) or usage.owner, ResourceName=usage.owner,
+            ResourceType="Storage allocation", ServiceCategory="Storage", ServiceSubcategory="File Storage",
+            ServiceName=_service(usage.tier),
             SkuId=rate.name, SkuPriceId=f"{rate.name}@{rate.effective_from}", SubAccountId=usage.owner,
             SubAccountName=usage.owner, SubAccountType="Storage project" if usage.project else "Storage path",
             Tags=json_text(tags), **money_columns(list_cost=list_cost, unit_price=rate.price, billed=billed),

@@ -198,6 +198,9 @@ class Charge(models.Model):
             models.Index(fields=["resource_id"], name="charge_resource"),
             models.Index(fields=["pi", "period"], name="charge_pi_period"),
             models.Index(fields=["project", "period"], name="charge_project_period"),
+            # The review queue: a fund/org search, and a period's charges sorted by amount.
+            models.Index(fields=["fund_org", "period"], name="charge_fund_org_period"),
+            models.Index(fields=["period", "billed_cost"], name="charge_period_billed"),
         ]
         permissions = [("approve_charge", "Can approve, reject and re-attribute charges")]
 

@@ -65,3 +65,30 @@ class PeriodTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period}: {self.from_status or '-'} → {self.to_status}"
+
+
+class Reevaluation(models.Model):
+    """A re-evaluation of an open period's rules, run by a worker: its state and its report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="reevaluations")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    actor = models.CharField(max_length=200)
+    user_id = models.IntegerField(null=True, blank=True)  # the requesting user (the audit event's actor)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"re-evaluation {self.pk} ({self.status})"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
-from billing.models import PI, BillingPeriod, Charge, Source
+from billing.models import PI, BillingPeriod, Charge, Reevaluation, Source
 from billing.services.periods import period_validate
+from billing.services.reevaluation import progress_key
 from chargeback.money import MoneySum
 
 FLAGGED = Charge.ReviewState.FLAGGED
@@ -134,3 +137,28 @@ def pi_period_summary(*, email: str, period: str) -> dict[str, Any] | None:
         "total_billed_cost": sum((p["billed_cost"] for p in projects), zero),
         "total_flagged_cost": sum((p["flagged_cost"] for p in projects), zero),
     }
+
+
+@dataclass
+class ReevaluationState:
+    """The latest re-evaluation of a period, and how far it is while it runs."""
+
+    run: Reevaluation
+    done: int | None = None  # charges evaluated so far (while running)
+    total: int | None = None
+
+    @property
+    def under_way(self) -> bool:
+        return self.run.status in (Reevaluation.Status.QUEUED, Reevaluation.Status.RUNNING)
+
+
+def reevaluation_latest(*, period: BillingPeriod) -> ReevaluationState | None:
+    run = Reevaluation.objects.filter(period=period).first()
+    if run is None:
+        return None
+    state = ReevaluationState(run)
+    if run.status == Reevaluation.Status.RUNNING:
+        progress = cache.get(progress_key(run.pk))
+        if progress is not None:
+            state.done, state.total = progress
+    return state

@@ -3,7 +3,8 @@
 `usage_convert` is the one entry point: `openchargeback convert`, `ingest --from` and the admin
 import page all call it; `convert_and_ingest` converts and imports in one step. Writing the file
 and recording the subsidies it used are separate steps (`record_usage`), so a preview or a dry
-run never spends a cap.
+run never spends a cap; an import records them in its own transaction, so a batch is never
+applied without the caps it spent (nor the caps spent without the batch).
 """
 
 from __future__ import annotations
@@ -52,9 +53,29 @@ def usage_convert(
     """Convert `paths` of `kind` for `period`; write `output` when given; with `record_usage`,
     keep what the subsidies' caps spent (replacing an earlier conversion of the source and period).
 
-    Raises IngestError (a bad input file, named with its line) or BillingError (unknown kind,
-    source or period; a partition or tier without a rate). Nothing is written then.
+    Raises IngestError (a bad input file, or a partition or tier without a rate, named with its
+    line) or BillingError (unknown kind, source or period). Nothing is written then.
     """
+    report, ledger = _convert(
+        kind=kind, paths=paths, period=period, output=output, source_name=source_name, display_names=display_names,
+        options=options,
+    )  # fmt: skip
+    if record_usage:
+        subsidy_usage_record(ledger=ledger, actor=actor)
+    return report
+
+
+def _convert(
+    *,
+    kind: str,
+    paths: Sequence[Path],
+    period: str,
+    output: Path | None,
+    source_name: str | None,
+    display_names: Sequence[str] | None,
+    options: dict[str, Any] | None,
+) -> tuple[ConvertReport, SubsidyLedger]:
+    """The conversion, and the subsidy ledger holding what it spent (not recorded yet)."""
     if kind not in KINDS:
         raise BillingError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     if not paths:
@@ -71,7 +92,7 @@ def usage_convert(
     org = Organization.current()
     ctx = Context(
         period=period, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
-        ledger=SubsidyLedger.load(source=source, period=period),
+        ledger=SubsidyLedger.load(source=source, period=period), invoice_id=f"{source.name}-{period}",
     )  # fmt: skip
     report = ConvertReport(kind=kind, source=source.name, period=period, inputs=names, dry_run=output is None)
     opts = dict(options or {})
@@ -97,9 +118,7 @@ def usage_convert(
     if output is not None:
         _write_atomically(output, lines, extensions)
         report.output = str(output)
-    if record_usage:
-        subsidy_usage_record(ledger=ctx.ledger, actor=actor)
-    return report
+    return report, ctx.ledger
 
 
 def _write_atomically(output: Path, lines: Any, extensions: Sequence[str]) -> None:
@@ -128,8 +147,9 @@ def convert_and_ingest(
 ) -> tuple[ConvertReport, IngestReport]:
     """Convert usage files (`usage_convert`) into one FOCUS file in `folder` and import it.
 
-    The period comes from the file names when not given. The subsidies' caps are recorded only
-    once the import is applied (or was already), never on a dry run.
+    The period comes from the file names when not given. The subsidies' caps are recorded in the
+    import's transaction: both commit or neither does; a dry run, or files already imported,
+    record nothing.
     """
     names = list(display_names or [p.name for p in paths])
     if period is None:
@@ -139,17 +159,12 @@ def convert_and_ingest(
         period = f"{found[0].group(1)}-{found[0].group(2)}"
     source_name = source_name or DEFAULT_SOURCE.get(kind)
     output = folder / f"{source_name}-{period}-{kind}.csv"
-    converted = usage_convert(
-        kind=kind, paths=paths, period=period, actor=actor, output=output, source_name=source_name,
-        display_names=names, options=options,
+    converted, ledger = _convert(
+        kind=kind, paths=paths, period=period, output=output, source_name=source_name, display_names=names,
+        options=options,
     )  # fmt: skip
     report = batch_ingest(
         paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
-        usage_files=list(zip(paths, names, strict=True)),
+        usage_files=list(zip(paths, names, strict=True)), subsidy_ledger=ledger,
     )  # fmt: skip
-    if not dry_run and report.status != "dry_run":  # a dry run of files already imported records nothing either
-        usage_convert(
-            kind=kind, paths=paths, period=period, actor=actor, source_name=source_name, display_names=names,
-            options=options, record_usage=True,
-        )  # fmt: skip
     return converted, report

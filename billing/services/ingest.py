@@ -44,6 +44,7 @@ from .carry_over import carry_over_decisions, recount_flags
 from .ingest_report import IngestReport
 from .input_checks import input_file_check
 from .periods import period_get_or_open
+from .rates import SubsidyLedger, subsidy_usage_record
 
 PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
 ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
@@ -90,11 +91,14 @@ def batch_ingest(
     display_names: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     usage_files: Sequence[tuple[Path, str]] = (),
+    subsidy_ledger: SubsidyLedger | None = None,
 ) -> IngestReport:
     """Import `paths` as one batch of `source_name` for `period`.
 
     `usage_files` (path, name) are the files `paths` were converted from: stored with the batch
     as its originals too, so what was billed can be traced to what the cluster reported.
+    `subsidy_ledger` holds the subsidies that conversion spent: recorded in the import's own
+    transaction (not on a dry run, nor when the files were already imported).
 
     Without a source name, the source is detected from the first file name (each source's file
     pattern); without a period, from the file names or else the first data row.
@@ -106,7 +110,7 @@ def batch_ingest(
         ctx.prec = 60  # totals of 18-digit amounts with 10 decimals stay exact
         report = _batch_ingest(
             paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
-            display_names=display_names, progress=progress, usage_files=usage_files,
+            display_names=display_names, progress=progress, usage_files=usage_files, subsidy_ledger=subsidy_ledger,
         )  # fmt: skip
     report.seconds = round(time.perf_counter() - started, 3)
     if report.status == "applied" and not dry_run and report.rows >= ANALYZE_MIN_ROWS:
@@ -145,6 +149,7 @@ def _batch_ingest(
     display_names: Sequence[str] | None,
     progress: ProgressCallback | None,
     usage_files: Sequence[tuple[Path, str]] = (),
+    subsidy_ledger: SubsidyLedger | None = None,
 ) -> IngestReport:
     if not paths:
         raise BillingError("no files given")
@@ -276,6 +281,8 @@ def _batch_ingest(
                 before={"batch": previous.pk} if previous else None,
                 after=report.as_dict(),
             )  # fmt: skip
+            if subsidy_ledger is not None:
+                subsidy_usage_record(ledger=subsidy_ledger, actor=actor)
     except BaseException:
         for name in stored:
             default_storage.delete(name)

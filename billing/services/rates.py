@@ -17,9 +17,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 
+from billing.ingest.reader import IngestError
 from billing.models import Rate, Source, SubsidyRule, SubsidyUsage
 from chargeback.audit import Actor, audit_record
-from chargeback.errors import BillingError
 from chargeback.money import ZERO, quantize
 
 HUNDRED = Decimal(100)
@@ -59,10 +59,12 @@ class RateBook:
                 return rate
         return None
 
-    def require(self, target: str, day: date, what: str) -> Rate:
+    def require(self, target: str, day: date, what: str, *, file: str, line: int, column: str) -> Rate:
+        """The rate in force, or an error naming the input line that needs one."""
         rate = self.rate(target, day)
         if rate is None:
-            raise BillingError(f"no rate for {what} {target!r} on {day}; add one under Rates in the admin")
+            raise IngestError(file, line, f"no rate for {what} {target!r} on {day}; add one under Rates in the admin",
+                              column)  # fmt: skip
         return rate
 
 

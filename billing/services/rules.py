@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any
@@ -113,7 +114,18 @@ def rules_preview(*, period: str) -> RulesReport:
     return _Evaluation(period_obj, write=False).run()
 
 
-def period_reevaluate(*, period: str, actor: Actor) -> RulesReport:
+def period_reevaluable(period_obj: BillingPeriod | None, period: str) -> BillingPeriod:
+    """The period, if its rules may be re-evaluated (it is open); else a BillingError saying why."""
+    if period_obj is None:
+        raise BillingError(f"period {period} does not exist")
+    if period_obj.status == BillingPeriod.Status.FINALIZED:
+        raise BillingError(f"period {period} is finalized; its charges can no longer change")
+    if period_obj.status != BillingPeriod.Status.OPEN:
+        raise BillingError(f"period {period} is {period_obj.status}; reopen it (with a reason) to re-evaluate it")
+    return period_obj
+
+
+def period_reevaluate(*, period: str, actor: Actor, progress: Callable[[int, int], None] | None = None) -> RulesReport:
     """Apply the current rules to an open period's current charges, in one transaction.
 
     Attribution (PI, project, fund/org, cost center, account code, references) is taken again
@@ -123,16 +135,11 @@ def period_reevaluate(*, period: str, actor: Actor) -> RulesReport:
     stored), and an attribution a reviewer fixed ("reattribute", also when carried over to a
     re-imported identical line) keeps its PI, project and fund/org. The others become flagged or
     ok from their new reasons. The batches' flagged figures are recounted; one audit event.
+    `progress(done, total)` is called after each chunk of charges.
     """
     with transaction.atomic():
-        period_obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
-        if period_obj is None:
-            raise BillingError(f"period {period} does not exist")
-        if period_obj.status == BillingPeriod.Status.FINALIZED:
-            raise BillingError(f"period {period} is finalized; its charges can no longer change")
-        if period_obj.status != BillingPeriod.Status.OPEN:
-            raise BillingError(f"period {period} is {period_obj.status}; reopen it (with a reason) to re-evaluate it")
-        report = _Evaluation(period_obj, write=True).run()
+        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=period).first(), period)
+        report = _Evaluation(period_obj, write=True, progress=progress).run()
         audit_record(
             actor=actor, action="period.reevaluate", obj=period_obj, period=period,
             after=report.as_dict(sample=False),
@@ -152,8 +159,10 @@ class _BatchFigures:
 class _Evaluation:
     """One pass of the current rules over a period's current charges."""
 
-    def __init__(self, period_obj: BillingPeriod, *, write: bool) -> None:
-        self.period_obj, self.write = period_obj, write
+    def __init__(
+        self, period_obj: BillingPeriod, *, write: bool, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        self.period_obj, self.write, self.progress = period_obj, write, progress
         self.period = period_obj.period
         self.master = MasterData()
         self.snapshot = RuleSnapshot.load(period=self.period)
@@ -208,6 +217,8 @@ class _Evaluation:
                 self._write(results)
             else:
                 self.attributor.take_events()  # nothing is created in a preview
+            if self.progress is not None:
+                self.progress(min(start + CHUNK, len(ids)), len(ids))
 
     def _evaluate(self, row: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str, Attribution, bool]:
         """The row, its new state and reasons, the attribution to store, and whether it changes."""

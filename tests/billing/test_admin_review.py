@@ -153,3 +153,43 @@ def test_the_filtered_charges_can_be_exported(client, viewer, month):
     page = client.get(QUEUE)
     assert b"Export" in page.content
     assert client.get(reverse("admin:billing_charge_export")).status_code == 200
+
+
+def list_query_plan(client, url):
+    """The query plan of the page's charge list query (SQLite's EXPLAIN QUERY PLAN)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url)
+    assert page.status_code == 200
+    charge_list = 'SELECT "billing_charge"."id", "billing_charge"."batch'
+    listing = [q["sql"] for q in queries if q["sql"].startswith(charge_list)]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + listing[-1])
+        return page, " / ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_a_fund_org_search_and_a_period_sorted_by_amount_use_their_indexes(client, reviewer, month):
+    import re
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("reads SQLite's query plan")
+    client.force_login(reviewer)
+    page, plan = list_query_plan(client, f"{QUEUE}?review=all&q=BIO-2025-001")
+    assert {c.resource_id for c in page.context["cl"].result_list} == {"ok-1", "orphan", "credit"}
+    assert "charge_fund_org_period" in plan, plan
+    # The amount column sorts once a period is chosen (over all periods it would sort every charge).
+    assert "column-billed" in client.get(f"{QUEUE}?review=all").content.decode()
+    assert not re.search(r"sortable column-billed", client.get(f"{QUEUE}?review=all").content.decode())
+    listing = client.get(f"{QUEUE}?review=all&period=2025-01").content.decode()
+    sort = re.search(r'sortable column-billed.*?<a href="([^"]+)"', listing, re.S).group(1).replace("&amp;", "&")
+    column = re.search(r"o=(\d+)", sort).group(1)
+    for direction in ("", "-"):
+        url = QUEUE + sort.replace(f"o={column}", f"o={direction}{column}")
+        page, plan = list_query_plan(client, url)
+        amounts = [c.billed_cost for c in page.context["cl"].result_list]
+        assert amounts == sorted(amounts, reverse=direction == "-") and len(amounts) == 4
+        assert "charge_period_billed" in plan, plan

@@ -4,6 +4,7 @@ and spreadsheet import and export."""
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 
 import openpyxl
@@ -13,7 +14,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from import_export.formats.base_formats import CSV, XLSX
 
-from billing.models import PI, Charge, FlagPattern, FundOrgPattern, Project, ReviewDecision, TagMapping
+from billing.models import (
+    PI,
+    BillingPeriod,
+    Charge,
+    FlagPattern,
+    FundOrgPattern,
+    Project,
+    ReviewDecision,
+    TagMapping,
+)  # fmt: skip
 from billing.resources import ChargeResource, PIResource, ProjectResource
 from billing.services.review import charges_approve, charges_reattribute
 from billing.services.rules import period_reevaluate, rules_preview
@@ -232,22 +242,72 @@ def test_reevaluation_is_refused_for_a_closed_period(run, month):
     assert not AuditEvent.objects.filter(action="period.reevaluate").exists()
 
 
-def test_the_reevaluate_page_confirms_then_reports(client, finance_admin, month):
+def messages_of(response):
+    return [str(m) for m in response.wsgi_request._messages]
+
+
+def period_page(period: str) -> str:
+    return reverse("admin:billing_billingperiod_change", args=[BillingPeriod.objects.get(period=period).pk])
+
+
+def test_the_reevaluate_page_queues_the_work_and_the_period_page_shows_its_progress(
+    client, finance_admin, month, monkeypatch, django_capture_on_commit_callbacks
+):
+    from billing.services import reevaluation
+
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
     client.force_login(finance_admin)
     url = reverse("admin:billing_flagpattern_reevaluate")
     confirm = client.get(url)
     assert confirm.status_code == 200 and b"2025-01 (open)" in confirm.content
+    with django_capture_on_commit_callbacks() as queued:
+        answer = client.post(url, {"period": "2025-01"})
+    # The admin answers before a single charge is evaluated: the work waits for a worker.
+    assert answer.status_code == 302 and answer.url == period_page("2025-01")
+    assert messages_of(answer) == ["Re-evaluation of 2025-01 queued; the period's page shows how far it is."]
     assert state(month["gpu-node-1"]) == ("ok", [])
-    done = client.post(url, {"period": "2025-01"})
-    assert done.status_code == 302
-    message = [str(m) for m in done.wsgi_request._messages]
-    assert message == [
-        "Re-evaluated 4 charges of 2025-01: 2 changed, 2 newly flagged, 0 no longer flagged, "
-        "0 approved or rejected kept their decision; 3 now have a flag reason."
+    page = client.get(period_page("2025-01")).content.decode()
+    assert "queued, waiting for a worker" in page and 'http-equiv="refresh"' in page
+    again = client.post(url, {"period": "2025-01"})
+    assert messages_of(again) == [
+        "a re-evaluation of 2025-01 is already queued (requested by finance@example.edu); wait for it to finish"
     ]
+
+    # The worker evaluates two charges at a time; the period page, looked at between them, says how far.
+    monkeypatch.setattr("billing.services.rules.CHUNK", 2)
+    seen, record = [], reevaluation._progress
+
+    def record_and_look(key, done, total):
+        record(key, done, total)
+        text = client.get(period_page("2025-01")).content.decode()
+        seen.append(re.search(r"running, \d+ of \d+ charges evaluated", text).group(0))
+
+    monkeypatch.setattr(reevaluation, "_progress", record_and_look)
+    for callback in queued:
+        callback()
+    assert seen == ["running, 2 of 4 charges evaluated", "running, 4 of 4 charges evaluated"]
     assert state(month["gpu-node-1"]) == ("flagged", ["pattern_match:gpu"])
+    page = client.get(period_page("2025-01")).content.decode()
+    assert (
+        "done: 4 charges, 2 changed, 2 newly flagged, 0 no longer flagged, 0 approved or rejected kept their "
+        "decision; 3 now have a flag reason." in page
+    )
+    assert 'http-equiv="refresh"' not in page
     assert AuditEvent.objects.get(action="period.reevaluate").actor == "finance@example.edu"
+
+
+def test_a_reevaluation_whose_period_closed_before_it_ran_fails_with_the_reason(
+    client, finance_admin, run, month, django_capture_on_commit_callbacks
+):
+    client.force_login(finance_admin)
+    with django_capture_on_commit_callbacks() as queued:
+        client.post(reverse("admin:billing_flagpattern_reevaluate"), {"period": "2025-01"})
+    run("periods", "close", "2025-01")
+    for callback in queued:
+        callback()
+    page = client.get(period_page("2025-01")).content.decode()
+    assert "failed: period 2025-01 is closed; reopen it (with a reason) to re-evaluate it" in page
+    assert not AuditEvent.objects.filter(action="period.reevaluate").exists()
 
 
 def test_the_reevaluate_page_says_why_a_closed_period_is_refused(client, finance_admin, run, month):

@@ -83,9 +83,14 @@ class TestConvert:
         assert set(rows) == {"sol/gpu/chen-lab", "sol/cpu/chen-lab", "sol/debug/chen-lab", "sol/largemem/diaz-lab",
                              "sol/cpu/sandbox"}  # fmt: skip
         cpu = rows["sol/cpu/chen-lab"]
-        assert (cpu["PricingQuantity"], cpu["ListCost"], cpu["BilledCost"], cpu["x_Jobs"]) == ("680", "6.8", "6.8", "2")
+        assert (cpu["PricingQuantity"], cpu["ListCost"], cpu["BilledCost"], cpu["x_Jobs"]) == (
+            "680.0",
+            "6.8",
+            "6.8",
+            "2",
+        )
         assert cpu["ChargePeriodStart"] == "2025-01-01T00:00:00Z"  # job 1007 began in December
-        assert rows["sol/largemem/diaz-lab"]["PricingQuantity"] == "1152"
+        assert rows["sol/largemem/diaz-lab"]["PricingQuantity"] == "1152.0"
         assert rows["sol/largemem/diaz-lab"]["ListCost"] == "11.52"
 
     def test_a_gpu_job_crossing_midnight_at_month_end_is_split_by_time(self, run, cluster, tmp_path):
@@ -96,15 +101,15 @@ class TestConvert:
         feb = by_resource(read(february))["sol/gpu/chen-lab/1001"]
         assert (jan["ChargePeriodStart"], jan["ChargePeriodEnd"]) == ("2025-01-31T22:00:00Z", "2025-02-01T00:00:00Z")
         assert (feb["ChargePeriodStart"], feb["ChargePeriodEnd"]) == ("2025-02-01T00:00:00Z", "2025-02-01T02:00:00Z")
-        assert (jan["x_ServiceUnits"], jan["ListCost"], jan["BilledCost"]) == ("8", "20", "20")
-        assert (feb["x_ServiceUnits"], feb["ListCost"]) == ("8", "20")
+        assert (jan["x_ServiceUnits"], jan["ListCost"], jan["BilledCost"]) == ("8", "20.0", "20.0")
+        assert (feb["x_ServiceUnits"], feb["ListCost"]) == ("8", "20.0")
         assert feb["BillingPeriodStart"] == "2025-02-01T00:00:00Z" and feb["BillingPeriodEnd"] == "2025-03-01T00:00:00Z"
 
     def test_a_fully_subsidised_partition_still_shows_its_list_price(self, run, cluster, tmp_path):
         out = tmp_path / "jan.csv"
         run("convert", "slurm", str(SACCT), "-p", "2025-01", "-o", str(out))
         debug = by_resource(read(out))["sol/debug/chen-lab"]
-        assert (debug["ListCost"], debug["BilledCost"], debug["EffectiveCost"]) == ("0.08", "0", "0")
+        assert (debug["ListCost"], debug["BilledCost"], debug["EffectiveCost"]) == ("0.08", "0.0", "0.0")
         assert debug["x_SubsidyCode"] == "debug-free"
         assert debug["x_SubsidyLabel"] == "Debug partition, free of charge"
         assert debug["x_SubsidyAmount"] == "0.08"
@@ -129,6 +134,28 @@ class TestConvert:
         row = by_resource(read(out))["sol/cpu/chen-lab"]
         assert (row["x_ServiceUnits"], row["ListCost"]) == ("15", "0.15")  # 10 billing units x 1.5 h x 0.01
 
+    def test_a_suspended_job_is_billed_for_its_elapsed_time_not_end_minus_start(self, run, cluster, focus_files):
+        # sacct's ElapsedRaw leaves out the hour job 4001 was suspended: 4 h from start to end, 3 h run.
+        # Job 4002 ran 4 of the 8 hours from 31 Jan 20:00 to 1 Feb 04:00: half in each month.
+        jobs = focus_files.raw("sacct.txt", HEADER + (
+            "4001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T12:00:00|10800|COMPLETED|8|billing=8\n"
+            "4002|sol|chen-lab|achen|cpu|normal|2025-01-31T20:00:00|2025-02-01T04:00:00|14400|COMPLETED|8|billing=8\n"
+        ))  # fmt: skip
+        out = focus_files.root / "o.csv"
+        for period in ("2025-01", "2025-02"):
+            assert run("convert", "slurm", str(jobs), "-p", period, "-o", str(out), "--per-job").code == 0
+            rows = by_resource(read(out))
+            if period == "2025-01":
+                suspended = rows["sol/cpu/chen-lab/4001"]
+                assert (suspended["PricingQuantity"], suspended["ListCost"]) == ("24.0", "0.24")  # 8 x 3 h x 0.01
+            assert rows["sol/cpu/chen-lab/4002"]["PricingQuantity"] == "16.0"  # 8 x 2 h in each month
+        # Without ElapsedRaw, the time from start to end is billed.
+        without = focus_files.raw("other.txt", HEADER.replace("|ElapsedRaw", "") + (
+            "4001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T12:00:00|COMPLETED|8|billing=8\n"
+        ))  # fmt: skip
+        report = run("convert", "slurm", str(without), "-p", "2025-01", "--dry-run", "--format", "json").json()
+        assert report["quantity"] == "32"  # 8 x 4 h
+
     def test_a_price_change_mid_period_gives_a_line_per_price(self, run, cluster, tmp_path):
         # The documented way: end the old rate on the last day, start the new one (same name) the day after.
         Rate.objects.filter(name="cpu-su").update(effective_to=date(2025, 1, 19))
@@ -145,7 +172,7 @@ class TestConvert:
         out = tmp_path / "jan.csv"
         assert run("convert", "slurm", str(jobs), "-p", "2025-01", "-o", str(out)).code == 0
         lines = sorted((r["ListUnitPrice"], r["PricingQuantity"], r["ListCost"]) for r in read(out))
-        assert lines == [("0.01", "100", "1"), ("0.02", "100", "2")]  # each line: quantity x its price
+        assert lines == [("0.01", "100.0", "1.0"), ("0.02", "100.0", "2.0")]  # each line: quantity x its price
 
     def test_billable_states_can_be_narrowed(self, run, cluster):
         report = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "--states", "COMPLETED",
@@ -184,12 +211,21 @@ class TestConvert:
         result = run("convert", "slurm", str(SACCT), *args)
         assert result.code == 1 and message in result.err
 
-    def test_a_partition_without_a_rate_names_it(self, run, cluster, focus_files):
-        path = focus_files.raw("s.txt", HEADER + "7|sol|chen-lab|a|bigmem|n|2025-01-02T00:00:00|"
-                                                 "2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n")  # fmt: skip
-        result = run("convert", "slurm", str(path), "-p", "2025-01", "--dry-run")
-        assert result.code == 1
-        assert "no rate for partition 'bigmem' on 2025-01-02; add one under Rates in the admin" in result.err
+    def test_a_partition_without_a_rate_names_it_with_the_file_and_line_of_its_first_job(
+        self, run, cluster, focus_files
+    ):
+        path = focus_files.raw("s.txt", HEADER + (
+            "6|sol|chen-lab|a|cpu|n|2025-01-02T00:00:00|2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n"
+            "7|sol|chen-lab|a|bigmem|n|2025-01-02T00:00:00|2025-01-02T01:00:00|3600|COMPLETED|4|billing=4\n"
+            "8|sol|chen-lab|a|bigmem|n|2025-01-03T00:00:00|2025-01-03T01:00:00|3600|COMPLETED|4|billing=4\n"
+        ))  # fmt: skip
+        for command in (("convert", "slurm"), ("ingest", "--from", "slurm")):
+            result = run(*command, str(path), "-p", "2025-01", "--dry-run")
+            assert result.code == 1
+            assert result.err == (
+                "s.txt:3: column Partition: no rate for partition 'bigmem' on 2025-01-02; "
+                "add one under Rates in the admin"
+            )
 
     def test_a_malformed_line_is_named(self, run, cluster, focus_files):
         path = focus_files.raw("s.txt", HEADER + "7|sol|chen-lab\n")
@@ -227,8 +263,8 @@ class TestFiscalYearCap:
         assert totals(report) == (Decimal("40.00"), Decimal("5.00"), Decimal("35.00"))
         rows = by_resource(read(out))
         first, second = rows["sol/gpu/chen-lab/2001"], rows["sol/gpu/chen-lab/2002"]
-        assert (first["ListCost"], first["x_SubsidyAmount"], first["BilledCost"]) == ("20", "5", "15")
-        assert (second["ListCost"], second["x_SubsidyAmount"], second["BilledCost"]) == ("20", "", "20")
+        assert (first["ListCost"], first["x_SubsidyAmount"], first["BilledCost"]) == ("20.0", "5", "15.0")
+        assert (second["ListCost"], second["x_SubsidyAmount"], second["BilledCost"]) == ("20.0", "", "20.0")
         assert SubsidyUsage.objects.get(period="2025-01").amount == Decimal(5)
 
     def test_converting_the_month_again_does_not_spend_the_cap_twice(self, run, provost, two_gpu_jobs, tmp_path):
@@ -296,6 +332,25 @@ class TestIngestFromSlurm:
     def test_an_applied_import_records_the_subsidies_used(self, run, cluster):
         run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
         assert SubsidyUsage.objects.get().amount == Decimal("0.08")
+
+    def test_when_recording_the_subsidies_fails_nothing_is_imported_and_no_cap_is_spent(
+        self, run, cluster, monkeypatch
+    ):
+        from django.db import DatabaseError
+
+        from billing.models import ImportBatch
+
+        record = SubsidyUsage.objects.bulk_create
+
+        def record_then_fail(*args, **kwargs):
+            record(*args, **kwargs)
+            raise DatabaseError("disk I/O error")
+
+        monkeypatch.setattr(SubsidyUsage.objects, "bulk_create", record_then_fail)
+        with pytest.raises(DatabaseError):
+            run("ingest", "--from", "slurm", str(SACCT), "-p", "2025-01")
+        assert not ImportBatch.objects.exists() and not Charge.objects.exists()
+        assert not SubsidyUsage.objects.exists()
 
     def test_a_dry_run_of_files_already_imported_records_nothing(self, run, cluster):
         from chargeback.models import AuditEvent

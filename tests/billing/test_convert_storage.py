@@ -63,19 +63,19 @@ def test_the_january_report_adds_up_to_the_cent(run, storage, tmp_path):
     assert report["unmapped"] == ["/projects/orphan-lab"]
     rows = lines(out)
     genomics = rows["genomics-core"]
-    assert (genomics["PricingQuantity"], genomics["ListCost"], genomics["BilledCost"]) == ("42", "420", "370")
+    assert (genomics["PricingQuantity"], genomics["ListCost"], genomics["BilledCost"]) == ("42.0", "420.0", "370.0")
     assert (genomics["x_FreeAllowanceTB"], genomics["x_FreeAllowanceAmount"]) == ("5", "50")
     scratch = rows["/scratch/chen-lab"]
-    assert (scratch["x_BilledOn"], scratch["PricingQuantity"], scratch["BilledCost"]) == ("quota", "20", "40")
-    assert rows["/archive/diaz-lab"]["BilledCost"] == "375"
-    assert rows["/projects/orphan-lab"]["BilledCost"] == "30"
+    assert (scratch["x_BilledOn"], scratch["PricingQuantity"], scratch["BilledCost"]) == ("quota", "20.0", "40.0")
+    assert rows["/archive/diaz-lab"]["BilledCost"] == "375.0"
+    assert rows["/projects/orphan-lab"]["BilledCost"] == "30.0"
 
 
 def test_a_project_under_its_free_allowance_pays_nothing_but_sees_its_list_price(run, storage, tmp_path):
     out = tmp_path / "s.csv"
     run("convert", "storage", str(REPORT), "-p", "2025-01", "-o", str(out))
     climate = lines(out)["climate-model"]
-    assert (climate["PricingQuantity"], climate["ListCost"], climate["BilledCost"]) == ("3.5", "35", "0")
+    assert (climate["PricingQuantity"], climate["ListCost"], climate["BilledCost"]) == ("3.5", "35.0", "0.0")
     assert climate["x_FreeAllowanceTB"] == "3.5"
     assert "first 3.5 TB free" in climate["ChargeDescription"]
 
@@ -88,8 +88,8 @@ def test_a_pi_subsidy_with_a_monthly_cap_applies_after_the_allowance(run, storag
     rows = lines(out)
     # Lines are subsidised in order of their path or project: /scratch/chen-lab first, 10 % of 40.00
     # is 4.00; then genomics-core, 10 % of 370.00 is 37.00 but only 16.00 of the cap is left.
-    assert rows["/scratch/chen-lab"]["BilledCost"] == "36"
-    assert rows["genomics-core"]["BilledCost"] == "354"
+    assert rows["/scratch/chen-lab"]["BilledCost"] == "36.0"
+    assert rows["genomics-core"]["BilledCost"] == "354.0"
     assert rows["genomics-core"]["x_SubsidyLabel"] == "Dean's storage support"
     assert Decimal(report["subsidy_total"]) == Decimal("20.00")
 
@@ -119,9 +119,11 @@ def test_ingest_from_storage_attributes_by_project_and_by_path_and_flags_the_res
 
 
 def test_a_tier_without_a_rate_and_a_bad_size_are_one_line_errors(run, storage, focus_files):
-    tier = focus_files.raw("a.csv", "path,tier,used_gb\n/x,ssd,10\n")
+    tier = focus_files.raw("a.csv", "path,tier,used_gb\n/x,standard,10\n/y,ssd,10\n/z,ssd,5\n")
     size = focus_files.raw("b.csv", "path,used_tb\n/x,lots\n")
-    assert "no rate for storage tier 'ssd'" in run("convert", "storage", str(tier), "-p", "2025-01", "--dry-run").err
+    assert run("convert", "storage", str(tier), "-p", "2025-01", "--dry-run").err == (
+        "a.csv:3: column tier: no rate for storage tier 'ssd' on 2025-01-01; add one under Rates in the admin"
+    )
     assert (
         "b.csv:2: column used_tb: 'lots' is not a size"
         in run("convert", "storage", str(size), "-p", "2025-01", "--dry-run").err

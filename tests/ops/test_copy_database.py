@@ -86,3 +86,27 @@ def test_a_target_that_is_not_postgresql_is_refused_in_one_line(sqlite_site):
     assert result.stderr.strip() == (
         "Error: the target must be a PostgreSQL database (postgres://user:password@host:5432/name)"
     )
+
+
+def test_a_value_postgresql_refuses_mid_copy_is_named_in_one_line_and_the_target_is_left_empty(
+    sqlite_site, postgres_database
+):
+    import sqlite3
+
+    import psycopg
+
+    assert sqlite_site.run("load_demo").returncode == 0
+    # SQLite keeps a display name longer than its 200 characters; PostgreSQL refuses it. The
+    # tables before billing_source in the copy's order (auth_…, billing_account…) are copied by then.
+    with sqlite3.connect(sqlite_site.data_dir / "openchargeback.sqlite3") as db:
+        (hpc,) = db.execute("SELECT id FROM billing_source WHERE name = 'hpc'").fetchone()
+        db.execute("UPDATE billing_source SET display_name = ? WHERE id = ?", ("H" * 250, hpc))
+    result = sqlite_site.run("copy-database", postgres_database)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: billing_source row id {hpc}: PostgreSQL refused a value "
+        "(value too long for type character varying(200)); nothing was kept"
+    ]
+    with psycopg.connect(postgres_database.replace("postgres://", "postgresql://", 1)) as target:
+        tables = target.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    assert tables == []

@@ -15,8 +15,9 @@ class Command(ChargebackCommand):
     help = (
         "Copy this installation's database (DATABASE_URL, e.g. the embedded SQLite) into an empty "
         "PostgreSQL database given by URL: applies the migrations there, copies every row with its id, "
-        "then compares every table's row count and money totals. All or nothing: on any difference the "
-        "target keeps no data. The source is only read; stop imports and the web app while it runs."
+        "then compares every table's row count and money totals. All or nothing: on any difference or "
+        "refused value (named with its table and row id) the target is left as it was found, the tables "
+        "the copy created dropped again. The source is only read; stop imports and the web app while it runs."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
