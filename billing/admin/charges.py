@@ -25,6 +25,7 @@ from billing.services.review import charges_approve, charges_reattribute, charge
 from chargeback.audit import Actor
 from chargeback.formatting import money, pretty_json
 from chargeback.money import MoneySum
+from chargeback.text import refuse_control_characters
 
 from .base import ReadOnlyAdmin, ReadOnlyInline
 from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
@@ -51,9 +52,18 @@ class NoteForm(forms.Form):
 
 
 class ReattributeForm(forms.Form):
-    pi_email = forms.EmailField(required=False, label="PI email", help_text="Leave empty to keep each charge's PI")
-    project_code = forms.CharField(required=False, label="Project", help_text="Leave empty to keep each project")
-    fund_org = forms.CharField(required=False, label="Fund/org", help_text="Leave empty to keep each fund/org")
+    pi_email = forms.EmailField(
+        required=False, label="PI email", help_text="Leave empty to keep each charge's PI",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
+    project_code = forms.CharField(
+        required=False, label="Project", help_text="Leave empty to keep each project",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
+    fund_org = forms.CharField(
+        required=False, label="Fund/org", help_text="Leave empty to keep each fund/org",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Reason")
 
     def clean(self) -> dict[str, Any]:

@@ -14,14 +14,26 @@ from import_export.admin import ImportExportModelAdmin
 from billing.models import PI, Project, Source
 from billing.resources import FORMATS, PIResource, ProjectResource, SourceResource, normalise_email
 from billing.services.rules import record_delete, record_save, records_imported
+from chargeback.text import refuse_control_characters
 
 from .charges import actor_for
+
+
+class OneLineTextForm(forms.ModelForm):
+    """Codes, emails, fund/orgs and names are one line: a control character is a form error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField) and not isinstance(field.widget, forms.Textarea):
+                field.validators.append(refuse_control_characters)
 
 
 class MasterDataAdmin(ImportExportModelAdmin):
     """Audited saves and deletes; spreadsheet import (change permission) and export (view)."""
 
     formats = FORMATS
+    form = OneLineTextForm
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         record_save(obj=obj, actor=actor_for(request))
@@ -42,12 +54,12 @@ class MasterDataAdmin(ImportExportModelAdmin):
         return super().process_result(result, request)
 
 
-class SourceForm(forms.ModelForm):
+class SourceForm(OneLineTextForm):
     def clean_name(self) -> str:
         return str(self.cleaned_data["name"]).strip().lower()
 
 
-class PIForm(forms.ModelForm):
+class PIForm(OneLineTextForm):
     def clean_email(self) -> str:
         # Before the uniqueness check, which compares exactly: Alice@… is alice@….
         return normalise_email(self.cleaned_data["email"])

@@ -12,6 +12,7 @@ from billing.models import BillingPeriod, Charge, ReviewDecision
 from chargeback.audit import Actor, audit_build
 from chargeback.models import AuditEvent
 from chargeback.money import ZERO
+from chargeback.text import control_character_message
 
 from .errors import BillingError
 
@@ -128,7 +129,7 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
 # Reasons that come from the charge's attribution; the others (period, currency, amount,
 # patterns on the row's own fields) do not change when a reviewer fixes the attribution.
 ATTRIBUTION_REASONS = frozenset({
-    "missing_pi", "invalid_pi_email", "missing_project", "missing_fund_org", "invalid_fund_org",
+    "missing_pi", "invalid_pi_email", "missing_project", "invalid_project", "missing_fund_org", "invalid_fund_org",
     "project_owner_change",
 })  # fmt: skip
 
@@ -163,6 +164,10 @@ def charges_reattribute(
         raise BillingError("fixing an attribution needs a reason")
     if pi_email is None and project_code is None and fund_org is None:
         raise BillingError("give a PI, a project or a fund/org to change")
+    for label, value in (("PI email", pi_email), ("project", project_code), ("fund/org", fund_org)):
+        problem = control_character_message(value.strip()) if value is not None else None
+        if problem:
+            raise BillingError(f"the {label} {value!r} {problem}")
     with transaction.atomic():
         charges = _select(ids=ids, period=None, flagged_only=False)
         for period in {c.period for c in charges}:

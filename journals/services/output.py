@@ -1,8 +1,10 @@
 """Journal files: proper CSV (quoting, one line per record) with spreadsheet formula escaping.
 
 Text cells that start with `=`, `+`, `-` or `@` (or a tab or carriage return) get a leading
-apostrophe so a spreadsheet shows them instead of evaluating them. Amounts are numbers we format
-ourselves and are never escaped: a credit of -12.50 stays a number.
+apostrophe (chargeback.spreadsheet) so a spreadsheet shows them instead of evaluating them.
+Amounts are numbers we format ourselves and are never escaped: a credit of -12.50 stays a number.
+A text cell holding a line break of either kind (CR or LF) is quoted, so one journal line is
+always one record.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from typing import Any
 from django.template import Context, Engine
 
 from chargeback.money import CENT
+from chargeback.spreadsheet import escape_formula
 from journals.models import JournalFormat
 from journals.services.build import CREDIT, DEBIT, Journal, JournalLine
 
 Kind = JournalFormat.Kind
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS: dict[str, list[str]] = {
     Kind.DETAIL: [
@@ -41,13 +43,9 @@ COLUMNS: dict[str, list[str]] = {
 NUMBER_COLUMNS = {"debit", "credit", "amount", "amount_abs"}
 
 
-def escape_formula(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def csv_cell(text: str) -> str:
     """One CSV field as text: formula-escaped, quoted when it holds a comma, quote or line break."""
-    text = escape_formula(text)
+    text = str(escape_formula(text))
     if any(c in text for c in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -90,7 +88,7 @@ def _cell(value: Any, number_format: str) -> str:
         return ""
     if isinstance(value, Decimal):
         return format_amount(value, number_format)
-    return escape_formula(str(value))
+    return str(escape_formula(str(value)))
 
 
 def render_lines(journal: Journal, reference: str, limit: int | None = None) -> Iterator[str]:
@@ -102,13 +100,15 @@ def render_lines(journal: Journal, reference: str, limit: int | None = None) -> 
         return
     columns = COLUMNS[fmt.kind]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # The csv module quotes a field holding a character of the line terminator: with "\r\n" both a
+    # CR and an LF inside a field are quoted. The file's records end in "\n", set on each record.
+    writer = csv.writer(buffer, lineterminator="\r\n")
 
     def flush() -> str:
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        return text
+        return text[:-2] + "\n"
 
     writer.writerow(columns)
     yield flush()
