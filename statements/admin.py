@@ -192,6 +192,8 @@ class StatementAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         get_object_or_404(BillingPeriod, period=period)
         pi = get_object_or_404(PI, pk=pi_id)
+        if project_id != "none" and not (project_id.isascii() and project_id.isdigit()):
+            raise Http404("no such project (a project id or none)")
         try:
             report = statements_generate(period=period, actor=actor_for(request), pi_email=pi.email, dry_run=True)
         except (BillingError, RenderError) as exc:

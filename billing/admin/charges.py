@@ -28,6 +28,7 @@ from chargeback.money import MoneySum
 from chargeback.text import refuse_control_characters
 
 from .base import ReadOnlyAdmin, ReadOnlyInline
+from .exports import FilteredExportMixin
 from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
 
 # The filtered set is counted (for pagination and totals) only up to this many rows: a page of
@@ -90,7 +91,7 @@ def _compact(data: dict[str, str] | None) -> str:
 
 
 @admin.register(Charge)
-class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
+class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
     """The review queue (flagged charges by default) and every charge's detail; export of the
     filtered charges as CSV or XLSX (formula-escaped)."""
 

@@ -17,6 +17,7 @@ from billing.services.rules import record_delete, record_save, records_imported
 from chargeback.text import refuse_control_characters
 
 from .charges import actor_for
+from .exports import FilteredExportMixin
 
 
 class OneLineTextForm(forms.ModelForm):
@@ -29,7 +30,7 @@ class OneLineTextForm(forms.ModelForm):
                 field.validators.append(refuse_control_characters)
 
 
-class MasterDataAdmin(ImportExportModelAdmin):
+class MasterDataAdmin(FilteredExportMixin, ImportExportModelAdmin):
     """Audited saves and deletes; spreadsheet import (change permission) and export (view)."""
 
     formats = FORMATS

@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from django.template import Context, Engine
+from django.template import Template
 
+from billing.services.errors import BillingError
 from chargeback.money import CENT
 from chargeback.spreadsheet import escape_formula
+from journals.journal_templates import JournalTemplateError, journal_template, render_journal_template
 from journals.models import JournalFormat
 from journals.services.build import CREDIT, DEBIT, Journal, JournalLine
 
@@ -121,7 +123,11 @@ def render_lines(journal: Journal, reference: str, limit: int | None = None) -> 
 def _render_template(journal: Journal, reference: str, lines: list[JournalLine]) -> Iterator[str]:
     fmt = journal.format
     # CSV, not HTML: no autoescaping; each value is already a quoted, formula-escaped CSV field.
-    engine = Engine(autoescape=False)
+    # A format saved before templates were checked is refused here with the same message.
+    try:
+        header_template, row = journal_template(fmt.header_template), journal_template(fmt.row_template)
+    except JournalTemplateError as exc:
+        raise BillingError(f"journal format {fmt.name}: {exc}; correct it in the admin") from None
     common = {
         "period": csv_cell(journal.period), "date": csv_cell(journal_date(journal.period).strftime(fmt.date_format)),
         "journal_number": csv_cell(reference), "reference_id": csv_cell(reference),
@@ -129,15 +135,21 @@ def _render_template(journal: Journal, reference: str, lines: list[JournalLine])
         "debit_total": format_amount(journal.debit_total, fmt.number_format),
         "credit_total": format_amount(journal.credit_total, fmt.number_format),
     }  # fmt: skip
-    header = engine.from_string(fmt.header_template).render(Context(common, autoescape=False)).strip("\r\n")
+    header = _render(fmt, header_template, common).strip("\r\n")
     if header:
         yield header + "\n"
-    row = engine.from_string(fmt.row_template)
     for i, ln in enumerate(lines, start=1):
         values = line_values(journal, ln, reference)
         cells = {
             k: ("" if v is None else format_amount(v, fmt.number_format) if isinstance(v, Decimal) else csv_cell(v))
             for k, v in values.items()
         }
-        text = row.render(Context({**common, **cells, "line_number": i}, autoescape=False)).strip("\r\n")
+        text = _render(fmt, row, {**common, **cells, "line_number": i}).strip("\r\n")
         yield text + "\n"
+
+
+def _render(fmt: JournalFormat, template: Template, values: dict[str, Any]) -> str:
+    try:
+        return render_journal_template(template, values)
+    except JournalTemplateError as exc:
+        raise BillingError(f"journal format {fmt.name}: {exc}; correct it in the admin") from None

@@ -106,3 +106,20 @@ def test_the_period_page_links_to_its_statements(client, finance_admin, closed_p
     period = BillingPeriod.objects.get(period=closed_period)
     page = client.get(reverse("admin:billing_billingperiod_change", args=[period.pk])).content.decode()
     assert period_page() in page
+
+
+@pytest.mark.parametrize("project", ["abc", "1x", "²"])
+def test_a_preview_of_a_project_id_that_is_not_a_number_is_a_404(
+    client, finance_admin, run, focus_files, seeded, project
+):
+    from billing.models import PI
+
+    from .conftest import ROWS, write_rows
+
+    run("ingest", str(write_rows(focus_files, ROWS)), "-s", "aws", "-p", "2025-01")
+    client.force_login(finance_admin)
+    pi = PI.objects.order_by("pk").first()
+
+    response = client.get(f"/admin/statements/statement/period/2025-01/preview/{pi.pk}/{project}/")
+
+    assert response.status_code == 404
