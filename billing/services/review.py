@@ -103,11 +103,27 @@ def _check_open(period: BillingPeriod) -> None:
         raise BillingError(f"period {period.period} is {period.status}; reopen it (with a reason) to change reviews")
 
 
+def _lock_open_periods(period_ids: Iterable[int]) -> None:
+    """Lock the periods' rows, as closing, generating and importing do, and refuse unless each is open.
+
+    A close that is under way makes a review wait and then refuses it; a review under way makes a
+    close wait until the review's decisions are in. In id order, so two reviews never deadlock.
+    """
+    for period in BillingPeriod.objects.select_for_update().filter(pk__in=set(period_ids)).order_by("pk"):
+        _check_open(period)
+
+
 def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) -> list[Charge]:
+    """The charges, locked, after their periods (see `_lock_open_periods`)."""
     if not ids and not period:
         raise BillingError("give charge ids or a period")
     qs = Charge.objects.select_for_update(of=("self",)).select_related("period", "pi", "project")
     if ids:
+        period_ids: set[int] = set()
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            period_ids.update(Charge.objects.filter(pk__in=chunk).values_list("period_id", flat=True).distinct())
+        _lock_open_periods(period_ids)
         charges: list[Charge] = []
         for start in range(0, len(ids), 900):  # SQLite allows a limited number of parameters
             charges.extend(qs.filter(pk__in=ids[start : start + 900]))
@@ -116,7 +132,7 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
         if missing:
             raise BillingError(f"no such charge: {', '.join(map(str, missing))}")
         return charges
-    period_obj = BillingPeriod.objects.filter(period=period).first()
+    period_obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
     if period_obj is None:
         raise BillingError(f"period {period} does not exist")
     _check_open(period_obj)
