@@ -292,6 +292,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 50
 # the largest file any import accepts (a .csv.gz counts at its compressed size).
 OPENCHARGEBACK_MAX_UPLOAD_BYTES = env_int("OPENCHARGEBACK_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
 OPENCHARGEBACK_MAX_IMPORT_BYTES = env_int("OPENCHARGEBACK_MAX_IMPORT_BYTES", 4 * 1024 * 1024 * 1024)
+# While an import streams a file: its size once decompressed (a gzip bomb), and one line's length.
+OPENCHARGEBACK_MAX_DECOMPRESSED_BYTES = env_int("OPENCHARGEBACK_MAX_DECOMPRESSED_BYTES", 32 * 1024 * 1024 * 1024)
+OPENCHARGEBACK_MAX_LINE_BYTES = env_int("OPENCHARGEBACK_MAX_LINE_BYTES", 1024 * 1024)
 
 # django-import-export: formula escaping on export, an explicit permission to import.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.ingest.pipeline import Job, parse
-from billing.ingest.reader import FileReader, IngestError, file_sha256
+from billing.ingest.reader import FileReader, IngestError, Limits, file_sha256
 from billing.ingest.rows import SLOT, Combo, Tally, combo_reasons, parse_date, row_patterns
 from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.stage import NullSink
@@ -342,7 +342,7 @@ def _process(
     snapshot = RuleSnapshot.load(period=period)
     job = Job(
         paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
-        chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS),
+        chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS), limits=Limits.from_settings(),
     )  # fmt: skip
     attributor = Attributor(snapshot, known_pis=MasterData.emails() if master is None else master.known_emails())
     decider = _Decider(
