@@ -271,6 +271,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "statements.tasks.sweep_outbox", "schedule": 60.0},
     # Statement PDFs whose render task was lost are queued again.
     "sweep-statements": {"task": "statements.tasks.sweep_statements", "schedule": 300.0},
+    # What killed imports left behind: staging folders in the temporary folder, partial originals.
+    "sweep-imports": {"task": "billing.tasks.sweep_imports", "schedule": 3600.0},
 }
 
 # Statements: detail lines per PDF before the smallest are summed on one line; the portal's
