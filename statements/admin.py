@@ -8,6 +8,7 @@ same services as `openchargeback generate` and `openchargeback send`.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -200,10 +201,13 @@ class StatementAdmin(ReadOnlyAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:statements_statement_period", args=[period]))
         wanted = None if project_id == "none" else int(project_id)
-        for preview in report.previews:
-            if preview["project_id"] == wanted:
-                file = Path(preview["file"])
-                return _pdf_response(file.read_bytes(), file.name)
+        try:
+            for preview in report.previews:
+                if preview["project_id"] == wanted:
+                    file = Path(preview["file"])
+                    return _pdf_response(file.read_bytes(), file.name)
+        finally:
+            shutil.rmtree(report.output_dir, ignore_errors=True)
         raise Http404("no statement for this PI and project in this period")
 
 
