@@ -7,10 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import OperationalError
 
 from billing.ingest.reader import IngestError
 from billing.services.errors import BillingError
 from chargeback.audit import Actor
+from chargeback.busy import BUSY_MESSAGE, database_busy
 from statements.services.render import RenderError
 
 
@@ -53,6 +55,10 @@ class ChargebackCommand(BaseCommand):
             return super().execute(*args, **options)
         except (BillingError, IngestError, RenderError) as exc:
             raise Error(str(exc), returncode=1) from None
+        except OperationalError as exc:
+            if database_busy(exc):
+                raise Error(BUSY_MESSAGE, returncode=1) from None
+            raise
 
     @property
     def actor(self) -> Actor:

@@ -111,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, so it sees a view's exception first: SQLite busy with another writer is a 503.
+    "chargeback.middleware.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "chargeback.urls"
@@ -138,7 +140,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the portal read while an import writes; IMMEDIATE avoids "database is locked"
     # surprises when two writers meet. Pragmas are applied in chargeback.apps on connect.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # A writer waits this many seconds for another (a long import) before giving up with
+    # "database is locked": one line on the command line, a 503 with Retry-After on the web.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("OPENCHARGEBACK_SQLITE_TIMEOUT", 20),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
