@@ -10,16 +10,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.db import models
 from import_export import resources, widgets
 from import_export.fields import Field
 from import_export.formats import base_formats
 
 from billing.models import PI, AccountMapping, Charge, Project, Rate, Source, SubsidyRule
+from chargeback.spreadsheet import escape_formula
+from chargeback.text import control_character_message
 
 # The spreadsheet formats offered for master data and charges.
 FORMATS = [base_formats.CSV, base_formats.XLSX]
-# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def normalise_email(value: Any) -> str:
@@ -52,7 +54,31 @@ def yes_no(name: str) -> Field:
     return Field(attribute=name, column_name=name, widget=YesNoWidget(), saves_null_values=False)
 
 
-class SourceResource(resources.ModelResource):
+class SpreadsheetResource(resources.ModelResource):
+    """Every text cell of an export is formula-escaped (chargeback.spreadsheet), in CSV and XLSX
+    alike; amounts and other numbers are exact text or numbers and never escaped."""
+
+    def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(field.widget, ExactDecimalWidget | widgets.NumberWidget):
+            return value
+        return escape_formula(value)
+
+    def validate_instance(
+        self, instance: Any, import_validation_errors: dict[str, Any] | None = None, validate_unique: bool = True
+    ) -> None:
+        """Codes, emails, fund/orgs and names are one line: a control character is an error on the row."""
+        errors = dict(import_validation_errors or {})
+        for model_field in instance._meta.concrete_fields:
+            value = getattr(instance, model_field.attname)
+            if isinstance(model_field, models.CharField) and isinstance(value, str) and model_field.name not in errors:
+                message = control_character_message(value)
+                if message:
+                    errors[model_field.name] = ValidationError(message, code="control_character")
+        super().validate_instance(instance, errors, validate_unique)
+
+
+class SourceResource(SpreadsheetResource):
     enabled = yes_no("enabled")
 
     class Meta:
@@ -69,7 +95,7 @@ class SourceResource(resources.ModelResource):
             row["name"] = str(row["name"] or "").strip().lower()
 
 
-class PIResource(resources.ModelResource):
+class PIResource(SpreadsheetResource):
     class Meta:
         model = PI
         import_id_fields = ["email"]
@@ -100,7 +126,7 @@ class PIByEmailWidget(widgets.ForeignKeyWidget):
         return pi
 
 
-class ProjectResource(resources.ModelResource):
+class ProjectResource(SpreadsheetResource):
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
     active = yes_no("active")
 
@@ -141,20 +167,12 @@ class ExactDecimalWidget(widgets.Widget):
         return f"{Decimal(value):f}"
 
 
-def escape_formula(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading apostrophe, shown as text."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
-class ChargeResource(resources.ModelResource):
+class ChargeResource(SpreadsheetResource):
     """Charges for a spreadsheet (export only).
 
-    Charge text comes from provider files and from tags anyone with cloud access can set, so
-    every text cell that a spreadsheet would take as a formula (=, +, -, @, tab, CR) is escaped
-    with a leading apostrophe, on top of django-import-export's own `=` escaping
-    (IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT). Amounts are exact decimal text and never escaped.
+    Charge text comes from provider files and from tags anyone with cloud access can set: text
+    cells are formula-escaped like every export's (SpreadsheetResource). Amounts are exact
+    decimal text and never escaped.
     """
 
     period = Field(attribute="period__period", column_name="period")
@@ -164,8 +182,6 @@ class ChargeResource(resources.ModelResource):
     billed_cost = Field(attribute="billed_cost", column_name="billed_cost", widget=ExactDecimalWidget())
     list_cost = Field(attribute="list_cost", column_name="list_cost", widget=ExactDecimalWidget())
     flag_reasons = Field(column_name="flag_reasons")
-
-    AMOUNTS = frozenset({"billed_cost", "list_cost"})
 
     class Meta:
         model = Charge
@@ -183,12 +199,6 @@ class ChargeResource(resources.ModelResource):
 
     def dehydrate_flag_reasons(self, charge: Charge) -> str:
         return ",".join(charge.flag_reason_list)
-
-    def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
-        value = super().export_field(field, instance, **kwargs)
-        if field.attribute in self.AMOUNTS:
-            return value
-        return escape_formula(value)
 
 
 # Rates, subsidies and account mappings --------------------------------------------------------
@@ -210,7 +220,7 @@ class ProjectByCodeWidget(widgets.ForeignKeyWidget):
         return project
 
 
-class AccountMappingResource(resources.ModelResource):
+class AccountMappingResource(SpreadsheetResource):
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     enabled = yes_no("enabled")
 
@@ -231,7 +241,7 @@ class AccountMappingResource(resources.ModelResource):
             row["kind"] = row["kind"].lower()
 
 
-class RateResource(resources.ModelResource):
+class RateResource(SpreadsheetResource):
     price = Field(attribute="price", column_name="price", widget=ExactDecimalWidget())
     multiplier = Field(attribute="multiplier", column_name="multiplier", widget=ExactDecimalWidget(Decimal(1)))
     free_quantity = Field(attribute="free_quantity", column_name="free_quantity", widget=ExactDecimalWidget(Decimal(0)))
@@ -254,7 +264,7 @@ class SourceByNameWidget(widgets.ForeignKeyWidget):
         super().__init__(Source, field="name")
 
 
-class SubsidyRuleResource(resources.ModelResource):
+class SubsidyRuleResource(SpreadsheetResource):
     source = Field(attribute="source", column_name="source", widget=SourceByNameWidget())
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())

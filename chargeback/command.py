@@ -7,8 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import OperationalError
 
 from chargeback.audit import Actor
+from chargeback.busy import BUSY_MESSAGE, database_busy
 from chargeback.errors import DomainError
 
 
@@ -51,6 +53,10 @@ class ChargebackCommand(BaseCommand):
             return super().execute(*args, **options)
         except DomainError as exc:
             raise Error(str(exc), returncode=1) from None
+        except OperationalError as exc:
+            if database_busy(exc):
+                raise Error(BUSY_MESSAGE, returncode=1) from None
+            raise
 
     @property
     def actor(self) -> Actor:

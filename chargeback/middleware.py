@@ -1,4 +1,5 @@
-"""Request context for the logs, the Content-Security-Policy header and the upload size limit."""
+"""Request context for the logs, the Content-Security-Policy header, the upload size limit and a
+friendly 503 while SQLite is busy with another writer."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 
+from .busy import RETRY_AFTER_SECONDS, database_busy
 from .logging import request_id_var, request_var
 
 # A request id given by the reverse proxy is kept only if it cannot smuggle anything into a log.
@@ -83,3 +86,23 @@ class UploadLimitMiddleware:
             status=413,
             content_type="text/plain; charset=utf-8",
         )
+
+
+class DatabaseBusyMiddleware:
+    """A request that found the database locked by another writer (a long SQLite import) gets a
+    503 page that says so, with Retry-After, instead of a server error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_busy(exception):
+            return None
+        response = HttpResponse(
+            render_to_string("database_busy.html", {"retry_after": RETRY_AFTER_SECONDS}), status=503
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

@@ -122,6 +122,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # Finance admins and superusers without an authenticator app are sent to set one up.
     "chargeback.mfa.StaffMfaMiddleware",
+    # Last, so it sees a view's exception first: SQLite busy with another writer is a 503.
+    "chargeback.middleware.DatabaseBusyMiddleware",
 ]
 
 ROOT_URLCONF = "chargeback.urls"
@@ -149,7 +151,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the portal read while an import writes; IMMEDIATE avoids "database is locked"
     # surprises when two writers meet. Pragmas are applied in chargeback.apps on connect.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # A writer waits this many seconds for another (a long import) before giving up with
+    # "database is locked": one line on the command line, a 503 with Retry-After on the web.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("OPENCHARGEBACK_SQLITE_TIMEOUT", 20),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -306,6 +313,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "statements.tasks.sweep_outbox", "schedule": 60.0},
     # Statement PDFs whose render task was lost are queued again.
     "sweep-statements": {"task": "statements.tasks.sweep_statements", "schedule": 300.0},
+    # What killed imports left behind: staging folders in the temporary folder, partial originals.
+    "sweep-imports": {"task": "billing.tasks.sweep_imports", "schedule": 3600.0},
 }
 
 # Statements: detail lines per PDF before the smallest are summed on one line; the portal's
@@ -329,6 +338,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 50
 # the largest file any import accepts (a .csv.gz counts at its compressed size).
 OPENCHARGEBACK_MAX_UPLOAD_BYTES = env_int("OPENCHARGEBACK_MAX_UPLOAD_BYTES", 256 * 1024 * 1024)
 OPENCHARGEBACK_MAX_IMPORT_BYTES = env_int("OPENCHARGEBACK_MAX_IMPORT_BYTES", 4 * 1024 * 1024 * 1024)
+# While an import streams a file: its size once decompressed (a gzip bomb), and one line's length.
+OPENCHARGEBACK_MAX_DECOMPRESSED_BYTES = env_int("OPENCHARGEBACK_MAX_DECOMPRESSED_BYTES", 32 * 1024 * 1024 * 1024)
+OPENCHARGEBACK_MAX_LINE_BYTES = env_int("OPENCHARGEBACK_MAX_LINE_BYTES", 1024 * 1024)
 
 # django-import-export: formula escaping on export, an explicit permission to import.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True

@@ -127,13 +127,13 @@ class JournalFormat(models.Model):
         if self.kind == self.Kind.TEMPLATE and not self.row_template.strip():
             errors["row_template"] = "a template format needs a row template"
         if self.kind == self.Kind.TEMPLATE:
-            from django.template import Engine, TemplateSyntaxError
+            from journals.journal_templates import JournalTemplateError, journal_template_check
 
             for field in ("header_template", "row_template"):
                 try:
-                    Engine(autoescape=False).from_string(getattr(self, field))
-                except TemplateSyntaxError as exc:
-                    errors[field] = f"template error: {exc}"
+                    journal_template_check(getattr(self, field), row=field == "row_template")
+                except JournalTemplateError as exc:
+                    errors[field] = str(exc)
         if errors:
             raise ValidationError(errors)
 

@@ -8,6 +8,7 @@ same services as `openchargeback generate` and `openchargeback send`.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -192,16 +193,21 @@ class StatementAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         get_object_or_404(BillingPeriod, period=period)
         pi = get_object_or_404(PI, pk=pi_id)
+        if project_id != "none" and not (project_id.isascii() and project_id.isdigit()):
+            raise Http404("no such project (a project id or none)")
         try:
             report = statements_generate(period=period, actor=actor_for(request), pi_email=pi.email, dry_run=True)
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:statements_statement_period", args=[period]))
         wanted = None if project_id == "none" else int(project_id)
-        for preview in report.previews:
-            if preview["project_id"] == wanted:
-                file = Path(preview["file"])
-                return _pdf_response(file.read_bytes(), file.name)
+        try:
+            for preview in report.previews:
+                if preview["project_id"] == wanted:
+                    file = Path(preview["file"])
+                    return _pdf_response(file.read_bytes(), file.name)
+        finally:
+            shutil.rmtree(report.output_dir, ignore_errors=True)
         raise Http404("no statement for this PI and project in this period")
 
 

@@ -26,7 +26,9 @@ from chargeback.audit import actor_for
 from chargeback.errors import BillingError
 from chargeback.formatting import money, pretty_json
 from chargeback.money import MoneySum
+from chargeback.text import refuse_control_characters
 
+from .exports import FilteredExportMixin
 from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
 
 # The filtered set is counted (for pagination and totals) only up to this many rows: a page of
@@ -47,9 +49,18 @@ class NoteForm(forms.Form):
 
 
 class ReattributeForm(forms.Form):
-    pi_email = forms.EmailField(required=False, label="PI email", help_text="Leave empty to keep each charge's PI")
-    project_code = forms.CharField(required=False, label="Project", help_text="Leave empty to keep each project")
-    fund_org = forms.CharField(required=False, label="Fund/org", help_text="Leave empty to keep each fund/org")
+    pi_email = forms.EmailField(
+        required=False, label="PI email", help_text="Leave empty to keep each charge's PI",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
+    project_code = forms.CharField(
+        required=False, label="Project", help_text="Leave empty to keep each project",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
+    fund_org = forms.CharField(
+        required=False, label="Fund/org", help_text="Leave empty to keep each fund/org",
+        validators=[refuse_control_characters],
+    )  # fmt: skip
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Reason")
 
     def clean(self) -> dict[str, Any]:
@@ -76,7 +87,7 @@ def _compact(data: dict[str, str] | None) -> str:
 
 
 @admin.register(Charge)
-class ChargeAdmin(ExportMixin, ReadOnlyAdmin):
+class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
     """The review queue (flagged charges by default) and every charge's detail; export of the
     filtered charges as CSV or XLSX (formula-escaped)."""
 

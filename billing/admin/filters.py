@@ -16,6 +16,7 @@ REASONS = [
     ("missing_pi", "Missing PI"),
     ("invalid_pi_email", "Invalid PI email"),
     ("missing_project", "Missing project"),
+    ("invalid_project", "Invalid project id"),
     ("missing_fund_org", "Missing fund/org"),
     ("invalid_fund_org", "Invalid fund/org"),
     ("pattern_match", "Rule pattern"),

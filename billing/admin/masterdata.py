@@ -14,12 +14,26 @@ from billing.models import PI, Project, Source
 from billing.resources import FORMATS, PIResource, ProjectResource, SourceResource, normalise_email
 from chargeback.admin_base import AuditedAdminMixin
 from chargeback.audit import actor_for, records_imported
+from chargeback.text import refuse_control_characters
+
+from .exports import FilteredExportMixin
 
 
-class MasterDataAdmin(AuditedAdminMixin, ImportExportModelAdmin):
+class OneLineTextForm(forms.ModelForm):
+    """Codes, emails, fund/orgs and names are one line: a control character is a form error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.CharField) and not isinstance(field.widget, forms.Textarea):
+                field.validators.append(refuse_control_characters)
+
+
+class MasterDataAdmin(AuditedAdminMixin, FilteredExportMixin, ImportExportModelAdmin):
     """Audited saves and deletes; spreadsheet import (change permission) and export (view)."""
 
     formats = FORMATS
+    form = OneLineTextForm
 
     def process_result(self, result: Any, request: HttpRequest) -> Any:
         """After a confirmed (not a preview) import: one audit event with the row counts."""
@@ -30,12 +44,12 @@ class MasterDataAdmin(AuditedAdminMixin, ImportExportModelAdmin):
         return super().process_result(result, request)
 
 
-class SourceForm(forms.ModelForm):
+class SourceForm(OneLineTextForm):
     def clean_name(self) -> str:
         return str(self.cleaned_data["name"]).strip().lower()
 
 
-class PIForm(forms.ModelForm):
+class PIForm(OneLineTextForm):
     def clean_email(self) -> str:
         # Before the uniqueness check, which compares exactly: Alice@… is alice@….
         return normalise_email(self.cleaned_data["email"])

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .builder import RowBuilder
-from .reader import FileReader, IngestError, split_point
+from .reader import FileReader, IngestError, Limits, split_point
 from .rows import Combo, Tally
 from .rules import Attributor, RuleSnapshot
 from .stage import NullSink, Sink, StageFiles
@@ -43,6 +43,7 @@ class Job:
     flavor: str
     snapshot: RuleSnapshot
     chunk_rows: int = 5000
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -84,7 +85,9 @@ def parse_parts(
             for part in parts:
                 path, name = Path(job.paths[part.file_index]), job.names[part.file_index]
                 tally = Tally()
-                with FileReader(path, name, start=part.start, end=part.end, lines_before=part.lines_before) as reader:
+                with FileReader(
+                    path, name, start=part.start, end=part.end, lines_before=part.lines_before, limits=job.limits
+                ) as reader:
                     rows: list[list[Any]] = []
                     builder: RowBuilder | None = None
                     for cells in reader.lines():

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +20,68 @@ from chargeback.errors import IngestError
 from .columns import HeaderError, HeaderPlan, plan_header
 
 csv.field_size_limit(16 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a file may hold once decompressed, and how long one line may be (bytes; negative:
+    no limit). Checked while streaming, so a hostile file is refused before it fills memory."""
+
+    decompressed_bytes: int = -1
+    line_bytes: int = -1
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        from django.conf import settings
+
+        return cls(settings.OPENCHARGEBACK_MAX_DECOMPRESSED_BYTES, settings.OPENCHARGEBACK_MAX_LINE_BYTES)
+
+
+class _LimitExceeded(Exception):
+    pass
+
+
+class _LimitedReader(io.RawIOBase):
+    """The (decompressed) bytes of a file, refused past `Limits`.
+
+    It counts every byte and the bytes since the last line end. Reads are at most `chunk` bytes and
+    `chunk` is not above the line limit, so a line longer than the limit always crosses a read and
+    is caught there: what is buffered never exceeds the line limit and one read.
+    """
+
+    def __init__(self, inner: Any, limits: Limits) -> None:
+        self.inner, self.limits = inner, limits
+        self.total = self.since_line_end = 0
+        line = limits.line_bytes
+        self.chunk = max(4096, min(1 << 20, line)) if line >= 0 else 1 << 20
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.chunk]
+        n = self.inner.readinto(view) or 0
+        if n:
+            data = bytes(view[:n])
+            self.total += n
+            limit = self.limits.decompressed_bytes
+            if 0 <= limit < self.total:
+                raise _LimitExceeded(
+                    f"the content is over the limit of {limit} bytes once decompressed "
+                    "(OPENCHARGEBACK_MAX_DECOMPRESSED_BYTES)"
+                )
+            last = data.rfind(b"\n")
+            if last < 0:
+                longest = self.since_line_end = self.since_line_end + n
+            else:
+                longest = max(self.since_line_end + data.find(b"\n"), n - last - 1)
+                self.since_line_end = n - last - 1
+            limit = self.limits.line_bytes
+            if 0 <= limit < longest:
+                raise _LimitExceeded(
+                    f"the line is longer than the limit of {limit} bytes (OPENCHARGEBACK_MAX_LINE_BYTES)"
+                )
+        return n
 
 
 class _CountingReader(io.RawIOBase):
@@ -114,10 +177,11 @@ class FileReader:
 
     def __init__(
         self, path: Path, display_name: str | None = None, *, start: int = 0, end: int | None = None,
-        lines_before: int = 0,
+        lines_before: int = 0, limits: Limits | None = None,
     ) -> None:  # fmt: skip
         self.path = path
         self.name = display_name or path.name
+        self.limits = limits if limits is not None else Limits.from_settings()
         self.start, self.end, self.lines_before = start, end, lines_before
         self._raw: IO[bytes] | None = None
         self._counter: _CountingReader | _RangeReader | None = None
@@ -131,8 +195,7 @@ class FileReader:
             self.plan = self._header_plan()
             end = self.end if self.end is not None else self.path.stat().st_size
             self._counter = _RangeReader(self._raw, self.start, end)
-            ranged = io.BufferedReader(self._counter, buffer_size=1 << 20)
-            self._text = io.TextIOWrapper(ranged, encoding="utf-8", newline="")
+            self._text = io.TextIOWrapper(self._limited(self._counter), encoding="utf-8", newline="")
             return self
         magic = self._raw.read(2)
         self._raw.seek(0)
@@ -140,11 +203,16 @@ class FileReader:
             self._counter = _RangeReader(self._raw, 0, self.end)
         else:
             self._counter = _CountingReader(self._raw)
-        binary: IO[bytes] = io.BufferedReader(self._counter, buffer_size=1 << 20)
+        binary: IO[bytes] = self._counter  # type: ignore[assignment]
         if magic == b"\x1f\x8b":
-            binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
-        self._text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+            compressed = io.BufferedReader(self._counter, buffer_size=1 << 20)
+            binary = gzip.GzipFile(fileobj=compressed, mode="rb")  # type: ignore[assignment]
+        self._text = io.TextIOWrapper(self._limited(binary), encoding="utf-8-sig", newline="")
         return self
+
+    def _limited(self, binary: Any) -> io.BufferedReader:
+        limited = _LimitedReader(binary, self.limits)
+        return io.BufferedReader(limited, buffer_size=limited.chunk)
 
     def __exit__(self, *exc: object) -> None:
         if self._text is not None:
@@ -166,7 +234,7 @@ class FileReader:
         return int(self._reader.line_num) + self.lines_before if self._reader is not None else 0
 
     def _header_plan(self) -> HeaderPlan:
-        with FileReader(self.path, self.name) as whole:
+        with FileReader(self.path, self.name, limits=self.limits) as whole:
             for _ in whole.lines():
                 break
             assert whole.plan is not None
@@ -198,6 +266,8 @@ class FileReader:
                     found = f"expected {ncols} cells like the header, found {len(cells)}"
                     raise self.error(reader.line_num + before, found)
                 yield cells
+        except _LimitExceeded as exc:
+            raise self.error(reader.line_num + before + 1, str(exc)) from None
         except UnicodeDecodeError as exc:
             raise self.error(reader.line_num + before + 1, f"not UTF-8 text ({exc.reason})") from None
         except (OSError, EOFError, gzip.BadGzipFile) as exc:

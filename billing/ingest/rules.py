@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chargeback.text import CONTROL_CHARACTERS
+
 from .mapping import AccountMap
 
 TAG_FIELDS = ("pi_email", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2")
@@ -22,6 +24,7 @@ EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 MISSING_PI = "missing_pi"
 INVALID_PI_EMAIL = "invalid_pi_email"
 MISSING_PROJECT = "missing_project"
+INVALID_PROJECT = "invalid_project"
 MISSING_FUND_ORG = "missing_fund_org"
 INVALID_FUND_ORG = "invalid_fund_org"
 PATTERN_MATCH = "pattern_match"
@@ -195,7 +198,7 @@ class Attributor:
         if not email:
             reasons.append(MISSING_PI)
             email = None
-        elif not EMAIL_RE.match(email):
+        elif not EMAIL_RE.match(email) or CONTROL_CHARACTERS.search(email):
             reasons.append(INVALID_PI_EMAIL)
             email = None
         elif email not in self.known_pis:
@@ -205,6 +208,10 @@ class Attributor:
         project: str | None = code or None
         if project is None:
             reasons.append(MISSING_PROJECT)
+        elif CONTROL_CHARACTERS.search(project):
+            # A line break or other control character in a code: no project is created from it.
+            reasons.append(INVALID_PROJECT)
+            project = None
         else:
             known = self.projects.get(project)
             if known is None:
@@ -228,10 +235,10 @@ class Attributor:
         return Attribution(email, project, fund_org, cost_center, account, ref1, ref2, tuple(reasons))
 
     def fund_org_valid(self, fund_org: str) -> bool:
-        if not self.fund_patterns:
-            return True
         valid = self._fund_valid.get(fund_org)
         if valid is None:
-            valid = any(p.match(fund_org) for p in self.fund_patterns)
+            valid = not CONTROL_CHARACTERS.search(fund_org) and (
+                not self.fund_patterns or any(p.match(fund_org) for p in self.fund_patterns)
+            )
             self._fund_valid[fund_org] = valid
         return valid

@@ -8,7 +8,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -17,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from billing.ingest.pipeline import Job, parse
-from billing.ingest.reader import FileReader, IngestError, file_sha256
+from billing.ingest.reader import FileReader, IngestError, Limits, file_sha256
 from billing.ingest.rows import SLOT, Combo, Tally, combo_reasons, parse_date, row_patterns
 from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.stage import NullSink
+from billing.ingest.staging import staging_dir, staging_sweep
 from billing.ingest.writer import ChargeWriter, MasterData, flavor, staging_on_disk
 from billing.models import (
     BillingPeriod,
@@ -43,6 +42,7 @@ from chargeback.money import from_scaled
 from .carry_over import carry_over_decisions, recount_flags
 from .ingest_report import IngestReport
 from .input_checks import input_file_check
+from .originals import original_store
 from .periods import period_get_or_open
 from .rates import SubsidyLedger, subsidy_usage_record
 
@@ -238,7 +238,7 @@ def _batch_ingest(
                 status=ImportBatch.Status.ROLLED_BACK,  # becomes APPLIED once every row is in
             )  # fmt: skip
             for path, name, (sha, size) in zip(paths, names, hashes, strict=True):
-                stored_name, created = _store_original(path, name, sha)
+                stored_name, created = original_store(path=path, name=name, sha=sha, size=size)
                 if created:
                     stored.append(stored_name)
                 ImportFile.objects.create(batch=batch, name=name, sha256=sha, size=size, stored=stored_name)
@@ -249,7 +249,7 @@ def _batch_ingest(
                 import_file.save(update_fields=["rows"])
             for path, name in usage_files:
                 sha, size = file_sha256(path)
-                stored_name, created = _store_original(path, name, sha)
+                stored_name, created = original_store(path=path, name=name, sha=sha, size=size)
                 if created:
                     stored.append(stored_name)
                 ImportFile.objects.create(
@@ -293,17 +293,6 @@ def _batch_ingest(
     return report
 
 
-def _store_original(path: Path, name: str, sha: str) -> tuple[str, bool]:
-    """Keep the original file, content-addressed; reuse an identical earlier copy."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "upload.csv"
-    target = f"imports/{sha[:2]}/{sha}/{safe}"
-    if default_storage.exists(target):
-        return target, False
-    with path.open("rb") as fh:
-        saved = default_storage.save(target, File(fh, name=safe))
-    return saved, True
-
-
 def _process(
     paths: Sequence[Path],
     names: Sequence[str],
@@ -318,7 +307,7 @@ def _process(
     snapshot = RuleSnapshot.load(period=period)
     job = Job(
         paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
-        chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS),
+        chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS), limits=Limits.from_settings(),
     )  # fmt: skip
     attributor = Attributor(snapshot, known_pis=MasterData.emails() if master is None else master.known_emails())
     decider = _Decider(
@@ -329,11 +318,13 @@ def _process(
     rows_per_file = [0] * len(paths)
     versions: list[set[str]] = [set() for _ in paths]
     worker_rss: float | None = None
-    with tempfile.TemporaryDirectory(prefix="ocb-import-") as tmp, _ending_copy_on_error(writer):
+    # Staging folders of imports killed before they could remove theirs go first.
+    staging_sweep(before=time.time())
+    with staging_dir() as tmp, _ending_copy_on_error(writer):
         for parsed in parse(
             job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
             sink=writer.sink(decider.decide) if writer is not None else NullSink(),
-            stage_dir=Path(tmp) if writer is not None else None, progress=progress,
+            stage_dir=tmp if writer is not None else None, progress=progress,
         ):  # fmt: skip
             # Attribution in file order: combinations are decided in order of first sight, this
             # process's part while it was written, a worker's with each staging file it finished.

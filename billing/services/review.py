@@ -13,6 +13,7 @@ from chargeback.audit import Actor, audit_build
 from chargeback.errors import BillingError
 from chargeback.models import AuditEvent
 from chargeback.money import ZERO
+from chargeback.text import control_character_message
 
 State = Charge.ReviewState
 # Which review states a decision may start from.
@@ -101,11 +102,27 @@ def _check_open(period: BillingPeriod) -> None:
         raise BillingError(f"period {period.period} is {period.status}; reopen it (with a reason) to change reviews")
 
 
+def _lock_open_periods(period_ids: Iterable[int]) -> None:
+    """Lock the periods' rows, as closing, generating and importing do, and refuse unless each is open.
+
+    A close that is under way makes a review wait and then refuses it; a review under way makes a
+    close wait until the review's decisions are in. In id order, so two reviews never deadlock.
+    """
+    for period in BillingPeriod.objects.select_for_update().filter(pk__in=set(period_ids)).order_by("pk"):
+        _check_open(period)
+
+
 def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) -> list[Charge]:
+    """The charges, locked, after their periods (see `_lock_open_periods`)."""
     if not ids and not period:
         raise BillingError("give charge ids or a period")
     qs = Charge.objects.select_for_update(of=("self",)).select_related("period", "pi", "project")
     if ids:
+        period_ids: set[int] = set()
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            period_ids.update(Charge.objects.filter(pk__in=chunk).values_list("period_id", flat=True).distinct())
+        _lock_open_periods(period_ids)
         charges: list[Charge] = []
         for start in range(0, len(ids), 900):  # SQLite allows a limited number of parameters
             charges.extend(qs.filter(pk__in=ids[start : start + 900]))
@@ -114,7 +131,7 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
         if missing:
             raise BillingError(f"no such charge: {', '.join(map(str, missing))}")
         return charges
-    period_obj = BillingPeriod.objects.filter(period=period).first()
+    period_obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
     if period_obj is None:
         raise BillingError(f"period {period} does not exist")
     _check_open(period_obj)
@@ -127,7 +144,7 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
 # Reasons that come from the charge's attribution; the others (period, currency, amount,
 # patterns on the row's own fields) do not change when a reviewer fixes the attribution.
 ATTRIBUTION_REASONS = frozenset({
-    "missing_pi", "invalid_pi_email", "missing_project", "missing_fund_org", "invalid_fund_org",
+    "missing_pi", "invalid_pi_email", "missing_project", "invalid_project", "missing_fund_org", "invalid_fund_org",
     "project_owner_change",
 })  # fmt: skip
 
@@ -162,6 +179,10 @@ def charges_reattribute(
         raise BillingError("fixing an attribution needs a reason")
     if pi_email is None and project_code is None and fund_org is None:
         raise BillingError("give a PI, a project or a fund/org to change")
+    for label, value in (("PI email", pi_email), ("project", project_code), ("fund/org", fund_org)):
+        problem = control_character_message(value.strip()) if value is not None else None
+        if problem:
+            raise BillingError(f"the {label} {value!r} {problem}")
     with transaction.atomic():
         charges = _select(ids=ids, period=None, flagged_only=False)
         for period in {c.period for c in charges}:

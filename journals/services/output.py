@@ -1,8 +1,10 @@
 """Journal files: proper CSV (quoting, one line per record) with spreadsheet formula escaping.
 
 Text cells that start with `=`, `+`, `-` or `@` (or a tab or carriage return) get a leading
-apostrophe so a spreadsheet shows them instead of evaluating them. Amounts are numbers we format
-ourselves and are never escaped: a credit of -12.50 stays a number.
+apostrophe (chargeback.spreadsheet) so a spreadsheet shows them instead of evaluating them.
+Amounts are numbers we format ourselves and are never escaped: a credit of -12.50 stays a number.
+A text cell holding a line break of either kind (CR or LF) is quoted, so one journal line is
+always one record.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from django.template import Context, Engine
+from django.template import Template
 
+from chargeback.errors import BillingError
 from chargeback.money import CENT
+from chargeback.spreadsheet import escape_formula
+from journals.journal_templates import JournalTemplateError, journal_template, render_journal_template
 from journals.models import JournalFormat
 from journals.services.build import CREDIT, DEBIT, Journal, JournalLine
 
 Kind = JournalFormat.Kind
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 COLUMNS: dict[str, list[str]] = {
     Kind.DETAIL: [
@@ -41,13 +45,9 @@ COLUMNS: dict[str, list[str]] = {
 NUMBER_COLUMNS = {"debit", "credit", "amount", "amount_abs"}
 
 
-def escape_formula(text: str) -> str:
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def csv_cell(text: str) -> str:
     """One CSV field as text: formula-escaped, quoted when it holds a comma, quote or line break."""
-    text = escape_formula(text)
+    text = str(escape_formula(text))
     if any(c in text for c in ',"\n\r'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -90,7 +90,7 @@ def _cell(value: Any, number_format: str) -> str:
         return ""
     if isinstance(value, Decimal):
         return format_amount(value, number_format)
-    return escape_formula(str(value))
+    return str(escape_formula(str(value)))
 
 
 def render_lines(journal: Journal, reference: str, limit: int | None = None) -> Iterator[str]:
@@ -102,13 +102,15 @@ def render_lines(journal: Journal, reference: str, limit: int | None = None) -> 
         return
     columns = COLUMNS[fmt.kind]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # The csv module quotes a field holding a character of the line terminator: with "\r\n" both a
+    # CR and an LF inside a field are quoted. The file's records end in "\n", set on each record.
+    writer = csv.writer(buffer, lineterminator="\r\n")
 
     def flush() -> str:
         text = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        return text
+        return text[:-2] + "\n"
 
     writer.writerow(columns)
     yield flush()
@@ -121,7 +123,11 @@ def render_lines(journal: Journal, reference: str, limit: int | None = None) -> 
 def _render_template(journal: Journal, reference: str, lines: list[JournalLine]) -> Iterator[str]:
     fmt = journal.format
     # CSV, not HTML: no autoescaping; each value is already a quoted, formula-escaped CSV field.
-    engine = Engine(autoescape=False)
+    # A format saved before templates were checked is refused here with the same message.
+    try:
+        header_template, row = journal_template(fmt.header_template), journal_template(fmt.row_template)
+    except JournalTemplateError as exc:
+        raise BillingError(f"journal format {fmt.name}: {exc}; correct it in the admin") from None
     common = {
         "period": csv_cell(journal.period), "date": csv_cell(journal_date(journal.period).strftime(fmt.date_format)),
         "journal_number": csv_cell(reference), "reference_id": csv_cell(reference),
@@ -129,15 +135,21 @@ def _render_template(journal: Journal, reference: str, lines: list[JournalLine])
         "debit_total": format_amount(journal.debit_total, fmt.number_format),
         "credit_total": format_amount(journal.credit_total, fmt.number_format),
     }  # fmt: skip
-    header = engine.from_string(fmt.header_template).render(Context(common, autoescape=False)).strip("\r\n")
+    header = _render(fmt, header_template, common).strip("\r\n")
     if header:
         yield header + "\n"
-    row = engine.from_string(fmt.row_template)
     for i, ln in enumerate(lines, start=1):
         values = line_values(journal, ln, reference)
         cells = {
             k: ("" if v is None else format_amount(v, fmt.number_format) if isinstance(v, Decimal) else csv_cell(v))
             for k, v in values.items()
         }
-        text = row.render(Context({**common, **cells, "line_number": i}, autoescape=False)).strip("\r\n")
+        text = _render(fmt, row, {**common, **cells, "line_number": i}).strip("\r\n")
         yield text + "\n"
+
+
+def _render(fmt: JournalFormat, template: Template, values: dict[str, Any]) -> str:
+    try:
+        return render_journal_template(template, values)
+    except JournalTemplateError as exc:
+        raise BillingError(f"journal format {fmt.name}: {exc}; correct it in the admin") from None

@@ -25,6 +25,7 @@ from django_tables2.paginators import LazyPaginator
 
 from billing.models import Charge
 from chargeback.audit import Actor
+from chargeback.spreadsheet import escape_formula
 from statements.models import PortalDelegate
 from statements.portal import selectors
 from statements.portal.access import Access, access_for
@@ -161,8 +162,6 @@ def charge(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
     return render(request, "portal/charge.html", _context(request, access, "charges", f"Charge #{obj.pk}", charge=obj))
 
 
-# Spreadsheets run a cell that starts with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = [
     ("charge_id", "id"), ("period", "period__period"), ("project_id", "project__code"), ("fund_org", "fund_org"),
     ("service_name", "service_name"), ("resource_id", "resource_id"), ("resource_name", "resource_name"),
@@ -179,10 +178,7 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, Decimal | int):
         return value
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+    return escape_formula(value.isoformat() if hasattr(value, "isoformat") else str(value))
 
 
 class _Echo:

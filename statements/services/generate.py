@@ -211,11 +211,12 @@ def statements_generate(
     can only be previewed (`dry_run`): its PDFs are watermarked DRAFT and nothing is saved.
     """
     from statements.services.delivery import deliveries_queue
-    from statements.services.render import statement_render_to_bytes
+    from statements.services.render import statement_context
     from statements.tasks import render_statement
 
     period_validate(period)
     report = GenerationReport(period=period, dry_run=dry_run, pi_email=(pi_email or "").strip().lower())
+    drafts: list[tuple[Statement, dict[str, Any]]] = []
     with transaction.atomic():
         obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
         if obj is None:
@@ -288,20 +289,36 @@ def statements_generate(
                     period=period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
                 )  # fmt: skip
         if dry_run:
-            out = Path(tempfile.mkdtemp(prefix=f"openchargeback-{period}-"))
-            report.output_dir = str(out)
-            for st in touched:
-                data, _pages = statement_render_to_bytes(st, draft=report.draft)
-                path = out / f"{st.number}-v{st.version}.pdf"
-                path.write_bytes(data)
-                report.files.append(str(path))
-                report.previews.append({"pi_id": st.pi_id, "project_id": st.project_id, "file": str(path)})
+            # What the DRAFTs show is read here, in the transaction that made them; their PDFs are
+            # laid out after it has ended, so the period's lock is not held while they render.
+            drafts = [(st, statement_context(st, draft=report.draft)) for st in touched]
             transaction.set_rollback(True)
-            return report
-        for st in new + unrendered:
-            transaction.on_commit(partial(render_statement.delay, st.pk))
-        if send:
-            report.deliveries_queued = deliveries_queue(period=period, actor=actor, pi_email=pi_email).queued
+        else:
+            for st in new + unrendered:
+                transaction.on_commit(partial(render_statement.delay, st.pk))
+            if send:
+                report.deliveries_queued = deliveries_queue(period=period, actor=actor, pi_email=pi_email).queued
+    if dry_run:
+        return _render_drafts(report, drafts)
+    return report
+
+
+def _render_drafts(report: GenerationReport, drafts: list[tuple[Statement, dict[str, Any]]]) -> GenerationReport:
+    """The DRAFT PDFs of a dry run, in a new temporary folder (`report.output_dir`) the caller removes.
+
+    Runs after the dry run's transaction has been rolled back: the contexts hold everything the
+    PDF shows, so nothing here reads the database or waits for a lock.
+    """
+    from statements.services.render import context_render_to_bytes
+
+    out = Path(tempfile.mkdtemp(prefix=f"openchargeback-{report.period}-"))
+    report.output_dir = str(out)
+    for st, context in drafts:
+        data, _pages = context_render_to_bytes(context, label=str(st))
+        path = out / f"{st.number}-v{st.version}.pdf"
+        path.write_bytes(data)
+        report.files.append(str(path))
+        report.previews.append({"pi_id": st.pi_id, "project_id": st.project_id, "file": str(path)})
     return report
 
 

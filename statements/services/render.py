@@ -141,12 +141,17 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
 
 def statement_render_to_bytes(st: Statement, *, draft: bool = False) -> tuple[bytes, int]:
     """The statement as PDF bytes and its page count."""
+    return context_render_to_bytes(statement_context(st, draft=draft), label=str(st))
+
+
+def context_render_to_bytes(context: dict[str, Any], *, label: str) -> tuple[bytes, int]:
+    """A statement's PDF from its `statement_context` (read beforehand: this reads no database)."""
     from statements.services.pdf import build_statement_pdf
 
     try:
-        return build_statement_pdf(statement_context(st, draft=draft))
+        return build_statement_pdf(context)
     except Exception as exc:  # a layout error has no common base class in ReportLab
-        raise RenderError(f"statement {st}: the PDF could not be laid out ({type(exc).__name__}: {exc})") from exc
+        raise RenderError(f"statement {label}: the PDF could not be laid out ({type(exc).__name__}: {exc})") from exc
 
 
 def statement_render(*, statement_id: int) -> bool:

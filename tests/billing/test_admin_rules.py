@@ -436,3 +436,12 @@ def test_a_pi_edited_with_capitals_is_stored_lower_case_and_stays_unique(client,
     assert client.post(reverse("admin:billing_pi_add"), {"email": " Bob@Example.edu", "name": "Bob"}).status_code == 302
     assert PI.objects.filter(email="bob@example.edu").exists()
     assert AuditEvent.objects.get(action="pi.add").after["email"] == "bob@example.edu"
+
+
+@pytest.mark.parametrize("url", [f"admin:billing_{m}_export" for m in ("charge", "pi", "project")])
+def test_an_export_with_a_filter_the_list_does_not_know_is_a_bad_request(client, finance_admin, url):
+    client.force_login(finance_admin)
+
+    response = client.get(reverse(url) + "?format=0")
+
+    assert response.status_code == 400

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 
 from billing.models import BillingPeriod, Source
-from journals.models import JournalExport
+from journals.models import JournalExport, JournalFormat
 
 from .conftest import PERIOD
 
@@ -102,3 +103,55 @@ def test_the_reconciliation_panel_highlights_a_missing_journal(finance_admin, cl
     run("export-journal", "-p", PERIOD)
     after = client.get(export_url()).content.decode()
     assert 'class="mismatch"' not in after
+
+
+INCLUDE = '{{ fund }},{% include "admin/base.html" %}'
+
+
+def test_a_template_that_includes_another_is_a_form_error_not_a_format(finance_admin):
+    client = logged_in(finance_admin)
+
+    page = client.post("/admin/journals/journalformat/add/", {
+        "name": "sneaky", "kind": "template", "description": "", "enabled": "on",
+        "fund_org_regex": r"^(?P<orgn>[^-]+)-(?P<fund>.+)$", "account_code_regex": "", "default_account": "",
+        "group_by": "fund_org", "debit_description": "{source}", "credit_description": "{source}",
+        "max_description_length": "35", "date_format": "%Y-%m-%d", "number_format": "dot",
+        "header_template": "", "row_template": INCLUDE,
+    })  # fmt: skip
+
+    assert page.status_code == 200
+    errors = page.context["adminform"].form.errors
+    assert errors["row_template"] == [
+        "template error: {% include %} is not allowed; a journal template cannot load others"
+    ]
+    assert not JournalFormat.objects.filter(name="sneaky").exists()
+
+
+def test_a_template_that_fails_on_a_sample_line_is_a_form_error(db):
+    fmt = JournalFormat(
+        name="divides", kind="template", row_template="{{ line_number|divisibleby:0 }}", header_template="{% now %}"
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        fmt.full_clean()
+
+    errors = refused.value.message_dict
+    assert errors["row_template"][0].startswith("template error while rendering: ZeroDivisionError")
+    assert errors["header_template"][0].startswith("template error")
+
+
+def test_a_saved_template_that_includes_another_is_refused_at_preview_and_export_with_its_reason(
+    finance_admin, closed_period, run
+):
+    JournalFormat.objects.create(name="sneaky", kind="template", row_template=INCLUDE)  # saved before the check
+    client = logged_in(finance_admin)
+
+    preview = client.post(export_url(), {"journal_format": "sneaky", "preview": "1"})
+    done = client.post(export_url(), {"journal_format": "sneaky", "export": "1"}, follow=True)
+    cli = run("export-journal", "-p", PERIOD, "-f", "sneaky")
+
+    said = "journal format sneaky: template error: {% include %} is not allowed"
+    assert preview.status_code == 200 and said in preview.content.decode().lower()
+    assert done.status_code == 200 and said in done.content.decode().lower()
+    assert cli.code == 1 and cli.err.startswith(said) and len(cli.err.splitlines()) == 1
+    assert not JournalExport.objects.exists()

@@ -228,3 +228,19 @@ def test_a_format_checks_its_regex_groups_descriptions_and_templates(db):
     assert "needs the named groups" in errors["fund_org_regex"][0]
     assert "unknown variable(s) {amount}" in errors["debit_description"][0]
     assert "template error" in errors["row_template"][0]
+
+
+def test_a_carriage_return_or_line_feed_in_a_text_cell_is_quoted_so_a_line_stays_one_record(run, closed_period):
+    Source.objects.filter(name="aws").update(credit_fund_org="RC-CLOUD \r=2+3")
+    Source.objects.filter(name="hpc").update(credit_fund_org="RC-HPC \n=4+5")
+    JournalFormat.objects.create(
+        name="detail", kind="detail", max_description_length=0, fund_org_regex=r"(?s)^(?P<orgn>[^-]+)-(?P<fund>.+)$"
+    )
+
+    report, text = export(run, "detail")
+
+    assert '"RC-CLOUD \r=2+3"' in text and '"RC-HPC \n=4+5"' in text
+    lines = rows(text)
+    assert len(lines) == report["lines"]
+    credits = {r["source"]: r["fund_org"] for r in lines if r["entry"] == "credit"}
+    assert credits == {"aws": "RC-CLOUD \r=2+3", "hpc": "RC-HPC \n=4+5"}

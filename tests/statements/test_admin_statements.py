@@ -106,3 +106,55 @@ def test_the_period_page_links_to_its_statements(client, finance_admin, closed_p
     period = BillingPeriod.objects.get(period=closed_period)
     page = client.get(reverse("admin:billing_billingperiod_change", args=[period.pk])).content.decode()
     assert period_page() in page
+
+
+@pytest.mark.parametrize("project", ["abc", "1x", "²"])
+def test_a_preview_of_a_project_id_that_is_not_a_number_is_a_404(
+    client, finance_admin, run, focus_files, seeded, project
+):
+    from billing.models import PI
+
+    from .conftest import ROWS, write_rows
+
+    run("ingest", str(write_rows(focus_files, ROWS)), "-s", "aws", "-p", "2025-01")
+    client.force_login(finance_admin)
+    pi = PI.objects.order_by("pk").first()
+
+    response = client.get(f"/admin/statements/statement/period/2025-01/preview/{pi.pk}/{project}/")
+
+    assert response.status_code == 404
+
+
+def test_a_draft_preview_leaves_no_temporary_folder_and_renders_outside_the_period_lock(
+    client, finance_admin, run, focus_files, seeded, tmp_path, monkeypatch
+):
+    import tempfile
+
+    from django.db import connection
+
+    from billing.models import Project
+    from statements.services import pdf
+
+    from .conftest import ROWS, write_rows
+
+    run("ingest", str(write_rows(focus_files, ROWS)), "-s", "aws", "-p", "2025-01")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # the system's temporary folder (TMPDIR)
+    in_transaction: list[bool] = []
+    build = pdf.build_statement_pdf
+
+    def watched_build(context):
+        in_transaction.append(connection.in_atomic_block)  # the period row is locked only inside one
+        return build(context)
+
+    monkeypatch.setattr(pdf, "build_statement_pdf", watched_build)
+    client.force_login(finance_admin)
+    climate = Project.objects.get(code="climate")
+
+    for _ in range(3):
+        preview = client.get(reverse("admin:statements_statement_preview", args=["2025-01", climate.pi_id, climate.pk]))
+        assert preview["Content-Type"] == "application/pdf" and "DRAFT" in pdf_text(preview.content)
+
+    assert list(temp.iterdir()) == []
+    assert in_transaction and not any(in_transaction)
