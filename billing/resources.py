@@ -14,7 +14,18 @@ from import_export import resources, widgets
 from import_export.fields import Field
 from import_export.formats import base_formats
 
-from billing.models import PI, AccountMapping, Charge, Project, Rate, Source, SubsidyRule
+from billing.models import (
+    PI,
+    AccountMapping,
+    Charge,
+    FlagPattern,
+    FundOrgPattern,
+    Project,
+    Rate,
+    Source,
+    SubsidyRule,
+    TagMapping,
+)
 
 # The spreadsheet formats offered for master data and charges.
 FORMATS = [base_formats.CSV, base_formats.XLSX]
@@ -52,7 +63,41 @@ def yes_no(name: str) -> Field:
     return Field(attribute=name, column_name=name, widget=YesNoWidget(), saves_null_values=False)
 
 
-class SourceResource(resources.ModelResource):
+def escape_cell(value: Any) -> Any:
+    """`escape_formula`, and a value's own leading apostrophe doubled, so `unescape_cell` of an
+    exported cell is always the stored value."""
+    if isinstance(value, str) and value.startswith("'"):
+        return "'" + value
+    return escape_formula(value)
+
+
+def unescape_cell(value: Any) -> Any:
+    """The stored value of a cell `escape_cell` wrote: the apostrophe before a formula start (or
+    before another apostrophe) goes; any other text is taken as it is."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith((*FORMULA_START, "'")):
+        return value[1:]
+    return value
+
+
+class ConfigResource(resources.ModelResource):
+    """Master data and rules in and out (the admin and `openchargeback data`).
+
+    Text cells that a spreadsheet would run as formulae are exported with a leading apostrophe
+    and imported without it, so an exported file imports back unchanged. Amounts are exact
+    decimal text and never escaped.
+    """
+
+    def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        return value if isinstance(field.widget, ExactDecimalWidget) else escape_cell(value)
+
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        for index, row in enumerate(dataset):
+            dataset[index] = [unescape_cell(cell) for cell in row]
+        super().before_import(dataset, **kwargs)
+
+
+class SourceResource(ConfigResource):
     enabled = yes_no("enabled")
 
     class Meta:
@@ -69,7 +114,7 @@ class SourceResource(resources.ModelResource):
             row["name"] = str(row["name"] or "").strip().lower()
 
 
-class PIResource(resources.ModelResource):
+class PIResource(ConfigResource):
     class Meta:
         model = PI
         import_id_fields = ["email"]
@@ -100,7 +145,7 @@ class PIByEmailWidget(widgets.ForeignKeyWidget):
         return pi
 
 
-class ProjectResource(resources.ModelResource):
+class ProjectResource(ConfigResource):
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
     active = yes_no("active")
 
@@ -210,7 +255,7 @@ class ProjectByCodeWidget(widgets.ForeignKeyWidget):
         return project
 
 
-class AccountMappingResource(resources.ModelResource):
+class AccountMappingResource(ConfigResource):
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     enabled = yes_no("enabled")
 
@@ -231,7 +276,7 @@ class AccountMappingResource(resources.ModelResource):
             row["kind"] = row["kind"].lower()
 
 
-class RateResource(resources.ModelResource):
+class RateResource(ConfigResource):
     price = Field(attribute="price", column_name="price", widget=ExactDecimalWidget())
     multiplier = Field(attribute="multiplier", column_name="multiplier", widget=ExactDecimalWidget(Decimal(1)))
     free_quantity = Field(attribute="free_quantity", column_name="free_quantity", widget=ExactDecimalWidget(Decimal(0)))
@@ -254,7 +299,7 @@ class SourceByNameWidget(widgets.ForeignKeyWidget):
         super().__init__(Source, field="name")
 
 
-class SubsidyRuleResource(resources.ModelResource):
+class SubsidyRuleResource(ConfigResource):
     source = Field(attribute="source", column_name="source", widget=SourceByNameWidget())
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
@@ -269,6 +314,48 @@ class SubsidyRuleResource(resources.ModelResource):
             "code", "label", "source", "service_name", "partition", "project", "pi", "percent", "cap",
             "cap_period", "fiscal_year_start_month", "priority", "effective_from", "effective_to", "enabled",
         ]  # fmt: skip
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+# Rules -----------------------------------------------------------------------------------------
+
+
+class TagMappingResource(ConfigResource):
+    class Meta:
+        model = TagMapping
+        import_id_fields = ["field", "tag_key"]
+        fields = ["field", "tag_key", "priority"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+class FlagPatternResource(ConfigResource):
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = FlagPattern
+        import_id_fields = ["name"]
+        fields = ["name", "pattern", "fields", "description", "enabled"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+class FundOrgPatternResource(ConfigResource):
+    """Fund/org patterns have no name: a pattern is matched on its own text."""
+
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = FundOrgPattern
+        import_id_fields = ["pattern"]
+        fields = ["pattern", "description", "enabled"]
         export_order = fields
         clean_model_instances = True
         skip_unchanged = True

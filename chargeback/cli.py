@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(_overview(commands, summaries))
         return 0
+    argv = legacy_import(argv)
     utility = ManagementUtility(argv)
     utility.prog_name = "openchargeback"
     try:
@@ -50,6 +51,36 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
+
+
+def legacy_import(argv: list[str]) -> list[str]:
+    """`openchargeback import billing.resources.RateResource FILE [--dry-run] [--no-input]`, the
+    generic django-import-export command (which asks "Are you sure?"), runs `data import rates FILE`
+    instead: the same resource, plus the audit event, the one-line errors and no prompt."""
+    if len(argv) < 3 or argv[1] != "import":
+        return argv
+    from billing.services.data import KINDS
+
+    names: dict[str, str] = {}
+    for name, resource in KINDS.items():
+        model = resource._meta.model
+        names[f"{resource.__module__}.{resource.__name__}"] = name
+        names[f"{model._meta.app_label}.{model.__name__}"] = name
+    if argv[2] not in names:
+        return argv
+    kind = names[argv[2]]
+    rest: list[str] = []
+    options = iter(argv[3:])
+    for arg in options:
+        if arg in ("--no-input", "--noinput", "--raise-errors"):
+            continue
+        if arg in ("--format", "--encoding"):  # the file's format is taken from its name
+            next(options, None)
+            continue
+        if arg.startswith(("--format=", "--encoding=")):
+            continue
+        rest.append("--dry-run" if arg == "-n" else arg)
+    return [argv[0], "data", "import", kind, *rest]
 
 
 def _overview(commands: dict[str, str], summaries: dict[str, str]) -> str:
