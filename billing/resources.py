@@ -16,8 +16,19 @@ from import_export import resources, widgets
 from import_export.fields import Field
 from import_export.formats import base_formats
 
-from billing.models import PI, AccountMapping, Charge, Project, Rate, Source, SubsidyRule
-from chargeback.spreadsheet import escape_formula
+from billing.models import (
+    PI,
+    AccountMapping,
+    Charge,
+    FlagPattern,
+    FundOrgPattern,
+    Project,
+    Rate,
+    Source,
+    SubsidyRule,
+    TagMapping,
+)
+from chargeback.spreadsheet import FORMULA_STARTS, escape_formula
 from chargeback.text import control_character_message
 
 # The spreadsheet formats offered for master data and charges.
@@ -54,20 +65,45 @@ def yes_no(name: str) -> Field:
     return Field(attribute=name, column_name=name, widget=YesNoWidget(), saves_null_values=False)
 
 
-class SpreadsheetResource(resources.ModelResource):
-    """Every text cell of an export is formula-escaped (chargeback.spreadsheet), in CSV and XLSX
-    alike; amounts and other numbers are exact text or numbers and never escaped."""
+def escape_cell(value: Any) -> Any:
+    """`escape_formula`, and a value's own leading apostrophe doubled, so `unescape_cell` of an
+    exported cell is always the stored value."""
+    if isinstance(value, str) and value.startswith("'"):
+        return "'" + value
+    return escape_formula(value)
+
+
+def unescape_cell(value: Any) -> Any:
+    """The stored value of a cell `escape_cell` wrote: the apostrophe before a formula start (or
+    before another apostrophe) goes; any other text is taken as it is."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'")):
+        return value[1:]
+    return value
+
+
+class ConfigResource(resources.ModelResource):
+    """Master data and rules in and out (the admin and `openchargeback data`).
+
+    Every text cell a spreadsheet would run as a formula is exported with a leading apostrophe
+    (chargeback.spreadsheet), in CSV and XLSX alike, and imported without it, so an exported file
+    imports back unchanged. Amounts and other numbers are exact and never escaped. Codes, emails,
+    fund/orgs and names are one line: a control character is an error on the row.
+    """
 
     def export_field(self, field: Field, instance: Any, **kwargs: Any) -> Any:
         value = super().export_field(field, instance, **kwargs)
         if isinstance(field.widget, ExactDecimalWidget | widgets.NumberWidget):
             return value
-        return escape_formula(value)
+        return escape_cell(value)
+
+    def before_import(self, dataset: Any, **kwargs: Any) -> None:
+        for index, row in enumerate(dataset):
+            dataset[index] = [unescape_cell(cell) for cell in row]
+        super().before_import(dataset, **kwargs)
 
     def validate_instance(
         self, instance: Any, import_validation_errors: dict[str, Any] | None = None, validate_unique: bool = True
     ) -> None:
-        """Codes, emails, fund/orgs and names are one line: a control character is an error on the row."""
         errors = dict(import_validation_errors or {})
         for model_field in instance._meta.concrete_fields:
             value = getattr(instance, model_field.attname)
@@ -78,7 +114,7 @@ class SpreadsheetResource(resources.ModelResource):
         super().validate_instance(instance, errors, validate_unique)
 
 
-class SourceResource(SpreadsheetResource):
+class SourceResource(ConfigResource):
     enabled = yes_no("enabled")
 
     class Meta:
@@ -95,7 +131,7 @@ class SourceResource(SpreadsheetResource):
             row["name"] = str(row["name"] or "").strip().lower()
 
 
-class PIResource(SpreadsheetResource):
+class PIResource(ConfigResource):
     class Meta:
         model = PI
         import_id_fields = ["email"]
@@ -126,7 +162,7 @@ class PIByEmailWidget(widgets.ForeignKeyWidget):
         return pi
 
 
-class ProjectResource(SpreadsheetResource):
+class ProjectResource(ConfigResource):
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
     active = yes_no("active")
 
@@ -167,11 +203,11 @@ class ExactDecimalWidget(widgets.Widget):
         return f"{Decimal(value):f}"
 
 
-class ChargeResource(SpreadsheetResource):
+class ChargeResource(ConfigResource):
     """Charges for a spreadsheet (export only).
 
     Charge text comes from provider files and from tags anyone with cloud access can set: text
-    cells are formula-escaped like every export's (SpreadsheetResource). Amounts are exact
+    cells are formula-escaped like every export's (ConfigResource). Amounts are exact
     decimal text and never escaped.
     """
 
@@ -220,7 +256,7 @@ class ProjectByCodeWidget(widgets.ForeignKeyWidget):
         return project
 
 
-class AccountMappingResource(SpreadsheetResource):
+class AccountMappingResource(ConfigResource):
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     enabled = yes_no("enabled")
 
@@ -241,7 +277,7 @@ class AccountMappingResource(SpreadsheetResource):
             row["kind"] = row["kind"].lower()
 
 
-class RateResource(SpreadsheetResource):
+class RateResource(ConfigResource):
     price = Field(attribute="price", column_name="price", widget=ExactDecimalWidget())
     multiplier = Field(attribute="multiplier", column_name="multiplier", widget=ExactDecimalWidget(Decimal(1)))
     free_quantity = Field(attribute="free_quantity", column_name="free_quantity", widget=ExactDecimalWidget(Decimal(0)))
@@ -264,7 +300,7 @@ class SourceByNameWidget(widgets.ForeignKeyWidget):
         super().__init__(Source, field="name")
 
 
-class SubsidyRuleResource(SpreadsheetResource):
+class SubsidyRuleResource(ConfigResource):
     source = Field(attribute="source", column_name="source", widget=SourceByNameWidget())
     project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
     pi = Field(attribute="pi", column_name="pi_email", widget=PIByEmailWidget())
@@ -279,6 +315,48 @@ class SubsidyRuleResource(SpreadsheetResource):
             "code", "label", "source", "service_name", "partition", "project", "pi", "percent", "cap",
             "cap_period", "fiscal_year_start_month", "priority", "effective_from", "effective_to", "enabled",
         ]  # fmt: skip
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+# Rules -----------------------------------------------------------------------------------------
+
+
+class TagMappingResource(ConfigResource):
+    class Meta:
+        model = TagMapping
+        import_id_fields = ["field", "tag_key"]
+        fields = ["field", "tag_key", "priority"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+class FlagPatternResource(ConfigResource):
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = FlagPattern
+        import_id_fields = ["name"]
+        fields = ["name", "pattern", "fields", "description", "enabled"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+
+class FundOrgPatternResource(ConfigResource):
+    """Fund/org patterns have no name: a pattern is matched on its own text."""
+
+    enabled = yes_no("enabled")
+
+    class Meta:
+        model = FundOrgPattern
+        import_id_fields = ["pattern"]
+        fields = ["pattern", "description", "enabled"]
         export_order = fields
         clean_model_instances = True
         skip_unchanged = True

@@ -294,7 +294,7 @@ if EMAIL_HOST:
     EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+    EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH") or str(DATA_DIR / "mail")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@localhost")
 
 # Celery: a Redis broker in production; in-process (eager) when no broker is configured.
@@ -316,6 +316,10 @@ CELERY_BEAT_SCHEDULE = {
     # What killed imports left behind: staging folders in the temporary folder, partial originals.
     "sweep-imports": {"task": "billing.tasks.sweep_imports", "schedule": 3600.0},
 }
+
+# `openchargeback serve`: where it listens unless --host and --port say otherwise.
+OPENCHARGEBACK_SERVE_HOST = env_str("OPENCHARGEBACK_SERVE_HOST", "127.0.0.1")
+OPENCHARGEBACK_SERVE_PORT = env_int("OPENCHARGEBACK_SERVE_PORT", 8000)
 
 # Statements: detail lines per PDF before the smallest are summed on one line; the portal's
 # address shown in statement emails; how long a pending email waits before the sweeper re-queues it.

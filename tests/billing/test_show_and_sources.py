@@ -70,3 +70,46 @@ def test_a_source_is_detected_from_its_file_pattern():
     assert detect_source("AWS-FOCUS-2025-01.csv.gz").name == "aws"
     assert detect_source("azure_export_2025-01.csv").name == "azure"
     assert detect_source("unknown.csv") is None
+
+
+def test_sources_set_changes_only_the_fields_given_and_audits_them(run):
+    result = run("sources", "set", "hpc", "--credit-fund-org", "RC-HPC-OPS", "--gl-account", "54200")
+
+    assert result.out.strip() == "source hpc: enabled, pattern *hpc*, credit RC-HPC-OPS / GL 54200"
+    hpc = Source.objects.get(name="hpc")
+    assert (hpc.display_name, hpc.file_pattern, hpc.credit_fund_org, hpc.gl_account) == (
+        "HPC cluster", "*hpc*", "RC-HPC-OPS", "54200",
+    )  # fmt: skip
+    event = AuditEvent.objects.get(action="source.change")
+    assert event.before == {"credit_fund_org": "", "gl_account": ""}
+    assert event.after == {"credit_fund_org": "RC-HPC-OPS", "gl_account": "54200"}
+
+
+def test_sources_set_renames_repatterns_and_disables(run):
+    result = run("sources", "set", "HPC", "-d", "Sol cluster", "--pattern", "sol-*.csv*", "--disable",
+                 "--format", "json")  # fmt: skip
+    assert result.json()["enabled"] is False
+    hpc = Source.objects.get(name="hpc")
+    assert (hpc.display_name, hpc.file_pattern, hpc.enabled) == ("Sol cluster", "sol-*.csv*", False)
+    assert run("sources", "set", "hpc", "--enable").code == 0
+    assert Source.objects.get(name="hpc").enabled
+
+
+def test_sources_set_refuses_an_unknown_source_or_nothing_to_change(run):
+    unknown = run("sources", "set", "nope", "--gl-account", "1")
+    assert (unknown.code, unknown.err) == (1, "unknown source 'nope' (known: aws, azure, gcp, hpc, storage)")
+    nothing = run("sources", "set", "hpc")
+    assert nothing.code == 1 and nothing.err.startswith("nothing to change")
+    too_long = run("sources", "set", "hpc", "--gl-account", "9" * 51)
+    assert too_long.code == 1 and too_long.err.startswith("gl_account:")
+    assert not AuditEvent.objects.filter(action="source.change").exists()
+
+
+def test_sources_add_takes_every_field_of_the_admin(run):
+    result = run("sources", "add", "tape", "-d", "Tape archive", "--pattern", "tape-*.csv", "--credit-fund-org",
+                 "RC-TAPE", "--gl-account", "54400", "--disabled")  # fmt: skip
+    assert result.code == 0, result.err
+    tape = Source.objects.get(name="tape")
+    assert (tape.display_name, tape.file_pattern, tape.credit_fund_org, tape.gl_account, tape.enabled) == (
+        "Tape archive", "tape-*.csv", "RC-TAPE", "54400", False,
+    )  # fmt: skip

@@ -102,3 +102,15 @@ def test_a_new_sqlite_database_has_16_kib_pages_and_a_write_ahead_log(tmp_path):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         db.close()
+
+
+def test_the_generic_import_of_a_resource_runs_data_import_without_a_prompt(migrated, tmp_path):
+    rates = tmp_path / "rates.csv"
+    rates.write_text("name,kind,applies_to,unit,price,effective_from\ncpu-su,slurm,cpu,SU,0.01,2025-01-01\n")
+
+    result = console("import", "billing.resources.RateResource", str(rates), data_dir=migrated)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Imported: rates.csv (rates): 1 rows, 1 created, 0 updated, 0 unchanged"
+    exported = console("data", "export", "rates", data_dir=migrated)
+    assert "cpu-su,slurm,cpu,SU,0.0100000000" in exported.stdout

@@ -5,41 +5,76 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from billing.selectors import source_summaries
-from billing.services.sources import source_add
-from chargeback.command import ChargebackCommand
+from billing.services.sources import source_add, source_update
+from chargeback.command import ChargebackCommand, Error
+
+# Option → Source field, for `add` and `set`.
+FIELDS = {
+    "display_name": "display_name",
+    "pattern": "file_pattern",
+    "credit_fund_org": "credit_fund_org",
+    "gl_account": "gl_account",
+}
+
+
+def add_field_options(parser: Any) -> None:
+    parser.add_argument("-d", "--display-name", help="Name shown to people, e.g. 'Amazon Web Services'")
+    parser.add_argument("--pattern", help="File name pattern for auto-detection, e.g. 'aws-*.csv*'")
+    parser.add_argument("--credit-fund-org", help="Fund/org credited in the journal (the journal's credit side)")
+    parser.add_argument("--gl-account", help="GL account credited in the journal")
 
 
 class Command(ChargebackCommand):
-    help = "List the sources of billing data, or add one (its credit fund/org and GL account feed the journal)."
+    help = (
+        "List the sources of billing data, add one or change one (every field the admin edits: display "
+        "name, file pattern, credit fund/org and GL account, enabled). The credit fund/org and GL account "
+        "are the journal's credit side; `ingest` refuses a disabled source. Every change is audited."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = self.add_subcommands(parser, "{list,add}")
+        sub = self.add_subcommands(parser, "{list,add,set}")
         sub.add_parser("list", help="Every source with its pattern, credit side and last import")
-        p = sub.add_parser("add", help="Add a source")
-        p.add_argument("name", help="Short name (slug), e.g. aws or hpc")
-        p.add_argument("-d", "--display-name", default="", help="Name shown to people, e.g. 'Amazon Web Services'")
-        p.add_argument("--pattern", default="", help="File name pattern for auto-detection, e.g. 'aws-*.csv*'")
-        p.add_argument("--credit-fund-org", default="", help="Fund/org credited in the journal")
-        p.add_argument("--gl-account", default="", help="GL account credited in the journal")
+        add = sub.add_parser("add", help="Add a source")
+        add.add_argument("name", help="Short name (slug), e.g. aws or hpc")
+        add_field_options(add)
+        add.add_argument("--disabled", action="store_true", help="Add it disabled (imports refused until enabled)")
+        change = sub.add_parser("set", help="Change a source: only the options given change")
+        change.add_argument("name", help="The source's name, e.g. hpc")
+        add_field_options(change)
+        state = change.add_mutually_exclusive_group()
+        state.add_argument("--enable", action="store_const", const=True, dest="enabled", help="Accept imports again")
+        state.add_argument("--disable", action="store_const", const=False, dest="enabled", help="Refuse imports")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "list":
-            rows = source_summaries()
-            lines = [
-                f"{'name':<12} {'enabled':<8} {'pattern':<18} {'credit fund/org':<18} {'gl':<8} "
-                f"{'charges':>9}  last import"
-            ]
-            for r in rows:
-                lines.append(
-                    f"{r['name']:<12} {'yes' if r['enabled'] else 'no':<8} {r['file_pattern']:<18} "
-                    f"{r['credit_fund_org']:<18} {r['gl_account']:<8} {r['charges']:>9}  "
-                    f"{r['last_import_status'] or '-'}"
-                )
-            self.emit(options, rows, "\n".join(lines) if rows else "no sources yet")
+        action = options["action"]
+        if action == "list":
+            self._list(options)
             return
-        source = source_add(
-            name=options["name"], actor=self.actor, display_name=options["display_name"],
-            file_pattern=options["pattern"], credit_fund_org=options["credit_fund_org"],
-            gl_account=options["gl_account"],
-        )  # fmt: skip
-        self.emit(options, {"name": source.name, "id": source.pk}, f"added source {source.name}")
+        values = {field: options[option] for option, field in FIELDS.items() if options[option] is not None}
+        if action == "add":
+            source = source_add(name=options["name"], actor=self.actor, enabled=not options["disabled"], **values)
+            self.emit(options, {"name": source.name, "id": source.pk}, f"added source {source.name}")
+            return
+        if options["enabled"] is not None:
+            values["enabled"] = options["enabled"]
+        if not values:
+            raise Error("nothing to change: give at least one of -d, --pattern, --credit-fund-org, --gl-account, "
+                        "--enable, --disable")  # fmt: skip
+        source = source_update(name=options["name"], actor=self.actor, **values)
+        data = {"name": source.name, **{field: getattr(source, field) for field in (*FIELDS.values(), "enabled")}}
+        credit = f"credit {source.credit_fund_org or '(none)'} / GL {source.gl_account or '(none)'}"
+        state = "enabled" if source.enabled else "disabled"
+        self.emit(options, data, f"source {source.name}: {state}, pattern {source.file_pattern or '(none)'}, {credit}")
+
+    def _list(self, options: dict[str, Any]) -> None:
+        rows = source_summaries()
+        lines = [
+            f"{'name':<12} {'enabled':<8} {'pattern':<18} {'credit fund/org':<18} {'gl':<8} {'charges':>9}  last import"
+        ]
+        for r in rows:
+            lines.append(
+                f"{r['name']:<12} {'yes' if r['enabled'] else 'no':<8} {r['file_pattern']:<18} "
+                f"{r['credit_fund_org']:<18} {r['gl_account']:<8} {r['charges']:>9}  "
+                f"{r['last_import_status'] or '-'}"
+            )
+        self.emit(options, rows, "\n".join(lines) if rows else "no sources yet")

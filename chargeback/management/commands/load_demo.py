@@ -21,7 +21,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandParser
 from django.db import models, transaction
 
-from billing.models import PI, Charge, FlagPattern, FundOrgPattern, Source
+from billing.models import PI, Charge
+from billing.services.data import data_import_all
 from billing.services.ingest import IngestReport, batch_ingest
 from chargeback import roles
 from chargeback.audit import Actor, audit_record
@@ -102,18 +103,12 @@ def _assign(obj: models.Model, values: dict[str, Any], what: str) -> list[str]:
     return [f"{what}: created"] if created else [f"{what}: {', '.join(changed)}"]
 
 
-def apply_rules(rules: dict[str, Any]) -> list[str]:
-    """The organization, fund/org and flag patterns and sources of `demo_rules.json`."""
-    changes = _assign(Organization.current(), rules["organization"], "organization")
-    for spec in rules["fund_org_patterns"]:
-        fund = FundOrgPattern.objects.filter(pattern=spec["pattern"]).first() or FundOrgPattern()
-        changes += _assign(fund, {**spec, "enabled": True}, f"fund/org pattern {spec['pattern']}")
-    for spec in rules["flag_patterns"]:
-        flag = FlagPattern.objects.filter(name=spec["name"]).first() or FlagPattern()
-        changes += _assign(flag, {**spec, "enabled": True}, f"flag pattern {spec['name']}")
-    for spec in rules["sources"]:
-        source = Source.objects.filter(name=spec["name"]).first() or Source()
-        changes += _assign(source, {**spec, "enabled": True}, f"source {spec['name']}")
+def apply_rules(organization: dict[str, Any], actor: Actor) -> list[str]:
+    """The organization, then the sources and rules of fixtures/config, through `data import all`."""
+    changes = _assign(Organization.current(), organization, "organization")
+    for report in data_import_all(folder=fixtures_dir() / "config", actor=actor):
+        if report.changed:
+            changes.append(f"{report.file}: {report.created} created, {report.updated} updated")
     return changes
 
 
@@ -243,7 +238,8 @@ def run_demo_month(actor: Actor) -> dict[str, Any]:
 class Command(ChargebackCommand):
     help = (
         "Load the demo organization, rules, users and sample FOCUS files (make demo). It sets up "
-        "'Example University Research Computing', the rules and sources of fixtures/demo_rules.json, a "
+        "'Example University Research Computing' (fixtures/demo_organization.json), the sources and rules "
+        "of fixtures/config (applied as `openchargeback data import all fixtures/config` would), a "
         "user per role (finance, reviewer, viewer and two PIs; the email is the user name; the finance "
         "user, a finance admin, also gets a published authenticator app secret and recovery codes), imports "
         "every file in fixtures/focus, then closes January 2025, generates and emails its statements and "
@@ -266,11 +262,11 @@ class Command(ChargebackCommand):
                 "On a demo site, run it with --force (or with DEBUG=true)."
             )
         actor = Actor.system("demo")
-        rules = self._read_rules(fixtures_dir() / "demo_rules.json")
+        organization = self._read_organization(fixtures_dir() / "demo_organization.json")
         files = demo_files(fixtures_dir() / "focus")
 
         with transaction.atomic():
-            changes = apply_rules(rules) + apply_roles() + apply_users()
+            changes = apply_rules(organization, actor) + apply_roles() + apply_users()
             if changes:
                 audit_record(actor=actor, action="demo.load", after={"changes": changes})
         reports = [batch_ingest(paths=[f.path], source_name=f.source, period=f.period, actor=actor) for f in files]
@@ -305,15 +301,14 @@ class Command(ChargebackCommand):
         return data
 
     @staticmethod
-    def _read_rules(path: Path) -> dict[str, Any]:
+    def _read_organization(path: Path) -> dict[str, Any]:
         try:
-            rules = json.loads(path.read_text(encoding="utf-8"))
+            organization = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise Error(f"{path}: cannot read the demo rules ({exc})") from None
-        missing = [k for k in ("organization", "fund_org_patterns", "flag_patterns", "sources") if k not in rules]
-        if missing:
-            raise Error(f"{path}: missing {', '.join(missing)}")
-        return dict(rules)
+            raise Error(f"{path}: cannot read the demo organization ({exc})") from None
+        if not isinstance(organization, dict) or "name" not in organization:
+            raise Error(f"{path}: not an organization (a JSON object with at least a name)")
+        return dict(organization)
 
     @staticmethod
     def _text(data: dict[str, Any], reports: list[IngestReport]) -> str:

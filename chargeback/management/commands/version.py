@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import django
+from django.db import connection
+
+from chargeback.command import ChargebackCommand
+
+
+def product_version() -> str:
+    try:
+        return version("openchargeback")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
+class Command(ChargebackCommand):
+    help = "Print the OpenChargeback version, the Python and Django versions and the database in use."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        db = connection.settings_dict
+        engine = connection.vendor
+        where = str(db["NAME"]) if engine == "sqlite" else f"{db.get('HOST') or 'localhost'}/{db['NAME']}"
+        data = {
+            "openchargeback": product_version(),
+            "python": platform.python_version(),
+            "django": django.get_version(),
+            "database": engine,
+            "database_name": where,
+        }
+        text = (
+            f"OpenChargeback {data['openchargeback']}\n"
+            f"Python {data['python']}\n"
+            f"Django {data['django']}\n"
+            f"Database {engine} ({where})"
+        )
+        self.emit(options, data, text)
