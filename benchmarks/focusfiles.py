@@ -1,15 +1,18 @@
-"""Benchmark inputs: synthetic FOCUS files from ../shared/focusgen.py, cached in benchmarks/out/."""
+"""What every benchmark needs: synthetic FOCUS files from ../shared/focusgen.py (cached in
+benchmarks/out/) and the environment of a fresh installation of its own."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
-DEFAULT_FOCUSGEN = REPO.parent / "shared" / "focusgen.py"
+DEFAULT_FOCUSGEN = Path(os.environ.get("OPENCHARGEBACK_FOCUSGEN", REPO.parent / "shared" / "focusgen.py"))
 SOURCE, PERIOD = "aws", "2025-01"
 
 
@@ -19,6 +22,36 @@ class BenchError(Exception):
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# -- the environment -------------------------------------------------------------------------------
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'openchargeback.sqlite3'}"
+
+
+def app_env(data_dir: Path, *, database_url: str | None = None, **settings: str) -> dict[str, str]:
+    """The environment of a fresh installation in `data_dir` (SQLite there unless `database_url`).
+
+    Every setting documented in .env.example is dropped from the inherited environment, and no
+    .env file is read, so a developer's shell or .env never changes what is measured; `settings`
+    (e.g. DEBUG="false") are the benchmark's own choices.
+    """
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", (REPO / ".env.example").read_text(), re.MULTILINE))
+    env = {name: value for name, value in os.environ.items() if name not in documented}
+    env.update(
+        DEBUG="true", OPENCHARGEBACK_DATA_DIR=str(data_dir), OPENCHARGEBACK_ENV_FILE=os.devnull,
+        DATABASE_URL=database_url or sqlite_url(data_dir), DJANGO_SETTINGS_MODULE="chargeback.settings",
+    )  # fmt: skip
+    env.update(settings)
+    return env
+
+
+def use_app_env(data_dir: Path, *, database_url: str | None = None, **settings: str) -> None:
+    """Make this process a fresh installation in `data_dir` (call before django.setup())."""
+    env = app_env(data_dir, database_url=database_url, **settings)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
 
 
 # -- input files ---------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 For every size and database the import runs in a fresh child process on a fresh database, the
 way an operator runs it; wall time and the child's own peak RSS (`os.wait4`) are recorded. Next
 to it a bare parse loop (csv + json + Decimal, nothing else) over the same file gives the floor
-the engine is compared with. Benchmarks report, they do not gate: the exit status is non-zero
-only when something could not be measured.
+the engine is compared with. Benchmarks report, they do not gate on a budget: the exit status is
+non-zero only when a case could not be measured (a failed step, an unreachable PostgreSQL), and
+that case's line says why.
 
     .venv/bin/python benchmarks/ingest.py                      # 100k and 1M rows, SQLite + PostgreSQL
     .venv/bin/python benchmarks/ingest.py --rows 100000 --db sqlite --format json
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from focusfiles import DEFAULT_FOCUSGEN, PERIOD, REPO, SOURCE, BenchError, focus_file, log
+from focusfiles import DEFAULT_FOCUSGEN, PERIOD, REPO, SOURCE, BenchError, app_env, focus_file, log, sqlite_url
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -36,7 +37,7 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 # Design §9 (on a 2-core machine).
 BUDGET_ROWS_PER_S = 50_000  # SQLite, 100k-row file
 BUDGET_ROWS_PER_S_AT = 100_000
-BUDGET_RATIO = 2.5  # ingest time / bare parse loop time
+BUDGET_RATIO = 3.0  # ingest time / bare parse loop time
 BUDGET_RSS_MB = 300.0  # peak RSS of the import of a 1M-row file
 BUDGET_RSS_AT = 1_000_000
 
@@ -149,18 +150,7 @@ def store_floor(database: Path) -> float:
 
 # -- databases ---------------------------------------------------------------------------------------------
 def child_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    return dict(
-        os.environ,
-        DEBUG="1",
-        DATABASE_URL=database_url,
-        OPENCHARGEBACK_DATA_DIR=str(data_dir),
-        OPENCHARGEBACK_ENV_FILE=os.devnull,  # a developer's .env must not change what is measured
-        DJANGO_SETTINGS_MODULE="chargeback.settings",
-    )
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'openchargeback.sqlite3'}"
+    return app_env(data_dir, database_url=database_url)
 
 
 class Postgres:
@@ -259,13 +249,13 @@ def measure_startup(*, database: str, python: str, pg: Postgres | None) -> float
 # -- budgets and output -----------------------------------------------------------------------------------
 BUDGET_LABELS = {
     "sqlite_rows_per_s": f">={BUDGET_ROWS_PER_S // 1000}k/s",
-    "ratio": f"<={BUDGET_RATIO}x",
+    "ratio": f"<={BUDGET_RATIO:g}x",
     "peak_rss": f"<{BUDGET_RSS_MB:.0f}MB",
     "pg_vs_sqlite": "PG>=SQLite",
 }
 BUDGET_TEXT = {
     "sqlite_rows_per_s": f"SQLite imports >= {BUDGET_ROWS_PER_S:,} rows/s for the {BUDGET_ROWS_PER_S_AT:,}-row file",
-    "ratio": f"import time <= {BUDGET_RATIO}x the bare csv+json+Decimal loop over the same file",
+    "ratio": f"import time <= {BUDGET_RATIO:g}x the bare csv+json+Decimal loop over the same file",
     "peak_rss": f"peak RSS (importer + parsing worker) < {BUDGET_RSS_MB:.0f} MB for the {BUDGET_RSS_AT:,}-row file",
     "pg_vs_sqlite": "PostgreSQL rows/s >= SQLite rows/s for the same file",
 }
@@ -384,19 +374,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def benchmark(args: argparse.Namespace) -> int:
     pg: Postgres | None = None
-    skipped: list[dict[str, str]] = []
+    not_measured: list[dict[str, Any]] = []
     databases = list(args.db)
     if "postgresql" in databases:
         pg = Postgres(args.postgres_url, args.bench_db_name)
         reason = pg.unreachable()
         if reason is not None:
-            skipped.append({"database": "postgresql", "reason": reason})
-            log(f"PostgreSQL: SKIPPED, {reason}")
+            not_measured += [{"database": "postgresql", "rows": rows, "reason": reason} for rows in args.rows]
+            log(f"postgresql: NOT MEASURED, {reason}")
             databases.remove("postgresql")
             pg = None
 
     results: list[Result] = []
-    errors: list[str] = []
     startup = {db: measure_startup(database=db, python=args.python, pg=pg) for db in databases} if databases else {}
     for rows in args.rows:
         path = focus_file(rows, args.focusgen.resolve())
@@ -409,8 +398,8 @@ def benchmark(args: argparse.Namespace) -> int:
                     for _ in range(args.repeat)
                 ]
             except BenchError as exc:
-                errors.append(f"{db}, {rows:,} rows: {exc}")
-                log(f"{db}, {rows:,} rows: ERROR {exc}")
+                not_measured.append({"database": db, "rows": rows, "reason": str(exc)})
+                log(f"{db}, {rows:,} rows: NOT MEASURED, {exc}")
                 continue
             seconds = min(m.seconds for m, _ in runs)
             rss = max(m.peak_rss_mb for m, _ in runs)
@@ -440,26 +429,24 @@ def benchmark(args: argparse.Namespace) -> int:
             "environment": environment(args.python, args.focusgen),
             "budgets": BUDGET_TEXT,
             "results": [asdict(r) for r in results],
-            "skipped": skipped,
-            "errors": errors,
+            "not_measured": not_measured,
         }
         print(json.dumps(doc, indent=2))
     else:
-        print(table(results) if results else "no results")
+        print(table(results) if results else "nothing measured")
         print()
         print("seconds: wall time of `manage.py ingest` in a fresh process (includes startup s, the")
         print("interpreter + Django start-up); engine s: the import as timed by the service itself;")
         print("peak MB: the importing process's max RSS; worker MB: the parsing worker's (it runs alongside);")
         print("ratio: seconds / bare s; store s (SQLite): the database alone storing the same rows again,")
         print("already parsed (one INSERT ... SELECT and its commit). startup s + store s is what any import")
-        print("costs before it parses a line; next to 2.5 x bare s it shows what that budget leaves for parsing.")
+        print(f"costs before it parses a line; next to {BUDGET_RATIO:g} x bare s it shows what that budget leaves")
+        print("for parsing.")
         for key, text in BUDGET_TEXT.items():
             print(f"  {BUDGET_LABELS[key]:<11} {text}")
-        for s in skipped:
-            print(f"skipped {s['database']}: {s['reason']}")
-        for e in errors:
-            print(f"error: {e}")
-    return 1 if errors else 0
+        for case in not_measured:
+            print(f"NOT MEASURED  {case['database']}, {case['rows']:,} rows: {case['reason']}")
+    return 1 if not_measured else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

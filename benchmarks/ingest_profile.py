@@ -12,15 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from focusfiles import PERIOD, REPO, SOURCE, BenchError
-from ingest import child_env, sqlite_url
+from focusfiles import PERIOD, REPO, SOURCE, BenchError, use_app_env
 
 
 def profile(path: Path, rows: int, top: int, sort: str, output_format: str) -> int:
     """One SQLite import of `path` in this process under cProfile; the top functions by `sort`."""
     with tempfile.TemporaryDirectory(prefix="ocb-profile-") as tmp:
-        os.environ.update(child_env(sqlite_url(Path(tmp)), Path(tmp)))
-        sys.path.insert(0, str(REPO))
+        use_app_env(Path(tmp))
         try:
             import django
         except ImportError:
