@@ -228,8 +228,9 @@ def build_statement_pdf(ctx: dict[str, Any]) -> tuple[bytes, int]:
             "portal and its CSV download."
         )
     notes.append(
-        "Amounts are the provider's exact costs rounded once per statement to cents; lines are rounded so "
-        f"that they add up to the amount due. Questions: {org.contact_email or 'your research computing office'}."
+        "Amounts and discounts are the provider's exact costs rounded once per statement to cents; lines are "
+        "rounded so that they add up to the totals, and each line's list price is its amount plus its discount. "
+        f"Questions: {org.contact_email or 'your research computing office'}."
     )
     story.append(KeepTogether([Spacer(1, 6)] + [_p(n, muted) for n in notes]))
 
