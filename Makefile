@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
 
-.PHONY: demo test lint typecheck pytest pytest-postgres venv clean serve focus-validator
+.PHONY: demo test lint typecheck pytest pytest-postgres venv clean serve focus-validator mutate
 
 $(BIN)/openchargeback: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -48,5 +48,12 @@ pytest-postgres: venv
 
 test: lint typecheck pytest pytest-postgres
 
+# Mutation testing of the modules that decide money ([tool.mutmut] in pyproject.toml); not part of
+# `make test`. MUTANTS narrows the run, e.g. make mutate MUTANTS='chargeback.money.*'.
+MUTANTS ?=
+mutate: venv
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .venv-focus var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-focus var .mypy_cache .ruff_cache .pytest_cache mutants

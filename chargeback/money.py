@@ -10,7 +10,8 @@ and `Sum()` is a float sum. `MoneyField` stores amounts exactly on both backends
   before 9.2 * 10^18 whole units.
 
 `round_cents` is the single rounding helper (half-up); `allocate` spreads a rounded total over
-lines by largest remainder so the lines add up exactly to it.
+lines by largest remainder so the lines add up exactly to it; `allocate_lines` gives statement
+lines their amount and discount that way, with list = amount + discount.
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ def allocate(total: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
     for k in range(abs(missing)):
         result[order[k % len(order)]] += step
     return result
+
+
+def allocate_lines(
+    *, amount_due: Decimal, discount_total: Decimal, billed: Sequence[Decimal], listed: Sequence[Decimal]
+) -> list[tuple[Decimal, Decimal]]:
+    """Each line's (amount, discount) in cents, list being amount + discount.
+
+    The amounts are allocated over the exact billed costs against `amount_due`, the discounts over
+    the exact discounts (list - billed) against `discount_total`. Allocating the list prices on
+    their own instead would let a line billed at list show a discount of a cent that does not exist.
+    """
+    amounts = allocate(amount_due, billed)
+    discounts = allocate(discount_total, [lst - b for lst, b in zip(listed, billed, strict=True)])
+    return list(zip(amounts, discounts, strict=True))
 
 
 def is_sqlite(connection: BaseDatabaseWrapper) -> bool:

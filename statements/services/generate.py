@@ -1,8 +1,9 @@
 """Generate a period's statements: one per PI and project, frozen, versioned, rendered by workers.
 
 Only approved and unflagged charges of active batches are billed; flagged charges are excluded
-and reported. Amounts are rounded once per statement (`round_cents`) and spread over its lines by
-largest remainder (`allocate`), so every statement's lines add up exactly to its amount due.
+and reported. The amount due and the discount are rounded once per statement (`round_cents`) and
+spread over its lines by largest remainder (`allocate_lines`), so every statement's lines add up
+exactly to its amount due and discount, and each line's list price is its amount plus its discount.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.models import Organization
-from chargeback.money import ZERO, MoneySum, allocate, round_cents
+from chargeback.money import ZERO, MoneySum, allocate_lines, round_cents
 from statements.models import GenerationRun, Statement, StatementLine
 from statements.selectors import billed_charges, line_kind
 
@@ -67,15 +68,21 @@ class PlannedStatement:
         return sum((ln.billed_exact for ln in self.lines), ZERO)
 
     def finish(self) -> None:
-        """Round once, then spread the cents over the lines so they add up exactly."""
+        """Round the amount due and the discount once each, then spread the cents over the lines.
+
+        Every line's list price is its amount plus its discount, so a line billed at list shows
+        no discount, and the lines add up exactly to the amount due, the discount and the list total.
+        """
         order = {k: i for i, k in enumerate(Kind.values)}
         self.lines.sort(key=lambda ln: (order[ln.kind], ln.source, ln.service_name, ln.fund_org, ln.account_code))
-        amount_due = round_cents(self.billed_exact)
-        list_total = round_cents(self.list_exact)
-        for ln, amount in zip(self.lines, allocate(amount_due, [ln.billed_exact for ln in self.lines]), strict=True):
-            ln.amount = amount
-        for ln, amount in zip(self.lines, allocate(list_total, [ln.list_exact for ln in self.lines]), strict=True):
-            ln.list_amount = amount
+        shares = allocate_lines(
+            amount_due=round_cents(self.billed_exact),
+            discount_total=round_cents(self.list_exact - self.billed_exact),
+            billed=[ln.billed_exact for ln in self.lines],
+            listed=[ln.list_exact for ln in self.lines],
+        )
+        for ln, (amount, discount) in zip(self.lines, shares, strict=True):
+            ln.amount, ln.list_amount = amount, amount + discount
 
     @property
     def amount_due(self) -> Decimal:

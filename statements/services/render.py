@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from chargeback.errors import RenderError
 from chargeback.models import Organization
-from chargeback.money import ZERO, allocate
+from chargeback.money import ZERO, allocate_lines
 from statements.models import Statement, StatementLine
 
 
@@ -97,10 +97,12 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
                            sum((d.list_exact for d in rest), ZERO), sum((d.billed_exact for d in rest), ZERO),
                            sum(d.count for d in rest))  # fmt: skip
         lines = [d for d in lines if id(d) in kept] + [other]
-    for d, amount in zip(lines, allocate(st.amount_due, [d.billed_exact for d in lines]), strict=True):
-        d.amount = amount
-    for d, amount in zip(lines, allocate(st.list_total, [d.list_exact for d in lines]), strict=True):
-        d.list_amount = amount
+    shares = allocate_lines(
+        amount_due=st.amount_due, discount_total=st.discount_total,
+        billed=[d.billed_exact for d in lines], listed=[d.list_exact for d in lines],
+    )  # fmt: skip
+    for d, (amount, discount) in zip(lines, shares, strict=True):
+        d.amount, d.list_amount = amount, amount + discount
     return lines, folded
 
 

@@ -140,3 +140,24 @@ def test_a_row_without_a_used_size_is_named_not_billed_as_nothing(run, storage, 
     quota_only = focus_files.raw("d.csv", "path,project,tier,used_gb,quota_gb\n/p,genomics-core,standard,,500\n")
     result = run("convert", "storage", str(quota_only), "-p", "2025-01", "--dry-run")
     assert result.code == 1 and result.err == "d.csv:2: column used: no used size, and tier 'standard' bills on usage"
+
+
+def test_a_subsidy_is_rounded_half_up_at_the_tenth_decimal(run, storage, focus_files, tmp_path):
+    """1234.56789013 GB is 1.23456789013 TB; at 10.00 per TB (no free allowance) the list cost is
+    12.3456789013. Half of it is 6.17283945065, exactly between two tenth-decimal steps: half-up
+    gives a subsidy of 6.1728394507 (half-even would give ...506) and leaves 12.3456789013 -
+    6.1728394507 = 6.1728394506 billed."""
+    Rate.objects.create(name="nearline-tb-month", kind="storage", applies_to="nearline", unit="TB-month",
+                        price=Decimal("10.00"), free_quantity=Decimal(0), basis="usage",
+                        effective_from=date(2024, 7, 1))  # fmt: skip
+    SubsidyRule.objects.create(code="half-nearline", label="Nearline at half price", partition="nearline",
+                               percent=Decimal(50), effective_from=date(2025, 1, 1))  # fmt: skip
+    report_csv = focus_files.raw(
+        "usage.csv", "path,project,tier,used_gb\n/nl/genomics,genomics-core,nearline,1234.56789013\n"
+    )
+    out = tmp_path / "s.csv"
+    assert run("convert", "storage", str(report_csv), "-p", "2025-01", "-o", str(out)).code == 0
+    row = lines(out)["genomics-core"]
+    assert (row["ListCost"], row["x_SubsidyAmount"], row["BilledCost"]) == (
+        "12.3456789013", "6.1728394507", "6.1728394506",
+    )  # fmt: skip

@@ -242,3 +242,27 @@ def test_the_reconciliation_highlights_statements_that_no_longer_match_the_charg
     assert rec.approved_billed == APPROVED_TOTAL - Decimal("7654321.1234567891")
     assert not rec.statements_ok and not rec.balanced
     assert [f.label for f in rec.figures() if not f.ok] == ["Statements due"]
+
+
+def test_the_journal_totals_match_figures_worked_out_by_hand(run, closed_period):
+    """Each statement is rounded once and spread over its lines by largest remainder (see conftest):
+
+    Alice genomics: aws 1234567.8912345678 + 0.3333333333 = 1234568.2245679011, hpc 7654321.1234567891;
+      due 8888889.3480246902 -> 8888889.35; cut 1234568.22 + 7654321.12, the cent to aws (0.0045679011
+      against 0.0034567891): aws 1234568.23, hpc 7654321.12.
+    Alice proteomics: usage 12345678.9012345678, credit -10.0000000005; due 12345668.9012345673 ->
+      12345668.90; cut 12345678.90 + (-10.01), the cent to the credit (remainder 0.0099999995): -10.00.
+    Bob astro: hpc 98765432.1098765432, aws 0.0049999999; due 98765432.1148765431 -> 98765432.11;
+      cut 98765432.10 + 0.00, the cent to hpc (0.0098765432 against 0.0049999999).
+
+    Debits: 8888889.35 + 12345668.90 + 98765432.11 = 119999990.36. Credits: aws 1234568.23 +
+    12345678.90 - 10.00 + 0.00 = 13580237.13; hpc 7654321.12 + 98765432.11 = 106419753.23.
+    """
+    report = run("export-journal", "-p", PERIOD, "--format", "json").json()
+    assert Decimal(report["debit_total"]) == Decimal(report["credit_total"]) == Decimal("119999990.36")
+    rows = [(r["orgn"], r["fund"], r["account"], r["debit"], r["credit"]) for r in read_csv(report["file"])]
+    assert rows == [
+        ("BIO", "2025-001", "54100", "1234568.23", ""), ("BIO", "2025-001", "54200", "7654321.12", ""),
+        ("CHEM", "77", "54100", "12345668.90", ""), ("PHYS", "9", "54200", "98765432.11", ""),
+        ("RC", "CLOUD-AWS", "54100", "", "13580237.13"), ("RC", "HPC-OPS", "54200", "", "106419753.23"),
+    ]  # fmt: skip

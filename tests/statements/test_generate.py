@@ -30,11 +30,21 @@ def test_each_pi_project_gets_one_statement_rounded_once_to_the_cent(run, closed
     assert billed == Decimal("1234633.4512345678")  # exact sum on this database, no float on the way
     assert genomics.billed_exact == billed
     assert genomics.amount_due == round_cents(billed) == Decimal("1234633.45")
-    assert genomics.list_total == Decimal("2000068.06")  # 2000068.0550000000, half-up
-    assert genomics.discount_total == Decimal("765434.61")
-    lines = list(genomics.lines.all())
-    assert sum(ln.amount for ln in lines) == genomics.amount_due  # lines add up exactly
-    assert sum(ln.list_amount for ln in lines) == genomics.list_total
+    # The discount is list - billed = 2000068.0550000000 - 1234633.4512345678 = 765434.6037654322,
+    # rounded once: 765434.60; the list total is amount due + discount.
+    assert genomics.discount_total == Decimal("765434.60")
+    assert genomics.list_total == Decimal("2000068.05")
+    # Worked by hand. Compute bills vm-1 + vm-2 + vm-9 = 1234623.4462345677 (list 2000055.555, discount
+    # 765432.1087654323), Storage bills 10.0050000001 (list 12.5, discount 2.4949999999). Cut to cents the
+    # amounts are 1234623.44 + 10.00 = 1234633.44, one cent short of 1234633.45: it goes to the larger
+    # remainder, Compute's 0.0062345677 (Storage's is 0.0050000001). Rounding each line on its own would
+    # give Storage 10.01 and the lines 1234633.46. The discounts cut to cents are 765432.10 + 2.49, one
+    # cent short of 765434.60; it goes to Compute (0.0087654323 against 0.0049999999).
+    lines = [(ln.service_name, ln.list_amount, ln.list_amount - ln.amount, ln.amount) for ln in genomics.lines.all()]
+    assert lines == [
+        ("Compute", Decimal("2000055.56"), Decimal("765432.11"), Decimal("1234623.45")),
+        ("Storage", Decimal("12.49"), Decimal("2.49"), Decimal("10.00")),
+    ]
     assert genomics.number == "2025-01-000001" and genomics.version == 1 and genomics.status == "final"
     assert report["total_due"] == {"USD": f"{genomics.amount_due + current('climate').amount_due:.2f}"}
 

@@ -1,0 +1,157 @@
+"""Statement lines are true to the cent: each line's amount and discount are allocated by largest
+remainder against the statement's totals, and its list price is amount + discount.
+
+Every expected figure below is worked out by hand in the test's docstring.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from billing.models import PI
+from statements.models import Statement
+from tests.conftest import MINIMAL_HEADER, minimal_row
+from tests.portal.conftest import portal_user
+
+from .conftest import pdf_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CENTS = re.compile(r"^-?[\d,]+\.\d\d$")
+
+
+def generate(run, focus_files, rows):
+    path = focus_files.write("aws-2025-01.csv", rows, MINIMAL_HEADER)
+    assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+    assert run("periods", "close", "2025-01").code == 0
+    result = run("generate", "-p", "2025-01")
+    assert result.code == 0, result.err
+    return Statement.objects.exclude(status="superseded").get()
+
+
+def stored_lines(st):
+    """(service, list, discount, amount) of each stored line, in statement order."""
+    return [(ln.service_name, ln.list_amount, ln.list_amount - ln.amount, ln.amount) for ln in st.lines.all()]
+
+
+def pdf_detail(text, resource):
+    """(list, discount, amount) of a resource's line under "Charge details" (the extractor gives a cell a line)."""
+    cells = text.split("Charge details", 1)[1].splitlines()
+    at = cells.index(resource)
+    return tuple(c for c in cells[at + 1 :] if CENTS.match(c))[:3]
+
+
+def no_list_cost(billed, resource, service="Compute"):
+    row = minimal_row(billed, resource=resource, service=service)
+    row[MINIMAL_HEADER.index("ListCost")] = ""
+    return row
+
+
+def d(*values):
+    return tuple(Decimal(v) for v in values)
+
+
+def test_a_line_billed_at_list_shows_no_discount(run, focus_files, seeded, client):
+    """vm-a is billed at list, 8.6049135; bucket bills 1.002 against a list of 2.000.
+
+    Amount due: 9.6069135 -> 9.61. Cut to cents 8.60 + 1.00 = 9.60; the missing cent goes to the
+    larger remainder, vm-a's 0.0049135 (bucket's is 0.002): amounts 8.61 and 1.00.
+    Discount: 0 + 0.998 -> 1.00. Cut to cents 0.00 + 0.99; the cent goes to bucket, the only remainder.
+    So vm-a reads list 8.61, discount 0.00, amount 8.61 and bucket 2.00, 1.00, 1.00; totals 10.61,
+    1.00, 9.61. (Rounding the list prices on their own against 10.6049135 -> 10.60 gave vm-a a list of
+    8.60 and a discount of -0.01 that does not exist.)
+    """
+    st = generate(run, focus_files, [
+        minimal_row("8.6049135", resource="vm-a", service="Compute"),
+        minimal_row("1.002", listed="2.000", resource="bucket", service="Storage"),
+    ])  # fmt: skip
+    assert stored_lines(st) == [("Compute", *d("8.61", "0.00", "8.61")), ("Storage", *d("2.00", "1.00", "1.00"))]
+    assert (st.list_total, st.discount_total, st.amount_due) == d("10.61", "1.00", "9.61")
+
+    text = pdf_text(st.pdf.read())
+    assert pdf_detail(text, "vm-a") == ("8.61", "0.00", "8.61")
+    assert pdf_detail(text, "bucket") == ("2.00", "1.00", "1.00")
+    assert "-0.01" not in text
+
+    listed = run("statements", "list", "-p", "2025-01", "--format", "json").json()[0]
+    assert (listed["list_total"], listed["discount_total"], listed["amount_due"]) == ("10.61", "1.00", "9.61")
+
+    alice = portal_user("alice@example.edu")
+    PI.objects.filter(email="alice@example.edu").update(user=alice)
+    client.force_login(alice)
+    page = client.get(reverse("portal:statement", args=[st.pk]))
+    assert page.status_code == 200
+    shown = [(ln.list_amount, ln.discount, ln.amount) for ln in page.context["lines"]]
+    assert shown == [d("8.61", "0.00", "8.61"), d("2.00", "1.00", "1.00")]
+    assert "-0.01" not in page.content.decode()
+
+
+def test_lines_with_sub_cent_parts_are_allocated_not_rounded_one_by_one(run, focus_files, seeded):
+    """Three services each bill 0.335 at a list of 0.50 (discount 0.165 each).
+
+    Amount due: 1.005 -> 1.01. Each cut to 0.33 (0.99); the two missing cents go to the equal
+    remainders in statement order (by service: Backup, Compute, Storage): 0.34, 0.34, 0.33.
+    Rounded one by one they would be 0.34 x 3 = 1.02, a cent more than the statement bills.
+    Discount: 0.495 -> 0.50. Each cut to 0.16 (0.48); two cents to Backup and Compute: 0.17, 0.17, 0.16.
+    Lists: 0.51, 0.51, 0.49 (amount + discount), together 1.51 = 1.01 + 0.50.
+    """
+    st = generate(run, focus_files, [
+        minimal_row("0.335", listed="0.50", resource=f"r-{service}", service=service)
+        for service in ("Storage", "Compute", "Backup")
+    ])  # fmt: skip
+    assert stored_lines(st) == [
+        ("Backup", *d("0.51", "0.17", "0.34")),
+        ("Compute", *d("0.51", "0.17", "0.34")),
+        ("Storage", *d("0.49", "0.16", "0.33")),
+    ]
+    assert (st.list_total, st.discount_total, st.amount_due) == d("1.51", "0.50", "1.01")
+
+
+def test_a_blank_list_cost_is_billed_at_list(run, focus_files, seeded):
+    """vm-1 bills 3.337 with no ListCost: its list is its billed cost, so it has no discount.
+    vm-2 bills 5.004 against a list of 10.00 (discount 4.996).
+
+    Amount due: 8.341 -> 8.34; cut to cents 3.33 + 5.00 = 8.33, the cent to vm-1 (0.007 against
+    0.004): 3.34 and 5.00. Discount: 0 + 4.996 -> 5.00, all of it vm-2's. List 3.34 and 10.00, total 13.34.
+    Were the blank ListCost read as 0, vm-1 would show a list of 0.00 and a discount of -3.34.
+    """
+    st = generate(run, focus_files, [
+        no_list_cost("3.337", "vm-1", service="Compute"),
+        minimal_row("5.004", listed="10.00", resource="vm-2", service="Storage"),
+    ])  # fmt: skip
+    assert stored_lines(st) == [("Compute", *d("3.34", "0.00", "3.34")), ("Storage", *d("10.00", "5.00", "5.00"))]
+    assert (st.list_total, st.discount_total, st.amount_due) == d("13.34", "5.00", "8.34")
+    text = pdf_text(st.pdf.read())
+    assert pdf_detail(text, "vm-1") == ("3.34", "0.00", "3.34")
+    assert pdf_detail(text, "vm-2") == ("10.00", "5.00", "5.00")
+
+
+def test_pdf_detail_lines_with_sub_cent_parts_add_up_to_the_amount_due(run, focus_files, seeded):
+    """One service, four resources; the PDF lists them by resource name.
+
+      job-1  billed 0.335  list 0.335 (no ListCost)
+      job-2  billed 0.335  list 0.40
+      job-3  billed 0.335  list 0.405
+      job-4  billed 2.1249 list 2.1249 (no ListCost)
+
+    Amount due: 3.1299 -> 3.13. Cut to cents 0.33 + 0.33 + 0.33 + 2.12 = 3.11; the two missing cents
+    go to the largest remainders, job-1 and job-2 (0.005 each, the earlier first) ahead of job-3
+    (0.005) and job-4 (0.0049): 0.34, 0.34, 0.33, 2.12 = 3.13. Rounded one by one: 0.34 x 3 + 2.12 = 3.14.
+    Discount: 0 + 0.065 + 0.07 + 0 = 0.135 -> 0.14. Cut to cents 0.06 + 0.07 = 0.13; the cent goes to
+    job-2 (remainder 0.005): 0.07 each. Lists (amount + discount): 0.34, 0.41, 0.40, 2.12 = 3.27.
+    """
+    st = generate(run, focus_files, [
+        no_list_cost("0.335", "job-1", service="HPC"),
+        minimal_row("0.335", listed="0.40", resource="job-2", service="HPC"),
+        minimal_row("0.335", listed="0.405", resource="job-3", service="HPC"),
+        no_list_cost("2.1249", "job-4", service="HPC"),
+    ])  # fmt: skip
+    text = pdf_text(st.pdf.read())
+    details = [pdf_detail(text, f"job-{i}") for i in range(1, 5)]
+    assert details == [("0.34", "0.00", "0.34"), ("0.41", "0.07", "0.34"), ("0.40", "0.07", "0.33"),
+                       ("2.12", "0.00", "2.12")]  # fmt: skip
+    assert sum(Decimal(amount) for _, _, amount in details) == st.amount_due == Decimal("3.13")
+    assert pdf_detail(text, "Total") == ("3.27", "0.14", "3.13")
