@@ -321,6 +321,20 @@ class TestAmountSpellings:
         assert sorted(Charge.objects.values_list("billed_cost", flat=True)) == [Decimal("-1E-10"), Decimal("1E-10")]
         assert "8 amounts had more than 10 decimal places and were rounded half-up" in report["warnings"]
 
+    def test_only_values_that_changed_count_as_rounded(self, run, focus_files):
+        header = [*MINIMAL_HEADER, "ConsumedQuantity"]
+        rows = [
+            [*minimal_row("1.000000000000"), "2.500000000000"],  # trailing zeros only: nothing rounded
+            [*minimal_row("2.000000000000000"), "0.123456789049"],  # the quantity changes
+            [*minimal_row("3"), "7.0000000000000000"],
+        ]
+        path = focus_files.write("a.csv", rows, header)
+        report = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        assert "1 quantities had more than 10 decimal places and were rounded half-up" in report["warnings"]
+        assert not any("amounts had" in w for w in report["warnings"])
+        quantities = list(Charge.objects.order_by("line_number").values_list("consumed_quantity", flat=True))
+        assert quantities == [Decimal("2.5"), Decimal("0.1234567890"), Decimal("7")]
+
     @pytest.mark.parametrize("text", ["1.2.3", "١٢", "1,5", "0x10", "--1", "1.²", "1_000"])
     def test_anything_else_is_not_a_number(self, run, focus_files, text):
         row = minimal_row("1")
