@@ -10,6 +10,7 @@ from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from billing.models import BillingPeriod, Charge
+from billing.selectors import billed_charges as billing_billed_charges
 from billing.services.periods import period_validate
 from statements.models import Statement, StatementLine
 
@@ -46,12 +47,9 @@ def statement_rows(
     ]
 
 
-BILLED_STATES = (Charge.ReviewState.OK, Charge.ReviewState.APPROVED)
-
-
 def billed_charges(period: BillingPeriod) -> QuerySet[Charge]:
-    """What statements bill: active charges that are unflagged or approved."""
-    return Charge.objects.filter(period=period, active=True, review_state__in=BILLED_STATES)
+    """What statements bill: billing's one definition of *billed* (`billing.selectors.figures`)."""
+    return billing_billed_charges(period=period)
 
 
 def line_kind() -> Case:
