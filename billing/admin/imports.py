@@ -50,7 +50,7 @@ from billing.services.convert import KINDS, convert_and_ingest
 from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import Actor
-from chargeback.errors import BillingError, DomainError
+from chargeback.errors import BillingError, ChoiceNeeded, DomainError
 from chargeback.formatting import money
 
 IMPORT_PERMISSION = "billing.import_charges"
@@ -59,6 +59,11 @@ TEMPLATES = "admin/billing/importbatch"
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.for_user(request.user, source_ip=request.META.get("REMOTE_ADDR"))
+
+
+def _web(exc: DomainError) -> str:
+    """The refusal in the admin's words ("choose the source" where the command line says "give --source")."""
+    return exc.web if isinstance(exc, ChoiceNeeded) else str(exc)
 
 
 def _currency(currencies: list[str]) -> str:
@@ -348,7 +353,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         except BillingError as exc:
             # The files read fine so far; the source or period is refused: keep them, ask again.
             retry = TargetForm(initial={k: form.cleaned_data[k] for k in ("source", "period", "kind")})
-            return self._render_form(request, retry, staged=staged, error=str(exc))
+            return self._render_form(request, retry, staged=staged, error=_web(exc))
         if report.status == "already_imported":
             upload_discard(staged.token)
         replaces = (
@@ -401,7 +406,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             )  # fmt: skip
         except DomainError as exc:
             # Something changed since the preview (a period closed, say); the files stay staged.
-            return self._render_form(request, form, staged=staged, error=f"Nothing was imported: {exc}")
+            return self._render_form(request, form, staged=staged, error=f"Nothing was imported: {_web(exc)}")
         upload_discard(staged.token)
         if report.status == "already_imported":
             self.message_user(

@@ -37,7 +37,7 @@ from billing.models import (
     validate_period,
 )
 from chargeback.audit import Actor, audit_record
-from chargeback.errors import BillingError
+from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.money import from_scaled
 
 from .carry_over import carry_over_decisions, recount_flags
@@ -49,15 +49,34 @@ PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
 ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
 
 
-def detect_source(filename: str) -> Source | None:
-    """The enabled source whose file pattern matches the name (longest pattern wins)."""
+def source_patterns(source: Source) -> list[str]:
+    """A source's file name patterns: shell-style, separated by spaces, matched against the lower-cased name."""
+    return [p for p in source.file_pattern.lower().split() if p]
+
+
+def detect_sources(filename: str) -> list[Source]:
+    """Every enabled source one of whose file patterns matches the name."""
     lowered = filename.lower()
-    candidates = [
-        s for s in Source.objects.filter(enabled=True).exclude(file_pattern="")
-        if fnmatch.fnmatch(lowered, s.file_pattern.lower())
+    return [
+        s for s in Source.objects.filter(enabled=True).exclude(file_pattern="").order_by("name")
+        if any(fnmatch.fnmatchcase(lowered, p) for p in source_patterns(s))
     ]  # fmt: skip
-    candidates.sort(key=lambda s: -len(s.file_pattern))
-    return candidates[0] if candidates else None
+
+
+def detect_source(filename: str) -> Source:
+    """The one enabled source whose pattern matches the name; never a guess between two."""
+    found = detect_sources(filename)
+    if len(found) > 1:
+        names = " and ".join(s.name for s in found)
+        raise ChoiceNeeded(
+            f"the file name {filename!r} matches the patterns of sources {names}",
+            cli="give --source", web="choose the source",
+        )  # fmt: skip
+    if not found:
+        raise ChoiceNeeded(
+            f"cannot tell the source from the file name {filename!r}", cli="give --source", web="choose the source"
+        )
+    return found[0]
 
 
 def detect_period(paths: Sequence[Path]) -> str | None:
@@ -154,10 +173,7 @@ def _batch_ingest(
         if path in resolved[:i]:
             raise BillingError(f"{names[i]} is given twice")
     if not source_name:
-        detected = detect_source(names[0])
-        if detected is None:
-            raise BillingError(f"cannot tell the source from the file name {names[0]!r}; give --source")
-        source_name = detected.name
+        source_name = detect_source(names[0]).name
     source = Source.objects.filter(name=source_name).first()
     if source is None:
         known = ", ".join(Source.objects.values_list("name", flat=True)) or "none"

@@ -99,7 +99,7 @@ class TestTheImportPage:
         assert "data-dropzone" in html
         assert "chargeback/import.js" in html and "chargeback/import.css" in html
         assert '<option value="hpc">' in html
-        assert '"pattern": "*hpc*"' in html  # for the JS guess
+        assert '"pattern": "hpc-* hpc_*"' in html  # for the JS guess
 
     def test_the_changelist_has_an_import_files_button(self, finance):
         response = finance.get(reverse("admin:billing_importbatch_changelist"))

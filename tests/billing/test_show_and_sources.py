@@ -66,12 +66,3 @@ def test_sources_add_and_list(run):
     assert (again.code, again.err) == (1, "source 'slurm' already exists")
     bad = run("sources", "add", "no spaces!")
     assert bad.code == 1 and bad.err.startswith("name:")
-
-
-def test_a_source_is_detected_from_its_file_pattern():
-    from billing.services.ingest import detect_source
-
-    Source.objects.filter(name="aws").update(file_pattern="aws-focus-*.csv*")
-    assert detect_source("AWS-FOCUS-2025-01.csv.gz").name == "aws"
-    assert detect_source("azure_export_2025-01.csv").name == "azure"
-    assert detect_source("unknown.csv") is None
