@@ -72,18 +72,19 @@ def _currency(currencies: list[str]) -> str:
 
 
 def _import(
-    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, period: str | None, dry_run: bool
-) -> IngestReport:
+    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, period: str | None, dry_run: bool,
+    replace: bool = False,
+) -> IngestReport:  # fmt: skip
     """The staged files imported (or previewed): FOCUS as they are, usage files converted first."""
     if not kind:
         return batch_ingest(
             paths=staged.paths, source_name=source, period=period, actor=_actor(request), dry_run=dry_run,
-            display_names=staged.names,
+            display_names=staged.names, replace=replace,
         )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
         _, report = convert_and_ingest(
             kind=kind, paths=staged.paths, period=period, source_name=source, actor=_actor(request),
-            folder=Path(folder), dry_run=dry_run, display_names=staged.names,
+            folder=Path(folder), dry_run=dry_run, display_names=staged.names, replace=replace,
         )  # fmt: skip
     return report
 
@@ -356,13 +357,9 @@ class ImportBatchAdmin(ReadOnlyAdmin):
             return self._render_form(request, retry, staged=staged, error=_web(exc))
         if report.status == "already_imported":
             upload_discard(staged.token)
-        replaces = (
-            ImportBatch.objects.filter(
-                source__name=report.source, period__period=report.period, status=ImportBatch.Status.APPLIED
-            ).first()
-            if report.status == "dry_run"
-            else None
-        )
+        replaces = report.replaces if report.status == "dry_run" else None
+        if replaces:
+            replaces = {**replaces, "billed": money(replaces["billed_cost"], _currency(report.currencies))}
         context = self._context(
             request, "Import files: preview", report=report, staged=staged, replaces=replaces,
             files=list(zip(staged.names, staged.sizes, strict=True)),
@@ -402,7 +399,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         try:
             report = _import(
                 request, staged, kind=form.cleaned_data["kind"], source=form.cleaned_data["source"],
-                period=form.cleaned_data["period"], dry_run=False,
+                period=form.cleaned_data["period"], dry_run=False, replace=request.POST.get("replace") == "on",
             )  # fmt: skip
         except DomainError as exc:
             # Something changed since the preview (a period closed, say); the files stay staged.

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from billing.models import PI, BillingPeriod, Charge, Source
+from billing.models import PI, BillingPeriod, Charge, ImportBatch, Source
 from billing.services.periods import period_validate
 from chargeback.money import MoneySum, quantize
 
@@ -23,8 +23,8 @@ from .figures import (
 )
 
 __all__ = [
-    "BILLED_STATES", "active_charges", "billed_charges", "flagged_charges", "period_summaries", "pi_period_summary",
-    "review_queue", "source_summaries", "unrejected_charges",
+    "BILLED_STATES", "active_charges", "batch_replacement", "billed_charges", "flagged_charges",
+    "period_summaries", "pi_period_summary", "review_queue", "source_summaries", "unrejected_charges",
 ]  # fmt: skip
 
 FLAGGED = Charge.ReviewState.FLAGGED
@@ -84,6 +84,21 @@ def source_summaries() -> list[dict[str, Any]]:
         }
         for s in Source.objects.order_by("name")
     ]
+
+
+def batch_replacement(batch: ImportBatch) -> dict[str, Any]:
+    """What replacing `batch` takes away: its rows, what it bills now and the charges reviewed in it."""
+    charges = Charge.objects.filter(batch=batch)
+    billed = charges.filter(review_state__in=BILLED_STATES).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    return {
+        "batch_id": batch.pk,
+        "rows": batch.row_count,
+        "imported_cost": batch.billed_total,
+        "billed_charges": billed["n"],
+        "billed_cost": billed["cost"],
+        "decided_charges": charges.filter(decisions__isnull=False).values("pk").distinct().count(),
+        "imported_at": batch.created_at.isoformat(),
+    }
 
 
 def review_queue(*, period: str | None = None) -> QuerySet[Charge]:

@@ -125,6 +125,7 @@ def convert_and_ingest(
     dry_run: bool = False,
     display_names: Sequence[str] | None = None,
     options: dict[str, Any] | None = None,
+    replace: bool = False,
 ) -> tuple[ConvertReport, IngestReport]:
     """Convert usage files (`usage_convert`) into one FOCUS file in `folder` and import it.
 
@@ -145,7 +146,7 @@ def convert_and_ingest(
     )  # fmt: skip
     report = batch_ingest(
         paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
-        usage_files=list(zip(paths, names, strict=True)),
+        usage_files=list(zip(paths, names, strict=True)), replace=replace,
     )  # fmt: skip
     if not dry_run and report.status != "dry_run":  # a dry run of files already imported records nothing either
         usage_convert(

@@ -36,11 +36,12 @@ from billing.models import (
     Source,
     validate_period,
 )
+from billing.selectors import batch_replacement
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.money import from_scaled
 
-from .carry_over import carry_over_decisions, recount_flags
+from .carry_over import DecisionCounter, carry_over_decisions, recount_flags
 from .ingest_report import IngestReport
 from .input_checks import input_file_check
 from .periods import period_get_or_open
@@ -109,8 +110,14 @@ def batch_ingest(
     display_names: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     usage_files: Sequence[tuple[Path, str]] = (),
+    replace: bool = False,
 ) -> IngestReport:
     """Import `paths` as one batch of `source_name` for `period`.
+
+    Replacing is never silent: when the source already has an applied batch for the period, a dry
+    run reports it (`report.replaces`: its rows, billed cost and the review decisions that will
+    carry over) and a real import goes ahead only with `replace`; otherwise it is refused
+    (`ChoiceNeeded`, naming the batch). The same files again stay a no-op.
 
     `usage_files` (path, name) are the files `paths` were converted from: stored with the batch
     as its originals too, so what was billed can be traced to what the cluster reported.
@@ -125,7 +132,7 @@ def batch_ingest(
         ctx.prec = 60  # totals of 18-digit amounts with 10 decimals stay exact
         report = _batch_ingest(
             paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
-            display_names=display_names, progress=progress, usage_files=usage_files,
+            display_names=display_names, progress=progress, usage_files=usage_files, replace=replace,
         )  # fmt: skip
     report.seconds = round(time.perf_counter() - started, 3)
     if report.status == "applied" and not dry_run and report.rows >= ANALYZE_MIN_ROWS:
@@ -164,6 +171,7 @@ def _batch_ingest(
     display_names: Sequence[str] | None,
     progress: ProgressCallback | None,
     usage_files: Sequence[tuple[Path, str]] = (),
+    replace: bool = False,
 ) -> IngestReport:
     if not paths:
         raise BillingError("no files given")
@@ -228,7 +236,13 @@ def _batch_ingest(
         period_obj = BillingPeriod.objects.filter(period=period).first()
         if period_obj is not None and not period_obj.accepts_changes:
             raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
-        _process(paths, names, report, period=period, writer=None, progress=progress)
+        previous = _applied_batch(source, period_obj) if period_obj is not None else None
+        counter = DecisionCounter(previous) if previous is not None else None
+        _process(paths, names, report, period=period, writer=None, progress=progress, counter=counter)
+        if previous is not None and counter is not None:
+            report.replaced_batch_id = previous.pk
+            report.carried_decisions = counter.matched
+            report.replaces = batch_replacement(previous) | {"decisions_carried_over": counter.matched}
         return report
 
     stored: list[str] = []
@@ -238,11 +252,11 @@ def _batch_ingest(
             period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
             if not period_obj.accepts_changes:
                 raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
-            previous = (
-                ImportBatch.objects.select_for_update()
-                .filter(source=source, period=period_obj, status=ImportBatch.Status.APPLIED)
-                .first()
-            )
+            previous = _applied_batch(source, period_obj, for_update=True)
+            if previous is not None and not replace:
+                raise replacement_refusal(previous)
+            if previous is not None:
+                report.replaces = batch_replacement(previous)
             batch = ImportBatch.objects.create(
                 source=source, period=period_obj, content_sha256=content_sha,
                 actor=actor.label, user_id=actor.user_id,
@@ -302,6 +316,23 @@ def _batch_ingest(
     return report
 
 
+def _applied_batch(source: Source, period: BillingPeriod, *, for_update: bool = False) -> ImportBatch | None:
+    qs = ImportBatch.objects.select_for_update() if for_update else ImportBatch.objects
+    return qs.filter(source=source, period=period, status=ImportBatch.Status.APPLIED).first()
+
+
+def replacement_refusal(previous: ImportBatch) -> ChoiceNeeded:
+    """The one line that refuses to replace `previous` without being asked to."""
+    r = batch_replacement(previous)
+    what = (
+        f"source {previous.source.name} already has batch {previous.pk} for {previous.period.period} "
+        f"({r['rows']} rows, billed {r['billed_cost']:.2f}, {r['decided_charges']} reviewed charges)"
+    )
+    return ChoiceNeeded(
+        what, cli="give --replace to replace it", web=f"tick “Replace batch {previous.pk}” to replace it"
+    )
+
+
 def _store_original(path: Path, name: str, sha: str) -> tuple[str, bool]:
     """Keep the original file, content-addressed; reuse an identical earlier copy."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name) or "upload.csv"
@@ -321,8 +352,12 @@ def _process(
     period: str,
     writer: ChargeWriter | None,
     progress: ProgressCallback | None,
+    counter: DecisionCounter | None = None,
 ) -> list[int]:
-    """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it."""
+    """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it.
+
+    A dry run with a `counter` counts the rows whose review decision would carry over (parsed in
+    this process only, as the counter sees every row)."""
     master = MasterData() if writer is not None else None
     snapshot = RuleSnapshot.load(period=period)
     job = Job(
@@ -339,9 +374,10 @@ def _process(
     versions: list[set[str]] = [set() for _ in paths]
     worker_rss: float | None = None
     with tempfile.TemporaryDirectory(prefix="ocb-import-") as tmp, _ending_copy_on_error(writer):
+        sink: Any = writer.sink(decider.decide) if writer is not None else counter or NullSink()
         for parsed in parse(
-            job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
-            sink=writer.sink(decider.decide) if writer is not None else NullSink(),
+            job, worker_min_bytes=-1 if counter is not None else settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
+            sink=sink,
             stage_dir=Path(tmp) if writer is not None else None, progress=progress,
         ):  # fmt: skip
             # Attribution in file order: combinations are decided in order of first sight, this

@@ -65,7 +65,7 @@ def viewer_client(viewer: User) -> Client:
 def ingest(run, focus_files):
     def _ingest(source: str, period: str, rows: list[list[str]], header: list[str] = MINIMAL_HEADER) -> None:
         path = focus_files.write(f"{source}-{period}-{len(rows)}.csv", rows, header)
-        result = run("ingest", str(path), "-s", source, "-p", period)
+        result = run("ingest", str(path), "-s", source, "-p", period, "--replace")
         assert result.code == 0, result.err
 
     return _ingest
