@@ -15,12 +15,13 @@ DEFAULT_TAG_KEYS = [
 ]
 
 
+# Anchored at the start of the file name, so `it_storage_2025-01.csv` is nobody's guess.
 DEFAULT_SOURCES = [
-    ("aws", "Amazon Web Services", "*aws*"),
-    ("azure", "Microsoft Azure", "*azure*"),
-    ("gcp", "Google Cloud", "*gcp*"),
-    ("hpc", "HPC cluster", "*hpc*"),
-    ("storage", "Research storage", "*storage*"),
+    ("aws", "Amazon Web Services", "aws-* aws_*"),
+    ("azure", "Microsoft Azure", "azure-* azure_*"),
+    ("gcp", "Google Cloud", "gcp-* gcp_*"),
+    ("hpc", "HPC cluster", "hpc-* hpc_*"),
+    ("storage", "Research storage", "storage-* storage_*"),
 ]
 
 

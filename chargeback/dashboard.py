@@ -101,7 +101,7 @@ def _present(request: HttpRequest, f: PeriodFigures, periods: Sequence[PeriodRef
                 "batch_id": i.batch_id,
                 "batch_url": _batch_url(request, i.batch_id),
                 "rows": i.rows,
-                "billed": [money(amount, currency) for currency, amount in i.billed] or [money(ZERO)],
+                "imported": [money(amount, currency) for currency, amount in i.imported] or [money(ZERO)],
                 "imported_at": i.imported_at,
                 "actor": i.actor,
                 "warnings": i.warnings,
@@ -126,6 +126,10 @@ def _totals(t: CurrencyTotals) -> dict[str, Any]:
         "discount_percent": _percent(percent) if percent is not None else "",
         "flagged_charges": t.flagged_charges,
         "flagged_cost": money(t.flagged_cost, t.currency),
+        "rejected_charges": t.rejected_charges,
+        "rejected_cost": money(t.rejected_cost, t.currency),
+        "imported_charges": t.imported_charges,
+        "imported_cost": money(t.imported_cost, t.currency),
     }
 
 

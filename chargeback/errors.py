@@ -17,6 +17,21 @@ class BillingError(DomainError):
     """A domain rule refused the operation; the message says what to do about it."""
 
 
+class ChoiceNeeded(BillingError):
+    """The operation needs a choice the caller did not make (a source, a replacement to confirm).
+
+    `str()` gives the command line's words ("give --source"); `web` the admin's ("choose the source").
+    """
+
+    def __init__(self, reason: str, *, cli: str, web: str) -> None:
+        self.reason, self.cli, self.web_hint = reason, cli, web
+        super().__init__(f"{reason}; {cli}")
+
+    @property
+    def web(self) -> str:
+        return f"{self.reason}; {self.web_hint}"
+
+
 class IngestError(DomainError):
     """A fatal problem with an input file: `FILE:LINE: column X: what is wrong`."""
 

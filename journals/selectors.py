@@ -7,10 +7,11 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
-from billing.models import BillingPeriod, Charge, ImportBatch
-from chargeback.money import ZERO, MoneySum
+from billing.models import BillingPeriod, Charge
+from billing.selectors.figures import Figures, period_cells
+from chargeback.money import ZERO
 from journals.models import JournalExport
 from statements.models import Statement
 
@@ -139,32 +140,21 @@ class Reconciliation:
 def period_reconciliation(period: BillingPeriod) -> Reconciliation:
     """Imported, approved, excluded and rejected cost, statements due and journal totals of a period.
 
-    Like the dashboard, the imported figures come from the applied batches' exact totals and only
-    the flagged and rejected charges (few, found through the (period, active, review_state)
-    index) are added up, so a million-charge period is not read charge by charge.
+    The charge figures are billing's (`billing.selectors.figures.period_cells`), the same the
+    dashboard, `periods list` and the statements use.
     """
     rec = Reconciliation(period=period.period, status=period.status)
+    figures = Figures()
     currencies: set[str] = set()
-    for rows, billed, batch_currencies in ImportBatch.objects.filter(
-        period=period, status=ImportBatch.Status.APPLIED
-    ).values_list("row_count", "billed_total", "currencies"):
-        rec.charges += rows
-        rec.imported_billed += billed
-        currencies.update(c for c in batch_currencies or [] if c)
-    reviewed = (
-        # `active__in`, not `active=True`, so SQLite uses the whole index (see billing.selectors.dashboard).
-        Charge.objects.filter(period=period, active__in=[True], review_state__in=[State.FLAGGED, State.REJECTED])
-        .values("review_state")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"))
-        .order_by()
-    )
-    for r in reviewed:
-        if r["review_state"] == State.FLAGGED:
-            rec.flagged_charges, rec.flagged_billed = r["n"], r["billed"]
-        else:
-            rec.rejected_charges, rec.rejected_billed = r["n"], r["billed"]
-    rec.approved_charges = rec.charges - rec.flagged_charges - rec.rejected_charges
-    rec.approved_billed = rec.imported_billed - rec.flagged_billed - rec.rejected_billed
+    for (_period_id, _source_id, currency), cell in period_cells(period_ids=[period.pk]).items():
+        figures.add(cell)
+        if currency and cell.imported.charges:
+            currencies.add(currency)
+    rec.charges, rec.imported_billed = figures.imported.charges, figures.imported.cost
+    rec.flagged_charges, rec.flagged_billed = figures.flagged.charges, figures.flagged.cost
+    rec.rejected_charges, rec.rejected_billed = figures.rejected.charges, figures.rejected.cost
+    billed = figures.billed
+    rec.approved_charges, rec.approved_billed = billed.charges, billed.cost
     rec.currencies = sorted(currencies)
     # Amounts due are exact text on SQLite (not summable in SQL); a period has at most thousands.
     for due, status in current_statements(period).values_list("amount_due", "status"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -10,7 +11,10 @@ from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from billing.models import BillingPeriod, Charge
+from billing.selectors import billed_charges as billing_billed_charges
 from billing.services.periods import period_validate
+from chargeback.errors import BillingError
+from chargeback.money import CENT
 from statements.models import Delivery, Statement, StatementLine
 
 Kind = StatementLine.Kind
@@ -46,12 +50,55 @@ def statement_rows(
     ]
 
 
-BILLED_STATES = (Charge.ReviewState.OK, Charge.ReviewState.APPROVED)
-
-
 def billed_charges(period: BillingPeriod) -> QuerySet[Charge]:
-    """What statements bill: active charges that are unflagged or approved."""
-    return Charge.objects.filter(period=period, active=True, review_state__in=BILLED_STATES)
+    """What statements bill: billing's one definition of *billed* (`billing.selectors.figures`)."""
+    return billing_billed_charges(period=period)
+
+
+def cents(amount: Decimal) -> Decimal:
+    """A statement amount (whole cents by construction) with the same text on SQLite and PostgreSQL."""
+    return amount.quantize(CENT)
+
+
+def statement_detail(*, number: str, version: int | None = None) -> dict[str, Any]:
+    """A statement with its frozen lines: the current version of `number`, or the `version` asked for."""
+    number = number.strip()
+    versions = Statement.objects.filter(number=number).select_related("pi", "project", "period")
+    if version is not None:
+        st = versions.filter(version=version).first()
+    else:
+        st = versions.exclude(status=Statement.Status.SUPERSEDED).first() or versions.order_by("-version").first()
+    if st is None:
+        what = f"statement {number}" + (f" version {version}" if version is not None else "")
+        raise BillingError(f"no {what}; see 'openchargeback statements list -p YYYY-MM'")
+    return {
+        "number": st.number,
+        "version": st.version,
+        "status": st.status,
+        "period": st.period.period,
+        "pi_email": st.pi.email,
+        "project_id": st.project.code if st.project else None,
+        "fund_orgs": st.fund_orgs,
+        "currency": st.currency,
+        "charges": st.charge_count,
+        "list_total": cents(st.list_total),
+        "discount_total": cents(st.discount_total),
+        "amount_due": cents(st.amount_due),
+        "pdf_sha256": st.pdf_sha256,
+        "lines": [
+            {
+                "kind": ln.kind,
+                "source": ln.source,
+                "service": ln.service_name,
+                "fund_org": ln.fund_org,
+                "charges": ln.charge_count,
+                "list": cents(ln.list_amount),
+                "discount": cents(ln.list_amount - ln.amount),
+                "amount": cents(ln.amount),
+            }
+            for ln in st.lines.order_by("position")
+        ],
+    }
 
 
 def line_kind() -> Case:

@@ -50,7 +50,7 @@ from billing.services.convert import KINDS, convert_and_ingest
 from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import Actor
-from chargeback.errors import BillingError, DomainError
+from chargeback.errors import BillingError, ChoiceNeeded, DomainError
 from chargeback.formatting import money
 
 IMPORT_PERMISSION = "billing.import_charges"
@@ -61,24 +61,30 @@ def _actor(request: HttpRequest) -> Actor:
     return Actor.for_user(request.user, source_ip=request.META.get("REMOTE_ADDR"))
 
 
+def _web(exc: DomainError) -> str:
+    """The refusal in the admin's words ("choose the source" where the command line says "give --source")."""
+    return exc.web if isinstance(exc, ChoiceNeeded) else str(exc)
+
+
 def _currency(currencies: list[str]) -> str:
     # Several currencies are never summed under one code; the amounts then show without one.
     return currencies[0] if len(currencies) == 1 else ""
 
 
 def _import(
-    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, period: str | None, dry_run: bool
-) -> IngestReport:
+    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, period: str | None, dry_run: bool,
+    replace: bool = False,
+) -> IngestReport:  # fmt: skip
     """The staged files imported (or previewed): FOCUS as they are, usage files converted first."""
     if not kind:
         return batch_ingest(
             paths=staged.paths, source_name=source, period=period, actor=_actor(request), dry_run=dry_run,
-            display_names=staged.names,
+            display_names=staged.names, replace=replace,
         )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
         _, report = convert_and_ingest(
             kind=kind, paths=staged.paths, period=period, source_name=source, actor=_actor(request),
-            folder=Path(folder), dry_run=dry_run, display_names=staged.names,
+            folder=Path(folder), dry_run=dry_run, display_names=staged.names, replace=replace,
         )  # fmt: skip
     return report
 
@@ -348,16 +354,12 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         except BillingError as exc:
             # The files read fine so far; the source or period is refused: keep them, ask again.
             retry = TargetForm(initial={k: form.cleaned_data[k] for k in ("source", "period", "kind")})
-            return self._render_form(request, retry, staged=staged, error=str(exc))
+            return self._render_form(request, retry, staged=staged, error=_web(exc))
         if report.status == "already_imported":
             upload_discard(staged.token)
-        replaces = (
-            ImportBatch.objects.filter(
-                source__name=report.source, period__period=report.period, status=ImportBatch.Status.APPLIED
-            ).first()
-            if report.status == "dry_run"
-            else None
-        )
+        replaces = report.replaces if report.status == "dry_run" else None
+        if replaces:
+            replaces = {**replaces, "billed": money(replaces["billed_cost"], _currency(report.currencies))}
         context = self._context(
             request, "Import files: preview", report=report, staged=staged, replaces=replaces,
             files=list(zip(staged.names, staged.sizes, strict=True)),
@@ -397,11 +399,11 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         try:
             report = _import(
                 request, staged, kind=form.cleaned_data["kind"], source=form.cleaned_data["source"],
-                period=form.cleaned_data["period"], dry_run=False,
+                period=form.cleaned_data["period"], dry_run=False, replace=request.POST.get("replace") == "on",
             )  # fmt: skip
         except DomainError as exc:
             # Something changed since the preview (a period closed, say); the files stay staged.
-            return self._render_form(request, form, staged=staged, error=f"Nothing was imported: {exc}")
+            return self._render_form(request, form, staged=staged, error=f"Nothing was imported: {_web(exc)}")
         upload_discard(staged.token)
         if report.status == "already_imported":
             self.message_user(

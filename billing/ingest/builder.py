@@ -389,8 +389,10 @@ class RowBuilder:
                         line, f"{v!r} is too large (at most {QUANTITY_DIGITS} digits before the decimal point)", name
                     )
                 if d.as_tuple().exponent < -10:  # type: ignore[operator]
-                    d = d.quantize(QUANTUM, rounding=ROUND_HALF_UP)
-                    self.tally.rounded_quantities += 1
+                    kept = d.quantize(QUANTUM, rounding=ROUND_HALF_UP)
+                    if kept != d:  # "1.000000000000" only had trailing zeros: nothing was rounded
+                        self.tally.rounded_quantities += 1
+                    d = kept
                 out[slot] = format(d, "f")
         cache = self.date_cache
         for i, slot, name in self.dates:

@@ -13,7 +13,8 @@ class Source(models.Model):
     file_pattern = models.CharField(
         max_length=200,
         blank=True,
-        help_text="Shell-style file name pattern for auto-detection, e.g. aws-*.csv*",
+        help_text="Shell-style file name patterns for auto-detection, separated by spaces, e.g. aws-* aws_*. "
+        "A file name matching two sources' patterns is refused, so anchor them at the start of the name",
     )
     credit_fund_org = models.CharField(max_length=100, blank=True, help_text="Journal credit side fund/org")
     gl_account = models.CharField(max_length=50, blank=True, help_text="Journal credit GL account")

@@ -3,61 +3,71 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
-from billing.models import PI, BillingPeriod, Charge, Reevaluation, Source
+from billing.models import PI, BillingPeriod, Charge, ImportBatch, Reevaluation, Source
 from billing.services.periods import period_validate
 from billing.services.reevaluation import progress_key
-from chargeback.money import MoneySum
+from chargeback.money import MoneySum, quantize
+
+from .figures import (
+    BILLED_STATES,
+    Amounts,
+    Figures,
+    active_charges,
+    billed_charges,
+    flagged_charges,
+    list_or_billed,
+    period_cells,
+    unrejected_charges,
+)
+
+__all__ = [
+    "BILLED_STATES", "active_charges", "batch_replacement", "billed_charges", "flagged_charges",
+    "period_summaries", "pi_period_summary", "reevaluation_latest", "review_queue", "source_summaries",
+    "unrejected_charges",
+]  # fmt: skip
 
 FLAGGED = Charge.ReviewState.FLAGGED
 
 
-def active_charges(*, period: str | None = None) -> QuerySet[Charge]:
-    """Charges of applied batches (not replaced, not rolled back)."""
-    qs = Charge.objects.filter(active=True)
-    if period:
-        period_validate(period)
-        qs = qs.filter(period__period=period)
-    return qs
-
-
-def billable_charges(*, period: str | None = None) -> QuerySet[Charge]:
-    """Active charges that are not rejected: what was imported to be billed (flagged included)."""
-    return active_charges(period=period).exclude(review_state=Charge.ReviewState.REJECTED)
-
-
 def period_summaries() -> list[dict[str, Any]]:
-    """Per period: status, charges, billed and list totals (rejected excluded), flagged count and cost."""
+    """Per period, newest first: status and the four figures (see `billing.selectors.figures`).
+
+    `charges`, `billed_cost` and `list_cost` are the billed charges (what the statements bill);
+    the imported, flagged and rejected charges are given beside them.
+    """
+    periods = list(BillingPeriod.objects.order_by("-period"))
+    cells = period_cells(period_ids=[p.pk for p in periods])
     rows = []
-    for p in BillingPeriod.objects.order_by("-period"):
-        charges = Charge.objects.filter(period=p, active=True).exclude(review_state=Charge.ReviewState.REJECTED)
-        totals = charges.aggregate(n=Count("id"), billed=MoneySum("billed_cost"), listed=_list_or_billed_sum())
-        flagged = charges.filter(review_state=FLAGGED).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    for p in periods:
+        figures = Figures()
+        currencies = set()
+        for (period_id, _source_id, currency), cell in cells.items():
+            if period_id == p.pk and cell.imported.charges:
+                figures.add(cell)
+                currencies.add(currency)
+        billed = figures.billed
         rows.append(
             {
                 "period": p.period,
                 "status": p.status,
-                "charges": totals["n"],
-                "billed_cost": totals["billed"],
-                "list_cost": totals["listed"],
-                "flagged_charges": flagged["n"],
-                "flagged_cost": flagged["cost"],
-                "currencies": sorted(set(charges.values_list("billing_currency", flat=True).distinct())),
+                "charges": billed.charges,
+                "billed_cost": quantize(billed.cost),
+                "list_cost": quantize(billed.listed),
+                "flagged_charges": figures.flagged.charges,
+                "flagged_cost": quantize(figures.flagged.cost),
+                "rejected_charges": figures.rejected.charges,
+                "rejected_cost": quantize(figures.rejected.cost),
+                "imported_charges": figures.imported.charges,
+                "imported_cost": quantize(figures.imported.cost),
+                "currencies": sorted(currencies),
             }
         )
     return rows
-
-
-def _list_or_billed_sum() -> MoneySum:
-    # A line without a list price was billed at list (no discount).
-    from django.db.models.functions import Coalesce
-
-    return MoneySum(Coalesce("list_cost", "billed_cost"))
 
 
 def source_summaries() -> list[dict[str, Any]]:
@@ -80,6 +90,21 @@ def source_summaries() -> list[dict[str, Any]]:
     ]
 
 
+def batch_replacement(batch: ImportBatch) -> dict[str, Any]:
+    """What replacing `batch` takes away: its rows, what it bills now and the charges reviewed in it."""
+    charges = Charge.objects.filter(batch=batch)
+    billed = charges.filter(review_state__in=BILLED_STATES).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    return {
+        "batch_id": batch.pk,
+        "rows": batch.row_count,
+        "imported_cost": batch.billed_total,
+        "billed_charges": billed["n"],
+        "billed_cost": billed["cost"],
+        "decided_charges": charges.filter(decisions__isnull=False).values("pk").distinct().count(),
+        "imported_at": batch.created_at.isoformat(),
+    }
+
+
 def review_queue(*, period: str | None = None) -> QuerySet[Charge]:
     return (
         active_charges(period=period)
@@ -90,52 +115,57 @@ def review_queue(*, period: str | None = None) -> QuerySet[Charge]:
 
 
 def pi_period_summary(*, email: str, period: str) -> dict[str, Any] | None:
-    """One PI's charges in a period, per project. None when the PI is unknown."""
+    """One PI's charges in a period, per project and fund/org. None when the PI is unknown.
+
+    `charges`, `list_cost` and `billed_cost` are the billed charges (what the statements bill);
+    flagged and rejected charges are counted beside them.
+    """
     period_validate(period)
     pi = PI.objects.filter(email=email.strip().lower()).first()
     if pi is None:
         return None
     rows = (
-        billable_charges(period=period)
+        active_charges(period=period)
         .filter(pi=pi)
-        .values("project__code", "fund_org")
-        .annotate(
-            n=Count("id"),
-            listed=_list_or_billed_sum(),
-            billed=MoneySum("billed_cost"),
-            flagged_count=Count("id", filter=Q(review_state=FLAGGED)),
-        )
-        .order_by("project__code", "fund_org")
+        .values("project__code", "fund_org", "review_state")
+        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=list_or_billed())
+        .order_by()
     )
-    flagged = {
-        (r["project__code"], r["fund_org"]): r["cost"]
-        for r in active_charges(period=period)
-        .filter(pi=pi, review_state=FLAGGED)
-        .values("project__code", "fund_org")
-        .annotate(cost=MoneySum("billed_cost"))
-    }
-    projects = []
-    zero = Decimal("0.0000000000")
+    groups: dict[tuple[str, str], Figures] = {}
     for r in rows:
-        key = (r["project__code"], r["fund_org"])
+        figures = groups.setdefault((r["project__code"] or "", r["fund_org"]), Figures())
+        amounts = Amounts(r["n"], r["billed"], r["listed"])
+        figures.imported.add(amounts)
+        if r["review_state"] == FLAGGED:
+            figures.flagged.add(amounts)
+        elif r["review_state"] == Charge.ReviewState.REJECTED:
+            figures.rejected.add(amounts)
+    projects: list[dict[str, Any]] = []
+    total = Figures()
+    for (project, fund_org), figures in sorted(groups.items()):
+        total.add(figures)
+        billed = figures.billed
         projects.append(
             {
-                "project_id": r["project__code"] or "",
-                "fund_org": r["fund_org"],
-                "charges": r["n"],
-                "list_cost": r["listed"],
-                "billed_cost": r["billed"],
-                "flagged_charges": r["flagged_count"],
-                "flagged_cost": flagged.get(key, zero),
+                "project_id": project,
+                "fund_org": fund_org,
+                "charges": billed.charges,
+                "list_cost": quantize(billed.listed),
+                "billed_cost": quantize(billed.cost),
+                "flagged_charges": figures.flagged.charges,
+                "flagged_cost": quantize(figures.flagged.cost),
+                "rejected_charges": figures.rejected.charges,
+                "rejected_cost": quantize(figures.rejected.cost),
             }
         )
     return {
         "pi_email": pi.email,
         "period": period,
         "projects": projects,
-        "total_list_cost": sum((p["list_cost"] for p in projects), zero),
-        "total_billed_cost": sum((p["billed_cost"] for p in projects), zero),
-        "total_flagged_cost": sum((p["flagged_cost"] for p in projects), zero),
+        "total_list_cost": quantize(total.billed.listed),
+        "total_billed_cost": quantize(total.billed.cost),
+        "total_flagged_cost": quantize(total.flagged.cost),
+        "total_rejected_cost": quantize(total.rejected.cost),
     }
 
 

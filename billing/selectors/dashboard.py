@@ -1,21 +1,22 @@
 """Reads for the admin dashboard: a period's figures as plain data, exact and per currency.
 
-Most figures come from the import batches, which carry the exact totals of their rows (rows, list
-and billed totals, currencies). The charges of a period are the charges of its applied batches,
-and a charge's cost never changes after the import, so a period's billed total is the sum of its
-applied batches minus its rejected charges. Rejected and flagged charges are few and found
-through the (period, active, review_state) index, so the page does not read every charge of a
-million-charge period to show its totals, imports, sources and the last twelve months.
+The figures are those of `billing.selectors.figures` (one definition of imported, flagged,
+rejected and billed): the import batches carry the exact totals of their rows, and a period's
+billed total is its applied batches minus its flagged and rejected charges. Flagged and rejected
+charges are few and found through the (period, active, review_state) index, so the page does
+not read every charge of a million-charge period to show its totals, imports, sources and the
+last twelve months.
 
 Two figures have no pre-aggregate: the PIs and projects with charges and the top PIs. They need
-one GROUP BY over the period's charges (seconds for a million charges on SQLite), which is cached
-under a key that changes with everything that can change them: a new, replaced or rolled-back
-batch of the period, a review decision other than approving a flagged charge (rejecting,
-un-rejecting, re-attributing, carrying over), and a re-evaluation of the period's rules (the
-`period.reevaluate` audit event). Those are the only ways a charge's state or attribution
-changes; a new way must be added to `_attribution`'s key. The cache entry also expires after an
-hour, so nothing unforeseen stays wrong for long. A batch with several
-currencies is split by currency from its charges once, then cached (its rows never change).
+one GROUP BY over the period's charges that are not rejected (seconds for a million charges on
+SQLite), which is cached under a key that changes with everything that can change them: a new,
+replaced or rolled-back batch of the period, a review decision other than approving a flagged
+charge (rejecting, un-rejecting, re-attributing, carrying over), and a re-evaluation of the
+period's rules (the `period.reevaluate` audit event). Those are the only ways a charge's state or
+attribution changes; a new way must be added to `_attribution`'s key. The top PIs are that cached
+ranking minus each PI's flagged charges (through the same index), so approving a flagged charge
+moves it into "billed" at once without a new GROUP BY. The cache entry also expires after an
+hour, so nothing unforeseen stays wrong for long.
 
 Amounts are `Decimal` and never rounded here; currencies are never added together.
 """
@@ -30,22 +31,19 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count
-from django.db.models.functions import Coalesce
 
 from billing.models import PI, BillingPeriod, Charge, ImportBatch, ReviewDecision, Source
 from chargeback.models import AuditEvent
 from chargeback.money import ZERO, MoneySum
+
+from .figures import Split, batch_split, cells_of
 
 State = Charge.ReviewState
 MONTHS = 12
 TOP_PIS = 10
 CACHE_SECONDS = 3600
 REEVALUATE = "period.reevaluate"  # the audit action of billing.services.rules.period_reevaluate
-_CACHE_PREFIX = "billing.dashboard.v1"
-
-# Per batch id: (currency, rows, billed, listed) for each currency of the batch.
-Split = dict[int, list[tuple[str, int, Decimal, Decimal]]]
+_CACHE_PREFIX = "billing.dashboard.v2"
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,8 @@ class PeriodRef:
 
 @dataclass
 class CurrencyTotals:
-    """A period's billed figures in one currency (active charges, rejected ones left out)."""
+    """A period's figures in one currency: `charges`, `billed` and `listed` are the billed charges
+    (what the statements bill); the flagged, rejected and imported ones are given beside them."""
 
     currency: str
     charges: int = 0
@@ -71,6 +70,10 @@ class CurrencyTotals:
     listed: Decimal = ZERO  # a line without a list cost counts with its billed cost
     flagged_charges: int = 0
     flagged_cost: Decimal = ZERO
+    rejected_charges: int = 0
+    rejected_cost: Decimal = ZERO
+    imported_charges: int = 0
+    imported_cost: Decimal = ZERO
 
     @property
     def discount(self) -> Decimal:
@@ -90,7 +93,7 @@ class SourceImport:
     display_name: str
     batch_id: int | None = None
     rows: int = 0
-    billed: tuple[tuple[str, Decimal], ...] = ()  # (currency, billed at import), one per currency
+    imported: tuple[tuple[str, Decimal], ...] = ()  # (currency, imported cost), one per currency
     imported_at: datetime | None = None
     actor: str = ""
     warnings: int = 0
@@ -164,64 +167,40 @@ def dashboard_figures(*, period: PeriodRef, periods: Sequence[PeriodRef]) -> Per
         .select_related("source")
         .order_by("source__name")
     )
-    # Flagged and rejected charges of the months: (period, source, currency, state) -> n, billed, listed.
-    reviewed: dict[tuple[int, int, str, str], tuple[int, Decimal, Decimal]] = {
-        (r["period_id"], r["source_id"], r["billing_currency"], r["review_state"]): (r["n"], r["billed"], r["listed"])
-        for r in Charge.objects.filter(
-            # `active__in`, not `active=True`: Django writes the latter as a bare `WHERE active`,
-            # which stops SQLite from using the rest of the (period, active, review_state) index.
-            period_id__in=month_ids,
-            active__in=[True],
-            review_state__in=[State.FLAGGED, State.REJECTED],
-        )
-        .values("period_id", "source_id", "billing_currency", "review_state")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
-        .order_by()
-    }
-    split = _split_by_currency(batches)
-
-    # (period, source, currency) -> [rows, billed, listed] of the billable charges.
-    cells: dict[tuple[int, int, str], list] = defaultdict(lambda: [0, ZERO, ZERO])
-    for batch in batches:
-        for currency, rows, billed, listed in split[batch.pk]:
-            cell = cells[(batch.period_id, batch.source_id, currency)]
-            cell[0] += rows
-            cell[1] += billed
-            cell[2] += listed
-    for (period_id, source_id, currency, state), (n, billed, listed) in reviewed.items():
-        if state == State.REJECTED:
-            cell = cells[(period_id, source_id, currency)]
-            cell[0] -= n
-            cell[1] -= billed
-            cell[2] -= listed
+    split = batch_split(batches)
+    figures = cells_of(batches, split, period_ids=month_ids)
+    # (period, source, currency) -> [rows, billed, listed] of the billed charges.
+    cells = {key: f.billed for key, f in figures.items()}
 
     totals: dict[str, CurrencyTotals] = {}
-    for (period_id, _source_id, currency), (rows, billed, listed) in cells.items():
+    for (period_id, _source_id, currency), f in figures.items():
         if period_id == period.id:
             t = totals.setdefault(currency, CurrencyTotals(currency))
-            t.charges += rows
-            t.billed += billed
-            t.listed += listed
-    for (period_id, _source_id, currency, state), (n, billed, _listed) in reviewed.items():
-        if period_id == period.id and state == State.FLAGGED:
-            t = totals.setdefault(currency, CurrencyTotals(currency))
-            t.flagged_charges += n
-            t.flagged_cost += billed
+            billed = f.billed
+            t.charges += billed.charges
+            t.billed += billed.cost
+            t.listed += billed.listed
+            t.flagged_charges += f.flagged.charges
+            t.flagged_cost += f.flagged.cost
+            t.rejected_charges += f.rejected.charges
+            t.rejected_cost += f.rejected.cost
+            t.imported_charges += f.imported.charges
+            t.imported_cost += f.imported.cost
 
     period_batches = [b for b in batches if b.period_id == period.id]
     sources = {b.source_id: b.source for b in period_batches}
     by_source = sorted(
         (
-            CostRow(sources[source_id].name, str(sources[source_id]), currency, billed)
-            for (period_id, source_id, currency), (_rows, billed, _listed) in cells.items()
+            CostRow(sources[source_id].name, str(sources[source_id]), currency, billed.cost)
+            for (period_id, source_id, currency), billed in cells.items()
             if period_id == period.id and source_id in sources
         ),
         key=lambda r: (r.currency, -r.amount, r.key),
     )
 
     month_totals: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
-    for (period_id, _source_id, currency), (_rows, billed, _listed) in cells.items():
-        month_totals[(period_id, currency)] += billed
+    for (period_id, _source_id, currency), billed in cells.items():
+        month_totals[(period_id, currency)] += billed.cost
     month_currencies = sorted({currency for _, currency in month_totals})
     by_month = [
         CostRow(p.period, p.period, currency, month_totals.get((p.id, currency), ZERO), detail=p.status)
@@ -230,10 +209,11 @@ def dashboard_figures(*, period: PeriodRef, periods: Sequence[PeriodRef]) -> Per
     ]
 
     people = _attribution(period, period_batches)
-    names = {pi.pk: pi for pi in PI.objects.filter(pk__in={pi_id for pi_id, _, _ in people.top})}
+    top = _top_pis(period, people) if period_batches else []
+    names = {pi.pk: pi for pi in PI.objects.filter(pk__in={pi_id for pi_id, _, _ in top})}
     top_pis = [
         CostRow(names[pi_id].email, names[pi_id].name or names[pi_id].email, currency, billed)
-        for pi_id, currency, billed in people.top
+        for pi_id, currency, billed in top
         if pi_id in names
     ]
 
@@ -258,7 +238,7 @@ def _imports(batches: Iterable[ImportBatch], split: Split) -> list[SourceImport]
             display_name=str(b.source),
             batch_id=b.pk,
             rows=b.row_count,
-            billed=tuple((currency, billed) for currency, _, billed, _ in split[b.pk]),
+            imported=tuple((currency, billed) for currency, _, billed, _ in split[b.pk]),
             imported_at=b.created_at,
             actor=b.actor,
             warnings=len(b.warnings),
@@ -274,52 +254,42 @@ def _imports(batches: Iterable[ImportBatch], split: Split) -> list[SourceImport]
     return rows
 
 
-def _split_by_currency(batches: Sequence[ImportBatch]) -> Split:
-    """Each batch's totals per currency. Single-currency batches answer from their own totals."""
-    split: Split = {}
-    mixed = []
-    for b in batches:
-        if len(b.currencies) == 1:
-            split[b.pk] = [(b.currencies[0], b.row_count, b.billed_total, b.list_total)]
-        elif not b.currencies:
-            split[b.pk] = []
-        else:
-            mixed.append(b)
-    if not mixed:
-        return split
-    keys = {b.pk: f"{_CACHE_PREFIX}.split.{b.pk}.{b.content_sha256}.{b.created_at.isoformat()}" for b in mixed}
-    cached = cache.get_many(list(keys.values()))
-    missing = [pk for pk, key in keys.items() if key not in cached]
-    computed: dict[int, list[tuple[str, int, Decimal, Decimal]]] = defaultdict(list)
-    if missing:
-        rows = (
-            Charge.objects.filter(batch_id__in=missing)
-            .values("batch_id", "billing_currency")
-            .annotate(
-                n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost"))
-            )
-            .order_by("batch_id", "billing_currency")
-        )
-        for r in rows:
-            computed[r["batch_id"]].append((r["billing_currency"], r["n"], r["billed"], r["listed"]))
-        cache.set_many({keys[pk]: computed[pk] for pk in missing}, CACHE_SECONDS)
-    for pk, key in keys.items():
-        split[pk] = cached[key] if key in cached else computed[pk]
-    return split
-
-
 @dataclass(frozen=True)
 class _Attribution:
     pis: int
     projects: int
-    top: list[tuple[int, str, Decimal]]  # (pi id, currency, billed), the top PIs of each currency
+    per_pi: dict[tuple[int, str], Decimal]  # (pi id, currency) -> cost of the charges not rejected
+
+
+def _top_pis(period: PeriodRef, people: _Attribution) -> list[tuple[int, str, Decimal]]:
+    """The top PIs of each currency by billed cost: the cached totals minus each PI's flagged charges."""
+    per_pi = dict(people.per_pi)
+    flagged = (
+        # Through the (period, active, review_state) index, like the flagged totals.
+        Charge.objects.filter(period_id=period.id, active__in=[True], review_state__in=[State.FLAGGED])
+        .filter(pi__isnull=False)
+        .values_list("billing_currency", "pi_id")
+        .annotate(cost=MoneySum("billed_cost"))
+        .order_by()
+    )
+    for currency, pi_id, cost in flagged:
+        per_pi[(pi_id, currency)] = per_pi.get((pi_id, currency), ZERO) - cost
+    ranked = sorted(per_pi.items(), key=lambda item: (item[0][1], -item[1], item[0][0]))
+    top: list[tuple[int, str, Decimal]] = []
+    shown: dict[str, int] = defaultdict(int)
+    for (pi_id, currency), billed in ranked:
+        if shown[currency] < TOP_PIS and billed:
+            shown[currency] += 1
+            top.append((pi_id, currency, billed))
+    return top
 
 
 def _attribution(period: PeriodRef, batches: Sequence[ImportBatch]) -> _Attribution:
     if not batches:
-        return _Attribution(0, 0, [])
-    # Approving a flagged charge changes neither its cost nor its PI or project (flagged charges
-    # count already), so only the other decisions, rarer, make the figures change.
+        return _Attribution(0, 0, {})
+    # Approving a flagged charge changes neither its cost nor its PI or project (the cached totals
+    # count flagged charges; the top PIs subtract them live), so only the other decisions, rarer,
+    # make the cached figures change.
     decision = (
         ReviewDecision.objects.exclude(decision=ReviewDecision.Decision.APPROVE, state_before=State.FLAGGED)
         .order_by("-pk")
@@ -352,13 +322,6 @@ def _attribution(period: PeriodRef, batches: Sequence[ImportBatch]) -> _Attribut
         if pi_id is not None:
             pis.add(pi_id)
             per_pi[(pi_id, currency)] += billed
-    ranked = sorted(per_pi.items(), key=lambda item: (item[0][1], -item[1], item[0][0]))
-    top: list[tuple[int, str, Decimal]] = []
-    shown: dict[str, int] = defaultdict(int)
-    for (pi_id, currency), billed in ranked:
-        if shown[currency] < TOP_PIS:
-            shown[currency] += 1
-            top.append((pi_id, currency, billed))
-    result = _Attribution(len(pis), len(projects), top)
+    result = _Attribution(len(pis), len(projects), dict(per_pi))
     cache.set(key, result, CACHE_SECONDS)
     return result

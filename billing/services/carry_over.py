@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from billing.ingest.rows import STAGE_COLUMNS
 from billing.models import Charge, ImportBatch, ReviewDecision
 from chargeback.audit import Actor
 from chargeback.money import ZERO
@@ -24,6 +25,33 @@ def recount_flags(*, batch: ImportBatch, report: IngestReport) -> None:
     report.flagged_rows = batch.flagged_rows = flagged.count()
     report.flagged_cost = batch.flagged_cost = cost
     report.flag_counts = dict(sorted(counts.items()))
+
+
+class DecisionCounter:
+    """A dry run's sink: counts the parsed rows identical to a decided charge of the batch they would
+    replace (same fingerprint, each decided charge matched once), i.e. the decisions that carry over."""
+
+    FINGERPRINT = STAGE_COLUMNS.index("fingerprint")
+
+    def __init__(self, previous: ImportBatch) -> None:
+        decided = Charge.objects.filter(batch=previous, decisions__isnull=False).distinct()
+        self.left = Counter(decided.values_list("fingerprint", flat=True))
+        self.matched = 0
+
+    def write(self, rows: list[list[Any]], combos: list[Any], base: int) -> None:
+        if not self.left:
+            return
+        for row in rows:
+            fp = row[self.FINGERPRINT]
+            if self.left[fp] > 0:
+                self.left[fp] -= 1
+                self.matched += 1
+
+    def reset(self) -> None:
+        self.matched = 0  # the batch is parsed again from the start
+
+    def close(self) -> None:
+        pass
 
 
 def carry_over_decisions(*, previous: ImportBatch, batch: ImportBatch, actor: Actor) -> int:

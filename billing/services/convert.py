@@ -144,6 +144,7 @@ def convert_and_ingest(
     dry_run: bool = False,
     display_names: Sequence[str] | None = None,
     options: dict[str, Any] | None = None,
+    replace: bool = False,
 ) -> tuple[ConvertReport, IngestReport]:
     """Convert usage files (`usage_convert`) into one FOCUS file in `folder` and import it.
 
@@ -165,6 +166,6 @@ def convert_and_ingest(
     )  # fmt: skip
     report = batch_ingest(
         paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
-        usage_files=list(zip(paths, names, strict=True)), subsidy_ledger=ledger,
+        usage_files=list(zip(paths, names, strict=True)), subsidy_ledger=ledger, replace=replace,
     )  # fmt: skip
     return converted, report

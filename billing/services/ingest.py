@@ -35,11 +35,12 @@ from billing.models import (
     Source,
     validate_period,
 )
+from billing.selectors import batch_replacement
 from chargeback.audit import Actor, audit_record
-from chargeback.errors import BillingError
+from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.money import from_scaled
 
-from .carry_over import carry_over_decisions, recount_flags
+from .carry_over import DecisionCounter, carry_over_decisions, recount_flags
 from .ingest_report import IngestReport
 from .input_checks import input_file_check
 from .originals import original_store
@@ -50,15 +51,34 @@ PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
 ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
 
 
-def detect_source(filename: str) -> Source | None:
-    """The enabled source whose file pattern matches the name (longest pattern wins)."""
+def source_patterns(source: Source) -> list[str]:
+    """A source's file name patterns: shell-style, separated by spaces, matched against the lower-cased name."""
+    return [p for p in source.file_pattern.lower().split() if p]
+
+
+def detect_sources(filename: str) -> list[Source]:
+    """Every enabled source one of whose file patterns matches the name."""
     lowered = filename.lower()
-    candidates = [
-        s for s in Source.objects.filter(enabled=True).exclude(file_pattern="")
-        if fnmatch.fnmatch(lowered, s.file_pattern.lower())
+    return [
+        s for s in Source.objects.filter(enabled=True).exclude(file_pattern="").order_by("name")
+        if any(fnmatch.fnmatchcase(lowered, p) for p in source_patterns(s))
     ]  # fmt: skip
-    candidates.sort(key=lambda s: -len(s.file_pattern))
-    return candidates[0] if candidates else None
+
+
+def detect_source(filename: str) -> Source:
+    """The one enabled source whose pattern matches the name; never a guess between two."""
+    found = detect_sources(filename)
+    if len(found) > 1:
+        names = " and ".join(s.name for s in found)
+        raise ChoiceNeeded(
+            f"the file name {filename!r} matches the patterns of sources {names}",
+            cli="give --source", web="choose the source",
+        )  # fmt: skip
+    if not found:
+        raise ChoiceNeeded(
+            f"cannot tell the source from the file name {filename!r}", cli="give --source", web="choose the source"
+        )
+    return found[0]
 
 
 def detect_period(paths: Sequence[Path]) -> str | None:
@@ -92,8 +112,14 @@ def batch_ingest(
     progress: ProgressCallback | None = None,
     usage_files: Sequence[tuple[Path, str]] = (),
     subsidy_ledger: SubsidyLedger | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Import `paths` as one batch of `source_name` for `period`.
+
+    Replacing is never silent: when the source already has an applied batch for the period, a dry
+    run reports it (`report.replaces`: its rows, billed cost and the review decisions that will
+    carry over) and a real import goes ahead only with `replace`; otherwise it is refused
+    (`ChoiceNeeded`, naming the batch). The same files again stay a no-op.
 
     `usage_files` (path, name) are the files `paths` were converted from: stored with the batch
     as its originals too, so what was billed can be traced to what the cluster reported.
@@ -111,6 +137,7 @@ def batch_ingest(
         report = _batch_ingest(
             paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
             display_names=display_names, progress=progress, usage_files=usage_files, subsidy_ledger=subsidy_ledger,
+            replace=replace,
         )  # fmt: skip
     report.seconds = round(time.perf_counter() - started, 3)
     if report.status == "applied" and not dry_run and report.rows >= ANALYZE_MIN_ROWS:
@@ -150,6 +177,7 @@ def _batch_ingest(
     progress: ProgressCallback | None,
     usage_files: Sequence[tuple[Path, str]] = (),
     subsidy_ledger: SubsidyLedger | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     if not paths:
         raise BillingError("no files given")
@@ -159,10 +187,7 @@ def _batch_ingest(
         if path in resolved[:i]:
             raise BillingError(f"{names[i]} is given twice")
     if not source_name:
-        detected = detect_source(names[0])
-        if detected is None:
-            raise BillingError(f"cannot tell the source from the file name {names[0]!r}; give --source")
-        source_name = detected.name
+        source_name = detect_source(names[0]).name
     source = Source.objects.filter(name=source_name).first()
     if source is None:
         known = ", ".join(Source.objects.values_list("name", flat=True)) or "none"
@@ -217,7 +242,13 @@ def _batch_ingest(
         period_obj = BillingPeriod.objects.filter(period=period).first()
         if period_obj is not None and not period_obj.accepts_changes:
             raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
-        _process(paths, names, report, period=period, writer=None, progress=progress)
+        previous = _applied_batch(source, period_obj) if period_obj is not None else None
+        counter = DecisionCounter(previous) if previous is not None else None
+        _process(paths, names, report, period=period, writer=None, progress=progress, counter=counter)
+        if previous is not None and counter is not None:
+            report.replaced_batch_id = previous.pk
+            report.carried_decisions = counter.matched
+            report.replaces = batch_replacement(previous) | {"decisions_carried_over": counter.matched}
         return report
 
     stored: list[str] = []
@@ -227,11 +258,11 @@ def _batch_ingest(
             period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
             if not period_obj.accepts_changes:
                 raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
-            previous = (
-                ImportBatch.objects.select_for_update()
-                .filter(source=source, period=period_obj, status=ImportBatch.Status.APPLIED)
-                .first()
-            )
+            previous = _applied_batch(source, period_obj, for_update=True)
+            if previous is not None and not replace:
+                raise replacement_refusal(previous)
+            if previous is not None:
+                report.replaces = batch_replacement(previous)
             batch = ImportBatch.objects.create(
                 source=source, period=period_obj, content_sha256=content_sha,
                 actor=actor.label, user_id=actor.user_id,
@@ -293,6 +324,23 @@ def _batch_ingest(
     return report
 
 
+def _applied_batch(source: Source, period: BillingPeriod, *, for_update: bool = False) -> ImportBatch | None:
+    qs = ImportBatch.objects.select_for_update() if for_update else ImportBatch.objects
+    return qs.filter(source=source, period=period, status=ImportBatch.Status.APPLIED).first()
+
+
+def replacement_refusal(previous: ImportBatch) -> ChoiceNeeded:
+    """The one line that refuses to replace `previous` without being asked to."""
+    r = batch_replacement(previous)
+    what = (
+        f"source {previous.source.name} already has batch {previous.pk} for {previous.period.period} "
+        f"({r['rows']} rows, billed {r['billed_cost']:.2f}, {r['decided_charges']} reviewed charges)"
+    )
+    return ChoiceNeeded(
+        what, cli="give --replace to replace it", web=f"tick “Replace batch {previous.pk}” to replace it"
+    )
+
+
 def _process(
     paths: Sequence[Path],
     names: Sequence[str],
@@ -301,8 +349,12 @@ def _process(
     period: str,
     writer: ChargeWriter | None,
     progress: ProgressCallback | None,
+    counter: DecisionCounter | None = None,
 ) -> list[int]:
-    """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it."""
+    """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it.
+
+    A dry run with a `counter` counts the rows whose review decision would carry over (parsed in
+    this process only, as the counter sees every row)."""
     master = MasterData() if writer is not None else None
     snapshot = RuleSnapshot.load(period=period)
     job = Job(
@@ -321,9 +373,10 @@ def _process(
     # Staging folders of imports killed before they could remove theirs go first.
     staging_sweep(before=time.time())
     with staging_dir() as tmp, _ending_copy_on_error(writer):
+        sink: Any = writer.sink(decider.decide) if writer is not None else counter or NullSink()
         for parsed in parse(
-            job, worker_min_bytes=settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
-            sink=writer.sink(decider.decide) if writer is not None else NullSink(),
+            job, worker_min_bytes=-1 if counter is not None else settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
+            sink=sink,
             stage_dir=tmp if writer is not None else None, progress=progress,
         ):  # fmt: skip
             # Attribution in file order: combinations are decided in order of first sight, this

@@ -28,8 +28,9 @@ class IngestReport:
     new_projects: int = 0
     warnings: list[str] = field(default_factory=list)
     batch_id: int | None = None
-    replaced_batch_id: int | None = None
-    carried_decisions: int = 0
+    replaced_batch_id: int | None = None  # in a dry run: the batch the import would replace
+    carried_decisions: int = 0  # review decisions carried over (in a dry run: that would be)
+    replaces: dict[str, Any] | None = None  # the replaced batch: rows, billed cost, reviewed charges
     seconds: float = 0.0  # wall time of the import
     worker_peak_rss_mb: float | None = None  # the parsing worker's memory, when one was used
 
@@ -37,4 +38,6 @@ class IngestReport:
         data = dict(self.__dict__)
         for key in ("list_total", "billed_total", "flagged_cost"):
             data[key] = str(data[key])
+        if self.replaces is not None:
+            data["replaces"] = {k: str(v) if isinstance(v, Decimal) else v for k, v in self.replaces.items()}
         return data

@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import Coalesce
 
 from billing.models import BillingPeriod, Charge, Project
-from billing.selectors import billable_charges
+from billing.selectors import BILLED_STATES, unrejected_charges
 from chargeback.money import ZERO, MoneySum
 from statements.models import Statement, StatementLine
 from statements.portal.access import Access
@@ -35,7 +35,7 @@ def portal_statement_lines(st: Statement) -> QuerySet[StatementLine]:
 
 def portal_charges(access: Access) -> QuerySet[Charge]:
     """Active, not rejected charges the user may see (flagged ones are shown as under review)."""
-    return billable_charges().filter(access.charges_q())
+    return unrejected_charges().filter(access.charges_q())
 
 
 def portal_charge(access: Access, pk: int) -> Charge | None:
@@ -187,36 +187,43 @@ class ProjectDetail:
 
 
 def project_detail(access: Access, project: Project, period: str | None = None) -> ProjectDetail:
-    """Spend per period (charges imported, and the statement billed), by service and top resources."""
+    """Spend per period (the billed charges, those under review, and the statement), by service and top
+    resources. Billed cost means what the statements bill (`billing.selectors.figures`)."""
     charges = portal_charges(access).filter(project=project)
-    per_period = (
-        charges.values("period__period", "billing_currency")
+    per_period: dict[tuple[str, str], dict[str, Any]] = {}
+    grouped = (
+        charges.values("period__period", "billing_currency", "review_state")
         .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
-        .order_by("-period__period", "billing_currency")
+        .order_by()
     )
+    for r in grouped:
+        key = (r["period__period"], r["billing_currency"])
+        row = per_period.setdefault(
+            key, {"period": key[0], "currency": key[1], "charges": 0, "list_cost": ZERO, "billed_cost": ZERO,
+                  "flagged_charges": 0},
+        )  # fmt: skip
+        if r["review_state"] in BILLED_STATES:
+            row["charges"] += r["n"]
+            row["list_cost"] += r["listed"]
+            row["billed_cost"] += r["billed"]
+        else:
+            row["flagged_charges"] += r["n"]
     statements = {
         (p, c): amount
         for p, c, amount in _current(portal_statements(access))
         .filter(project=project)
         .values_list("period__period", "currency", "amount_due")
     }
-    periods = [
-        {
-            "period": r["period__period"],
-            "currency": r["billing_currency"],
-            "charges": r["n"],
-            "list_cost": r["listed"],
-            "billed_cost": r["billed"],
-            "statement_amount": statements.get((r["period__period"], r["billing_currency"])),
-        }
-        for r in per_period
-    ]
+    periods = sorted(per_period.values(), key=lambda r: (r["period"], r["currency"]))
+    periods.sort(key=lambda r: r["period"], reverse=True)
+    for row in periods:
+        row["statement_amount"] = statements.get((row["period"], row["currency"]))
     period_names = [p["period"] for p in periods]
     chosen = period if period in period_names else (period_names[0] if period_names else None)
     detail = ProjectDetail(project=project, period=chosen, periods=periods)
     if chosen is None:
         return detail
-    in_period = charges.filter(period__period=chosen)
+    in_period = charges.filter(period__period=chosen, review_state__in=BILLED_STATES)
     services = (
         in_period.values("service_name", "billing_currency")
         .annotate(n=Count("id"), billed=MoneySum("billed_cost"))

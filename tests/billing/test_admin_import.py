@@ -87,7 +87,7 @@ def messages_of(response: Any) -> list[str]:
 
 
 def imported(path: Path, source: str = "hpc") -> ImportBatch:
-    report = batch_ingest(paths=[path], source_name=source, actor=Actor.cli())
+    report = batch_ingest(paths=[path], source_name=source, actor=Actor.cli(), replace=True)
     assert report.batch_id is not None
     return ImportBatch.objects.get(pk=report.batch_id)
 
@@ -101,7 +101,7 @@ class TestTheImportPage:
         assert "data-dropzone" in html
         assert "chargeback/import.js" in html and "chargeback/import.css" in html
         assert '<option value="hpc">' in html
-        assert '"pattern": "*hpc*"' in html  # for the JS guess
+        assert '"pattern": "hpc-* hpc_*"' in html  # for the JS guess
 
     def test_the_changelist_has_an_import_files_button(self, finance):
         response = finance.get(reverse("admin:billing_importbatch_changelist"))
@@ -254,9 +254,18 @@ class TestUploadPreviewConfirm:
     def test_a_new_file_for_the_same_source_and_period_replaces_the_batch(self, finance, focus_files: FocusFiles):
         old = imported(focus_files.write("hpc-2025-01.csv", [minimal_row("1")]))
         preview = upload(finance, focus_files.write("hpc-2025-01-fixed.csv", [minimal_row("2")]))
-        assert preview.context["replaces"] == old
-        assert f"batch {old.pk}</a>" in preview.content.decode()
-        response = confirm(finance, preview)
+        assert preview.context["replaces"]["batch_id"] == old.pk
+        html = preview.content.decode()
+        assert f"batch {old.pk}</a>" in html and "1 rows, billed 1.00 USD" in html
+        assert "0 review decisions will carry over" in html and 'name="replace"' in html
+        refused = confirm(finance, preview)  # the box not ticked: nothing is replaced
+        assert refused.context["error"] == (
+            f"Nothing was imported: source hpc already has batch {old.pk} for 2025-01 (1 rows, billed 1.00, "
+            f"0 reviewed charges); tick “Replace batch {old.pk}” to replace it"
+        )
+        old.refresh_from_db()
+        assert old.status == "applied" and ImportBatch.objects.count() == 1
+        response = confirm(finance, preview, replace="on")
         assert f"It replaces batch {old.pk}" in messages_of(response)[0]
         old.refresh_from_db()
         assert old.status == "superseded"

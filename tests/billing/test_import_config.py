@@ -185,7 +185,7 @@ def test_an_empty_value_never_blanks_what_a_source_already_has(run: Run, tmp_pat
     result = run("import-config", str(config), "--format", "json")
 
     aws = Source.objects.get(name="aws")
-    assert (aws.file_pattern, aws.credit_fund_org, aws.gl_account) == ("*aws*", "IT-CLOUD", "54999")
+    assert (aws.file_pattern, aws.credit_fund_org, aws.gl_account) == ("aws-* aws_*", "IT-CLOUD", "54999")
     assert result.json()["updated"]["sources"] == 1
 
 

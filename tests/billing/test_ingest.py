@@ -159,7 +159,23 @@ class TestIdempotenceAndReplacement:
         assert run("review", "approve", "--id", str(flagged.pk), "--note", "known").code == 0
 
         second = focus_files.write("v2.csv", [minimal_row("1"), gpu, minimal_row("9", resource="new")])
-        result = run("ingest", str(second), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        first_batch = ImportBatch.objects.get()
+        # The dry run says which batch would go, what it bills and which decisions carry over.
+        preview = run("ingest", str(second), "-s", "aws", "-p", "2025-01", "--dry-run", "--format", "json").json()
+        assert (preview["replaced_batch_id"], preview["carried_decisions"]) == (first_batch.pk, 1)
+        assert preview["replaces"]["rows"] == 2 and preview["replaces"]["decided_charges"] == 1
+        assert Decimal(preview["replaces"]["billed_cost"]) == Decimal("51")
+        text = run("ingest", str(second), "-s", "aws", "-p", "2025-01", "--dry-run").out
+        assert f"replaces      batch {first_batch.pk} (2 rows, billed 51.00 USD, 1 reviewed charges)" in text
+        assert "1 review decisions will carry over (confirm with --replace)" in text
+        # Without --replace the import is refused with one line naming the batch; nothing changes.
+        refused = run("ingest", str(second), "-s", "aws", "-p", "2025-01")
+        assert (refused.code, refused.err) == (1, (
+            f"source aws already has batch {first_batch.pk} for 2025-01 (2 rows, billed 51.00, 1 reviewed charges); "
+            "give --replace to replace it"
+        ))  # fmt: skip
+        assert list(ImportBatch.objects.values_list("status", flat=True)) == ["applied"]
+        result = run("ingest", str(second), "-s", "aws", "-p", "2025-01", "--replace", "--format", "json").json()
         old, new = ImportBatch.objects.order_by("id")
         assert old.status == "superseded" and new.status == "applied"
         assert new.supersedes == old
@@ -171,6 +187,8 @@ class TestIdempotenceAndReplacement:
         assert carried.decisions.get().decision == "carried_over"
         assert Charge.objects.filter(active=True).count() == 3
         assert result["flagged_rows"] == 0
+        again = run("ingest", str(second), "-s", "aws", "-p", "2025-01")  # an identical file: still a no-op
+        assert again.out.strip() == f"already imported as batch {new.pk}; nothing changed"
 
     def test_several_files_on_one_command_line_form_one_batch(self, run, focus_files):
         a = focus_files.write("part-1.csv", [minimal_row("1")])
@@ -296,7 +314,7 @@ class TestGuards:
         run("ingest", str(focus_files.write("v1.csv", [minimal_row("1"), orphan])), "-s", "aws", "-p", "2025-01")
         run("review", "approve", "-p", "2025-01")
         v2 = focus_files.write("v2.csv", [minimal_row("2"), orphan])
-        report = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        report = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--replace", "--format", "json").json()
         assert (report["flagged_rows"], report["flagged_cost"], report["flag_counts"]) == (0, "0", {})
         batch = ImportBatch.objects.get(status="applied")
         assert (batch.flagged_rows, batch.flagged_cost, batch.flag_counts) == (0, Decimal(0), {})
@@ -320,6 +338,20 @@ class TestAmountSpellings:
         report = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json").json()
         assert sorted(Charge.objects.values_list("billed_cost", flat=True)) == [Decimal("-1E-10"), Decimal("1E-10")]
         assert "8 amounts had more than 10 decimal places and were rounded half-up" in report["warnings"]
+
+    def test_only_values_that_changed_count_as_rounded(self, run, focus_files):
+        header = [*MINIMAL_HEADER, "ConsumedQuantity"]
+        rows = [
+            [*minimal_row("1.000000000000"), "2.500000000000"],  # trailing zeros only: nothing rounded
+            [*minimal_row("2.000000000000000"), "0.123456789049"],  # the quantity changes
+            [*minimal_row("3"), "7.0000000000000000"],
+        ]
+        path = focus_files.write("a.csv", rows, header)
+        report = run("ingest", str(path), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+        assert "1 quantities had more than 10 decimal places and were rounded half-up" in report["warnings"]
+        assert not any("amounts had" in w for w in report["warnings"])
+        quantities = list(Charge.objects.order_by("line_number").values_list("consumed_quantity", flat=True))
+        assert quantities == [Decimal("2.5"), Decimal("0.1234567890"), Decimal("7")]
 
     @pytest.mark.parametrize("text", ["1.2.3", "١٢", "1,5", "0x10", "--1", "1.²", "1_000"])
     def test_anything_else_is_not_a_number(self, run, focus_files, text):

@@ -122,7 +122,7 @@ def test_a_csv_cell_that_a_spreadsheet_would_run_is_prefixed(value: str | None, 
 def test_a_project_page_shows_fund_org_spend_per_period_services_and_top_resources(world: World) -> None:
     page = signed_in(world.alice).get(f"/portal/projects/{world.genomics.pk}/").content.decode()
     assert "BIO-2025-001" in page
-    assert "<caption>Charges imported and the amount billed, per period</caption>" in page
+    assert "the billed charges (approved or never flagged), the charges under review, and the statement" in page
     assert "Amazon EC2" in page and "gen-vm-1" in page
     assert "125.50 USD" in page  # the statement's amount due
 

@@ -22,8 +22,10 @@ class Command(ChargebackCommand):
     help = (
         "Import FOCUS CSV files (optionally .csv.gz) as one batch for a source and period. "
         "All or nothing: a bad file changes nothing and names the line and column. The same files "
-        "again are a no-op; new files for the same source and period replace the previous batch, "
-        "keeping review decisions of identical rows. Every line becomes a charge; lines without "
+        "again are a no-op. New files for a source and period that already have a batch are refused "
+        "unless --replace is given; then they replace it, keeping the review decisions of identical rows "
+        "(--dry-run shows the batch that would be replaced). The source comes from --source or the file "
+        "name; a name two sources' patterns match is refused. Every line becomes a charge; lines without "
         "PI, project or fund/org are flagged, never dropped. Closed periods refuse imports. With "
         "--from slurm|storage the files are usage to convert first (see 'convert'), in one step."
     )
@@ -37,6 +39,10 @@ class Command(ChargebackCommand):
             "-p", "--period", help="Billing period YYYY-MM (default: from the file names, else the first row)"
         )
         parser.add_argument("--dry-run", action="store_true", help="Validate and report without writing")
+        parser.add_argument(
+            "--replace", action="store_true",
+            help="Replace the source's batch for the period (review decisions of identical rows carry over)",
+        )  # fmt: skip
         parser.add_argument(
             "--from", dest="from_kind", choices=list(KINDS),
             help="The files are Slurm sacct output or a storage usage report: convert, then import",
@@ -61,6 +67,7 @@ class Command(ChargebackCommand):
             actor=self.actor,
             dry_run=options["dry_run"],
             progress=progress,
+            replace=options["replace"],
         )
         if progress is not None:
             sys.stderr.write("\n")
@@ -72,7 +79,7 @@ class Command(ChargebackCommand):
             converted, report = convert_and_ingest(
                 kind=kind, paths=paths, period=options["period"], source_name=options["source"],
                 actor=self.actor, dry_run=options["dry_run"], folder=Path(folder),
-                options=converter_options(options, kind),
+                options=converter_options(options, kind), replace=options["replace"],
             )  # fmt: skip
         head = f"Converted {kind} usage: {converted.rows} lines"
         data = {"conversion": converted.as_dict(), "import": report.as_dict()}
@@ -106,9 +113,13 @@ class Command(ChargebackCommand):
             lines.append("  flag reasons  " + ", ".join(f"{k} ({v})" for k, v in r.flag_counts.items()))
         if r.new_pis or r.new_projects:
             lines.append(f"  new           {r.new_pis} PIs, {r.new_projects} projects")
-        if r.replaced_batch_id:
+        if r.replaces:
+            x = r.replaces
+            verb = "replaces" if r.status == "dry_run" else "replaced"
             lines.append(
-                f"  replaced      batch {r.replaced_batch_id} ({r.carried_decisions} review decisions carried over)"
+                f"  {verb:<13} batch {x['batch_id']} ({x['rows']} rows, billed {money(x['billed_cost'], currency)}, "
+                f"{x['decided_charges']} reviewed charges); {r.carried_decisions} review decisions "
+                + ("will carry over (confirm with --replace)" if r.status == "dry_run" else "carried over")
             )
         lines += [f"  warning: {w}" for w in r.warnings]
         return "\n".join(lines)

@@ -34,22 +34,21 @@
         return new RegExp("^" + out + "$", "s");
     }
 
-    // The enabled source whose pattern matches (longest pattern wins), as detect_source does.
-    function detectSource(name, sources) {
+    // The enabled sources one of whose patterns (separated by spaces) match, as detect_sources does.
+    function detectSources(name, sources) {
         var lowered = name.toLowerCase();
-        var best = null;
-        sources.forEach(function (source) {
-            var regexp;
-            try {
-                regexp = globToRegExp(source.pattern.toLowerCase());
-            } catch (err) {
-                return;
-            }
-            if (regexp.test(lowered) && (!best || source.pattern.length > best.pattern.length)) {
-                best = source;
-            }
+        return sources.filter(function (source) {
+            return source.pattern.toLowerCase().split(/\s+/).some(function (pattern) {
+                if (!pattern) {
+                    return false;
+                }
+                try {
+                    return globToRegExp(pattern).test(lowered);
+                } catch (err) {
+                    return false;
+                }
+            });
         });
-        return best;
     }
 
     // 2025-01, 2025_01 or 202501, not inside a longer run of digits (as detect_period).
@@ -121,10 +120,18 @@
             }
             var notes = [];
             if (names.length && source && auto.source) {
-                var found = detectSource(names[0], sources);
-                source.value = found ? found.name : "";
-                notes.push(found ? "Source " + found.name + " detected from " + names[0] + "." :
-                    "No source pattern matches " + names[0] + "; choose the source.");
+                // Never a guess: two matching sources leave the choice to the person.
+                var found = detectSources(names[0], sources);
+                source.value = found.length === 1 ? found[0].name : "";
+                if (found.length === 1) {
+                    notes.push("Source " + found[0].name + " detected from " + names[0] + ".");
+                } else if (found.length > 1) {
+                    notes.push(names[0] + " matches the patterns of " + found.map(function (s) {
+                        return s.name;
+                    }).join(" and ") + "; choose the source.");
+                } else {
+                    notes.push("No source pattern matches " + names[0] + "; choose the source.");
+                }
             }
             if (names.length && period && auto.period) {
                 var guessed = detectPeriod(names);

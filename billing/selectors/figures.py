@@ -1,0 +1,170 @@
+"""One definition of each figure of a month, computed here and used by every screen and command.
+
+* *imported*: every charge read, i.e. the charges of applied batches (`active`);
+* *flagged*: held for review, not billed until a reviewer approves them;
+* *rejected*: not recharged (absorbed);
+* *billed*: what the statements bill: approved or never flagged, not rejected.
+
+imported = billed + flagged + rejected, exactly. The querysets below are the definitions; the
+month figures (`period_cells`) come from the import batches, which carry the exact totals of
+their rows, minus the flagged and rejected charges. Those are few and found through the
+(period, active, review_state) index, so a million-charge month is not read charge by charge.
+A charge's cost never changes after the import, so this equals summing the billed charges.
+
+Amounts are `Decimal` and never rounded here; currencies are never added together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import Count, QuerySet
+from django.db.models.functions import Coalesce
+
+from billing.models import BillingPeriod, Charge, ImportBatch
+from billing.services.periods import period_validate
+from chargeback.money import ZERO, MoneySum
+
+State = Charge.ReviewState
+BILLED_STATES = (State.OK, State.APPROVED)
+CACHE_SECONDS = 3600
+_CACHE_PREFIX = "billing.figures.v1"
+
+# Per batch id: (currency, rows, billed, listed) for each currency of the batch.
+Split = dict[int, list[tuple[str, int, Decimal, Decimal]]]
+
+
+def active_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
+    """*Imported*: the charges of applied batches (not replaced, not rolled back)."""
+    qs = Charge.objects.filter(active=True)
+    if isinstance(period, BillingPeriod):
+        return qs.filter(period=period)
+    if period:
+        period_validate(period)
+        qs = qs.filter(period__period=period)
+    return qs
+
+
+def billed_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
+    """*Billed*: what the statements bill, active charges never flagged or approved."""
+    return active_charges(period=period).filter(review_state__in=BILLED_STATES)
+
+
+def flagged_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
+    """*Flagged*: active charges held for review."""
+    return active_charges(period=period).filter(review_state=State.FLAGGED)
+
+
+def unrejected_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
+    """Billed and flagged charges: what a PI may see (flagged ones as under review)."""
+    return active_charges(period=period).exclude(review_state=State.REJECTED)
+
+
+def list_or_billed() -> MoneySum:
+    """The list cost; a line without one was billed at list (no discount)."""
+    return MoneySum(Coalesce("list_cost", "billed_cost"))
+
+
+@dataclass
+class Amounts:
+    """A count of charges with their exact billed and list cost."""
+
+    charges: int = 0
+    cost: Decimal = ZERO
+    listed: Decimal = ZERO
+
+    def add(self, other: Amounts, sign: int = 1) -> None:
+        self.charges += sign * other.charges
+        self.cost += sign * other.cost
+        self.listed += sign * other.listed
+
+
+@dataclass
+class Figures:
+    """The four figures of a set of charges (a month, a source, a currency)."""
+
+    imported: Amounts = field(default_factory=Amounts)
+    flagged: Amounts = field(default_factory=Amounts)
+    rejected: Amounts = field(default_factory=Amounts)
+
+    @property
+    def billed(self) -> Amounts:
+        billed = Amounts()
+        billed.add(self.imported)
+        billed.add(self.flagged, -1)
+        billed.add(self.rejected, -1)
+        return billed
+
+    def add(self, other: Figures) -> None:
+        self.imported.add(other.imported)
+        self.flagged.add(other.flagged)
+        self.rejected.add(other.rejected)
+
+
+Cell = tuple[int, int, str]  # (period id, source id, currency)
+
+
+def period_cells(*, period_ids: Sequence[int]) -> dict[Cell, Figures]:
+    """The figures of the given periods, per (period id, source id, currency)."""
+    batches = list(ImportBatch.objects.filter(period_id__in=period_ids, status=ImportBatch.Status.APPLIED))
+    return cells_of(batches, batch_split(batches), period_ids=period_ids)
+
+
+def cells_of(batches: Sequence[ImportBatch], split: Split, *, period_ids: Sequence[int]) -> dict[Cell, Figures]:
+    """`period_cells` for batches already loaded (and split by currency with `batch_split`)."""
+    cells: dict[Cell, Figures] = defaultdict(Figures)
+    for batch in batches:
+        for currency, rows, billed, listed in split[batch.pk]:
+            cells[(batch.period_id, batch.source_id, currency)].imported.add(Amounts(rows, billed, listed))
+    reviewed = (
+        # `active__in`, not `active=True`: Django writes the latter as a bare `WHERE active`,
+        # which stops SQLite from using the rest of the (period, active, review_state) index.
+        Charge.objects.filter(
+            period_id__in=period_ids, active__in=[True], review_state__in=[State.FLAGGED, State.REJECTED]
+        )
+        .values("period_id", "source_id", "billing_currency", "review_state")
+        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=list_or_billed())
+        .order_by()
+    )
+    for r in reviewed:
+        figures = cells[(r["period_id"], r["source_id"], r["billing_currency"])]
+        part = figures.flagged if r["review_state"] == State.FLAGGED else figures.rejected
+        part.add(Amounts(r["n"], r["billed"], r["listed"]))
+    return dict(cells)
+
+
+def batch_split(batches: Sequence[ImportBatch]) -> Split:
+    """Each batch's totals per currency. Single-currency batches answer from their own totals;
+    a batch with several currencies is split from its charges once, then cached (its rows never change)."""
+    split: Split = {}
+    mixed = []
+    for b in batches:
+        if len(b.currencies) == 1:
+            split[b.pk] = [(b.currencies[0], b.row_count, b.billed_total, b.list_total)]
+        elif not b.currencies:
+            split[b.pk] = []
+        else:
+            mixed.append(b)
+    if not mixed:
+        return split
+    keys = {b.pk: f"{_CACHE_PREFIX}.split.{b.pk}.{b.content_sha256}.{b.created_at.isoformat()}" for b in mixed}
+    cached = cache.get_many(list(keys.values()))
+    missing = [pk for pk, key in keys.items() if key not in cached]
+    computed: dict[int, list[tuple[str, int, Decimal, Decimal]]] = defaultdict(list)
+    if missing:
+        rows = (
+            Charge.objects.filter(batch_id__in=missing)
+            .values("batch_id", "billing_currency")
+            .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=list_or_billed())
+            .order_by("batch_id", "billing_currency")
+        )
+        for r in rows:
+            computed[r["batch_id"]].append((r["billing_currency"], r["n"], r["billed"], r["listed"]))
+        cache.set_many({keys[pk]: computed[pk] for pk in missing}, CACHE_SECONDS)
+    for pk, key in keys.items():
+        split[pk] = cached[key] if key in cached else computed[pk]
+    return split
