@@ -2,7 +2,7 @@
 
 from .charges import Charge, ImportBatch, ImportFile, ReviewDecision, import_upload_to
 from .people import PI, Project
-from .periods import PERIOD_RE, BillingPeriod, PeriodTransition, validate_period
+from .periods import PERIOD_RE, BillingPeriod, PeriodTransition, period_validate, validate_period
 from .pricing import AccountMapping, Rate, SubsidyRule, SubsidyUsage, normalise_account
 from .rules import PATTERN_FIELDS, FlagPattern, FundOrgPattern, TagMapping, validate_pattern_fields, validate_regex
 from .sources import Source
@@ -11,5 +11,5 @@ __all__ = [
     "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Charge", "FlagPattern", "FundOrgPattern",
     "ImportBatch", "ImportFile", "PeriodTransition", "Project", "Rate", "ReviewDecision", "Source", "SubsidyRule",
     "SubsidyUsage", "TagMapping", "import_upload_to", "normalise_account", "validate_pattern_fields",
-    "validate_period", "validate_regex",
+    "period_validate", "validate_period", "validate_regex",
 ]  # fmt: skip

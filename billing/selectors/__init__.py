@@ -6,8 +6,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
-from billing.models import PI, BillingPeriod, Charge, ImportBatch, Source
-from billing.services.periods import period_validate
+from billing.models import PI, BillingPeriod, Charge, ImportBatch, Source, period_validate
 from chargeback.money import MoneySum, quantize
 
 from .figures import (

@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from import_export.formats.base_formats import CSV, XLSX
 
-from billing.models import PI, Charge, FlagPattern, FundOrgPattern, Project, ReviewDecision, TagMapping
+from billing.models import PI, BillingPeriod, Charge, FlagPattern, FundOrgPattern, Project, ReviewDecision, TagMapping
 from billing.resources import ChargeResource, PIResource, ProjectResource
 from billing.services.review import charges_approve, charges_reattribute
 from billing.services.rules import period_reevaluate, rules_preview
@@ -224,7 +224,8 @@ def test_an_attribution_fixed_by_a_reviewer_is_kept(month):
 
 
 def test_reevaluation_is_refused_for_a_closed_period(run, month):
-    run("periods", "close", "2025-01")
+    # Closed while charges were flagged (a month closed before closing checked readiness).
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
     with pytest.raises(BillingError, match="period 2025-01 is closed; reopen it"):
         period_reevaluate(period="2025-01", actor=ACTOR)
@@ -251,7 +252,8 @@ def test_the_reevaluate_page_confirms_then_reports(client, finance_admin, month)
 
 
 def test_the_reevaluate_page_says_why_a_closed_period_is_refused(client, finance_admin, run, month):
-    run("periods", "close", "2025-01")
+    # Closed while charges were flagged (a month closed before closing checked readiness).
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     client.force_login(finance_admin)
     page = client.post(reverse("admin:billing_flagpattern_reevaluate"), {"period": "2025-01"})
     assert page.status_code == 200
