@@ -8,7 +8,9 @@ class JournalsConfig(AppConfig):
     verbose_name = "Journals"
 
     def ready(self) -> None:
+        from billing.selectors.readiness import register as register_readiness
         from billing.services.finalize_checks import register
-        from journals.services import finalize_check
+        from journals.services.export import finalize_check, readiness_check
 
         register(finalize_check)
+        register_readiness(readiness_check)

@@ -1,5 +1,6 @@
 """Billing periods: close, reopen (with a reason) and finalize, each a confirmation page that
-calls billing.services.periods, the same as `openchargeback periods`."""
+calls billing.services.periods, the same as `openchargeback periods`. The period page and each
+move's page list the period's blockers and warnings (`billing.selectors.readiness`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from billing.models import BillingPeriod, Charge, PeriodTransition
+from billing.models import BillingPeriod, PeriodTransition
 from billing.selectors import reevaluation_latest
+from billing.selectors.readiness import NotReady, period_readiness
 from billing.services.periods import period_close, period_finalize, period_reopen
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
@@ -79,10 +81,9 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
         extra = dict(extra_context or {})
         if period is not None:
             extra["moves"] = self.allowed_moves(request, period)
-            extra["flagged"] = Charge.objects.filter(
-                period=period, active=True, review_state=Charge.ReviewState.FLAGGED
-            ).count()
             extra["reevaluation"] = reevaluation_latest(period=period)
+            if period.status != Status.FINALIZED:
+                extra["readiness"] = period_readiness(period)
         return super().change_view(request, object_id, form_url, extra)
 
     def transition_view(self, request: HttpRequest, pk: int, to_status: str) -> HttpResponse:
@@ -95,6 +96,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
         change_url = reverse("admin:billing_billingperiod_change", args=[period.pk])
         form = TransitionForm(request.POST if request.method == "POST" else None)
         form.fields["reason"].required = reason_required
+        refused = None
         if request.method == "POST" and form.is_valid():
             reason = form.cleaned_data["reason"]
             try:
@@ -102,6 +104,9 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
                     service(period=period.period, actor=actor_for(request), reason=reason)
                 else:
                     service(period=period.period, actor=actor_for(request), notes=reason)
+            except NotReady as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                refused = exc.readiness
             except BillingError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
@@ -116,9 +121,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
             "label": label,
             "to_status": to_status,
             "reason_required": reason_required,
-            "flagged": Charge.objects.filter(
-                period=period, active=True, review_state=Charge.ReviewState.FLAGGED
-            ).count(),
+            "readiness": refused or (period_readiness(period) if to_status != "open" else None),
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/billing/billingperiod/transition.html", context)

@@ -8,12 +8,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from chargeback.errors import BillingError
+
 PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def validate_period(value: str) -> None:
     if not PERIOD_RE.match(value):
         raise ValidationError(f"{value!r} is not a billing period (YYYY-MM)")
+
+
+def period_validate(period: str) -> None:
+    """Refuse anything that is not YYYY-MM with a message a person can act on."""
+    if not PERIOD_RE.match(period):
+        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)")
 
 
 class BillingPeriod(models.Model):

@@ -8,8 +8,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db.models import Count, QuerySet
 
-from billing.models import PI, BillingPeriod, Charge, ImportBatch, Reevaluation, Source
-from billing.services.periods import period_validate
+from billing.models import PI, BillingPeriod, Charge, ImportBatch, Reevaluation, Source, period_validate
 from billing.services.reevaluation import progress_key
 from chargeback.money import MoneySum, quantize
 

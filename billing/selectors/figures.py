@@ -25,8 +25,7 @@ from django.core.cache import cache
 from django.db.models import Count, QuerySet
 from django.db.models.functions import Coalesce
 
-from billing.models import BillingPeriod, Charge, ImportBatch
-from billing.services.periods import period_validate
+from billing.models import BillingPeriod, Charge, ImportBatch, period_validate
 from chargeback.money import ZERO, MoneySum
 
 State = Charge.ReviewState

@@ -5,21 +5,14 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingPeriod, PeriodTransition, validate_period
+from billing.models import BillingPeriod, PeriodTransition, period_validate
+from billing.selectors.readiness import readiness_require
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 
 from .finalize_checks import run_checks
 
 Status = BillingPeriod.Status
-
-
-def period_validate(period: str) -> None:
-    """Refuse anything that is not YYYY-MM with a message a person can act on."""
-    try:
-        validate_period(period)
-    except Exception:
-        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)") from None
 
 
 def period_get_or_open(*, period: str, actor: Actor, for_update: bool = False) -> BillingPeriod:
@@ -56,6 +49,8 @@ def period_transition(*, period: str, to_status: str, actor: Actor, reason: str 
             raise BillingError(f"period {period} is {from_status}; it cannot move to {to_status}")
         if needs_reason and not reason:
             raise BillingError(f"reopening period {period} needs a reason")
+        if to_status == Status.CLOSED:
+            readiness_require(obj, step="be closed")  # fix or decide in the open period, not after
         if to_status == Status.FINALIZED:
             _check_can_finalize(obj)
         now = timezone.now()
@@ -81,13 +76,7 @@ def period_transition(*, period: str, to_status: str, actor: Actor, reason: str 
 
 
 def _check_can_finalize(obj: BillingPeriod) -> None:
-    from billing.models import Charge
-
-    flagged = Charge.objects.filter(period=obj, active=True, review_state=Charge.ReviewState.FLAGGED).count()
-    if flagged:
-        raise BillingError(
-            f"period {obj.period} still has {flagged} flagged charges; approve or reject them before finalizing"
-        )
+    readiness_require(obj, step="be finalized")
     run_checks(obj)  # what the apps above billing need first (statements, journal), registered by them
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, Q
 
-from billing.models import BillingPeriod, PeriodTransition
+from billing.models import BillingPeriod, PeriodTransition, Source
+from billing.selectors.figures import billed_charges
+from billing.selectors.readiness import Problem, readiness_require
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
@@ -24,6 +28,7 @@ from journals.services.output import render_lines
 from statements.models import GenerationRun, Statement
 
 BUILT_IN = (JournalFormat.Kind.DETAIL, JournalFormat.Kind.SUMMARY, JournalFormat.Kind.GL)
+JOURNAL_CHECKED = ("source_credit", "journal_fund_org", "journal_credit_fund_org")
 
 
 @dataclass
@@ -85,6 +90,8 @@ def journal_prepare(*, period: str, format_name: str) -> tuple[BillingPeriod, Jo
             f"close it and generate the statements first"
         )
     fmt = journal_format_get(format_name)
+    # The build names its own format's problems (fund/orgs, credit side, accounts) with the statements.
+    readiness_require(obj, step="have its journal exported", left_to_caller=JOURNAL_CHECKED)
     statements = current_statements(obj)
     if not statements.exists():
         raise BillingError(
@@ -187,3 +194,34 @@ def finalize_check(period_obj: BillingPeriod) -> None:
             f"period {period_obj.period} has statements but no journal export of its current statements; "
             f"export the journal (openchargeback export-journal -p {period_obj.period}) before finalizing"
         )
+
+
+def readiness_check(period_obj: BillingPeriod) -> Iterable[Problem]:
+    """Fund/orgs the default journal format (the one export-journal uses) will refuse."""
+    try:
+        fmt = journal_format_get("gl")
+    except BillingError:
+        return
+    pattern = re.compile(fmt.fund_org_regex)
+    per_fund = billed_charges(period=period_obj).values_list("fund_org").annotate(n=Count("id")).order_by("fund_org")
+    bad = [(fund, n) for fund, n in per_fund if not pattern.match(fund)]
+    if bad:
+        n = sum(count for _, count in bad)
+        shown = ", ".join(repr(fund) for fund, _ in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        yield Problem(
+            "journal_fund_org",
+            f"{n} charge{'s' if n != 1 else ''} to bill have a fund/org the journal format {fmt.name} will refuse "
+            f"({shown}; pattern {fmt.fund_org_regex}): correct their attribution or the format's pattern",
+            n,
+        )
+    sources = billed_charges(period=period_obj).values("source_id").distinct()
+    for name, credit in (
+        Source.objects.filter(pk__in=sources).exclude(credit_fund_org="").values_list("name", "credit_fund_org")
+    ):
+        if not pattern.match(credit):
+            yield Problem(
+                "journal_credit_fund_org",
+                f"source {name}'s credit fund/org {credit!r} does not match the journal format {fmt.name}'s pattern "
+                f"{fmt.fund_org_regex}: correct it (admin → Sources) or change the pattern",
+                1,
+            )

@@ -29,6 +29,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from billing.models import PI, BillingPeriod
+from billing.selectors.readiness import readiness_require
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
@@ -60,6 +61,7 @@ def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, 
             raise BillingError(f"period {period} does not exist")
         if obj.status == BillingPeriod.Status.OPEN:
             raise BillingError(f"period {period} is open; statements are sent once it is closed")
+        readiness_require(obj, step="have its statements sent")
         current = Statement.objects.filter(period=obj).exclude(status=Statement.Status.SUPERSEDED)
         if pi_email:
             pi = PI.objects.filter(email=pi_email.strip().lower()).first()

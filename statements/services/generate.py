@@ -22,6 +22,7 @@ from django.db.models import Count, Max
 from django.db.models.functions import Coalesce
 
 from billing.models import PI, BillingPeriod, Charge, Project
+from billing.selectors.readiness import readiness_require
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
@@ -234,6 +235,8 @@ def statements_generate(
             )
         if obj.status == BillingPeriod.Status.FINALIZED and not dry_run:
             raise BillingError(f"period {period} is finalized; its statements are permanent")
+        if not dry_run:  # a dry run is a preview: it shows the month as it is
+            readiness_require(obj, step="have its statements generated")
         report.draft = obj.status == BillingPeriod.Status.OPEN
         pi = None
         if pi_email:

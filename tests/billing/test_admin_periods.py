@@ -54,7 +54,9 @@ def test_a_finance_admin_closes_reopens_with_a_reason_and_finalizes(client, fina
     assert page.context["moves"] == [] and b"late HPC file" in page.content
 
 
-def test_finalizing_is_refused_while_flagged_charges_remain_and_says_so(client, finance_admin, run, focus_files):
+def test_closing_is_refused_while_flagged_charges_remain_and_the_blockers_are_shown(
+    client, finance_admin, run, focus_files
+):
     run(
         "ingest",
         str(focus_files.write("a.csv", [minimal_row("1", tag_json=tags(pi=None))])),
@@ -65,11 +67,13 @@ def test_finalizing_is_refused_while_flagged_charges_remain_and_says_so(client, 
     )
     period = BillingPeriod.objects.get()
     client.force_login(finance_admin)
-    move(client, period, "closed")
-    response = move(client, period, "finalized")
-    assert "still has 1 flagged charges" in str(list(response.wsgi_request._messages)[-1])
+    page = client.get(reverse("admin:billing_billingperiod_change", args=[period.pk])).content.decode()
+    assert "1 flagged charge not yet decided" in page  # the period page lists the blockers
+    response = move(client, period, "closed")
+    assert "cannot be closed yet: 1 flagged charge not yet decided" in str(list(response.wsgi_request._messages)[-1])
+    assert "1 flagged charge not yet decided" in response.content.decode()  # listed on the refused move's page
     period.refresh_from_db()
-    assert period.status == "closed"
+    assert period.status == "open"
 
 
 def test_a_reviewer_cannot_close_or_finalize(client, reviewer, period):

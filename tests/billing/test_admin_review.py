@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from billing.models import Charge, ReviewDecision
+from billing.models import BillingPeriod, Charge, ReviewDecision
 from chargeback.models import AuditEvent
 from tests.conftest import minimal_row, tags
 
@@ -128,7 +128,8 @@ def test_a_viewer_cannot_approve(client, viewer, month):
 
 
 def test_a_closed_period_refuses_review_changes_with_a_message(client, reviewer, month, run):
-    run("periods", "close", "2025-01")
+    # Closed while charges were flagged (a month closed before closing checked readiness).
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     client.force_login(reviewer)
     response = post_action(client, "approve_selected", [month["orphan"].pk], confirm="yes", note="x")
     assert response.status_code == 302

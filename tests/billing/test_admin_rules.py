@@ -14,16 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from import_export.formats.base_formats import CSV, XLSX
 
-from billing.models import (
-    PI,
-    BillingPeriod,
-    Charge,
-    FlagPattern,
-    FundOrgPattern,
-    Project,
-    ReviewDecision,
-    TagMapping,
-)  # fmt: skip
+from billing.models import PI, BillingPeriod, Charge, FlagPattern, FundOrgPattern, Project, ReviewDecision, TagMapping
 from billing.resources import ChargeResource, PIResource, ProjectResource
 from billing.services.review import charges_approve, charges_reattribute
 from billing.services.rules import period_reevaluate, rules_preview
@@ -234,7 +225,8 @@ def test_an_attribution_fixed_by_a_reviewer_is_kept(month):
 
 
 def test_reevaluation_is_refused_for_a_closed_period(run, month):
-    run("periods", "close", "2025-01")
+    # Closed while charges were flagged (a month closed before closing checked readiness).
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
     with pytest.raises(BillingError, match="period 2025-01 is closed; reopen it"):
         period_reevaluate(period="2025-01", actor=ACTOR)
@@ -302,7 +294,8 @@ def test_a_reevaluation_whose_period_closed_before_it_ran_fails_with_the_reason(
     client.force_login(finance_admin)
     with django_capture_on_commit_callbacks() as queued:
         client.post(reverse("admin:billing_flagpattern_reevaluate"), {"period": "2025-01"})
-    run("periods", "close", "2025-01")
+    # Closed before the worker ran (a month with flagged charges: closed as before readiness checks).
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     for callback in queued:
         callback()
     page = client.get(period_page("2025-01")).content.decode()
@@ -311,7 +304,8 @@ def test_a_reevaluation_whose_period_closed_before_it_ran_fails_with_the_reason(
 
 
 def test_the_reevaluate_page_says_why_a_closed_period_is_refused(client, finance_admin, run, month):
-    run("periods", "close", "2025-01")
+    # Closed while charges were flagged (a month closed before closing checked readiness).
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     client.force_login(finance_admin)
     page = client.post(reverse("admin:billing_flagpattern_reevaluate"), {"period": "2025-01"})
     assert page.status_code == 200

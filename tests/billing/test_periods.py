@@ -69,12 +69,17 @@ def test_illegal_moves_are_refused_with_a_reason(run, steps, command, message):
     assert result.err == message
 
 
-def test_finalizing_is_refused_while_flagged_charges_remain(run, focus_files):
+def test_closing_is_refused_while_flagged_charges_remain_and_names_them(run, focus_files):
     path = focus_files.write("a.csv", [minimal_row("1", tag_json=tags(pi=None))])
     run("ingest", str(path), "-s", "aws", "-p", "2025-01")
-    run("periods", "close", "2025-01")
-    result = run("periods", "finalize", "2025-01")
-    assert result.code == 1
-    assert "still has 1 flagged charges" in result.err
-    assert BillingPeriod.objects.get().status == "closed"
+    result = run("periods", "close", "2025-01")
+    assert (result.code, result.err) == (1, (
+        "period 2025-01 cannot be closed yet: 1 flagged charge not yet decided: approve or reject them "
+        "(openchargeback review list -p 2025-01) (see 'openchargeback periods check 2025-01')"
+    ))  # fmt: skip
+    assert BillingPeriod.objects.get().status == "open"
     assert Charge.objects.get().billed_cost == Decimal("1")
+    # A month closed before closing checked readiness moves forward only once decided.
+    BillingPeriod.objects.update(status="closed")
+    result = run("periods", "finalize", "2025-01")
+    assert result.code == 1 and "cannot be finalized yet: 1 flagged charge not yet decided" in result.err

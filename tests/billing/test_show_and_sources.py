@@ -71,13 +71,13 @@ def test_sources_add_and_list(run):
 def test_sources_set_changes_only_the_fields_given_and_audits_them(run):
     result = run("sources", "set", "hpc", "--credit-fund-org", "RC-HPC-OPS", "--gl-account", "54200")
 
-    assert result.out.strip() == "source hpc: enabled, pattern *hpc*, credit RC-HPC-OPS / GL 54200"
+    assert result.out.strip() == "source hpc: enabled, pattern hpc-* hpc_*, credit RC-HPC-OPS / GL 54200"
     hpc = Source.objects.get(name="hpc")
     assert (hpc.display_name, hpc.file_pattern, hpc.credit_fund_org, hpc.gl_account) == (
-        "HPC cluster", "*hpc*", "RC-HPC-OPS", "54200",
+        "HPC cluster", "hpc-* hpc_*", "RC-HPC-OPS", "54200",
     )  # fmt: skip
     event = AuditEvent.objects.get(action="source.change")
-    assert event.before == {"credit_fund_org": "", "gl_account": ""}
+    assert event.before == {"credit_fund_org": "RC-OPS", "gl_account": "54000"}  # tests/conftest.py
     assert event.after == {"credit_fund_org": "RC-HPC-OPS", "gl_account": "54200"}
 
 

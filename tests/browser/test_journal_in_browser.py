@@ -21,9 +21,9 @@ def test_a_finance_admin_previews_exports_and_downloads_the_journal(page, focus_
     ])  # fmt: skip
     quiet = open("/dev/null", "w")  # noqa: SIM115
     call_command("ingest", str(path), "-s", "aws", "-p", "2025-01", stdout=quiet)
+    Source.objects.filter(name="aws").update(credit_fund_org="RC-CLOUD", gl_account="54100")
     call_command("periods", "close", "2025-01", stdout=quiet)
     call_command("generate", "-p", "2025-01", stdout=quiet)
-    Source.objects.filter(name="aws").update(credit_fund_org="RC-CLOUD", gl_account="54100")
     make_staff("finance@example.edu", "Finance admin")
     period = BillingPeriod.objects.get(period="2025-01")
 

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 
-from billing.models import BillingPeriod
+from billing.models import BillingPeriod, Source
 from statements.models import Statement
 from tests.conftest import make_staff, minimal_row, tags
 
@@ -22,6 +22,7 @@ def test_a_finance_admin_generates_downloads_and_sends_statements(page, focus_fi
     ])  # fmt: skip
     quiet = open("/dev/null", "w")  # noqa: SIM115
     call_command("ingest", str(path), "-s", "aws", "-p", "2025-01", stdout=quiet)
+    Source.objects.filter(name="aws").update(credit_fund_org="RC-CLOUD", gl_account="54100")
     call_command("periods", "close", "2025-01", stdout=quiet)
     make_staff("finance@example.edu", "Finance admin")
     period = BillingPeriod.objects.get(period="2025-01")

@@ -181,7 +181,9 @@ def test_the_default_period_is_the_newest_open_one_else_the_newest(run, admin_cl
     assert page(admin_client)[1]["period"].period == "2025-02"
     run("periods", "close", "2025-02")
     assert page(admin_client)[1]["period"].period == "2025-01"
-    run("periods", "close", "2025-01")
+    # A period closes once its flagged charges are decided (this one has no PI: rejected).
+    run("review", "reject", "--id", str(Charge.objects.get(resource_id="a2").pk))
+    assert run("periods", "close", "2025-01").code == 0
     assert page(admin_client)[1]["period"].period == "2025-02"
     assert dashboard_default_period([]) is None
 
@@ -264,7 +266,8 @@ def test_with_nothing_flagged_the_next_step_is_closing_then_finalizing(
 
 
 def test_a_closed_period_with_flagged_charges_must_be_reopened_first(run, admin_client, two_periods):
-    run("periods", "close", "2025-01")
+    # Closed before closing checked readiness: the only way forward is reopening.
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     period = BillingPeriod.objects.get(period="2025-01")
     html, _ = page(admin_client, "?period=2025-01")
     assert action_links(html) == [

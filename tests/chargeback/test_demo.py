@@ -132,7 +132,12 @@ def test_each_file_flags_exactly_the_lines_left_for_review(demo: Result) -> None
     for name, flags in EXPECTED_FLAGS.items():
         batch = batch_for(name)
         assert batch.flag_counts == flags, name
-        assert batch.flagged_rows == Charge.objects.filter(batch=batch, review_state="flagged").count()
+        decided = Charge.objects.filter(batch=batch, review_state__in=["approved", "rejected"]).count()
+        still_flagged = Charge.objects.filter(batch=batch, review_state="flagged").count()
+        if batch.period.period == "2025-01":  # decided by the demo's reviewer before January closed
+            assert (still_flagged, decided) == (0, batch.flagged_rows), name
+        else:
+            assert (still_flagged, decided) == (batch.flagged_rows, 0), name
         seen |= set(flags)
     assert seen == INTENDED_REASONS
 

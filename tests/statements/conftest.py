@@ -1,4 +1,5 @@
-"""A closed period with two PIs, exact 10-decimal amounts, a credit and a flagged charge."""
+"""A closed period with two PIs, exact 10-decimal amounts, and a credit the reviewer rejected (a period
+closes only once every flagged charge is decided)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from billing.models import Charge
-from tests.conftest import MINIMAL_HEADER, minimal_row, tags
+from tests.conftest import MINIMAL_HEADER, give_sources_a_credit_side, minimal_row, tags
 
 ALICE = "alice@example.edu"
 BOB = "bob@example.edu"
@@ -48,13 +49,17 @@ def seeded(db: Any) -> None:
 
     if not Source.objects.exists():
         reseed()
+    give_sources_a_credit_side()
 
 
 @pytest.fixture
 def closed_period(run: Any, focus_files: Any, seeded: None) -> str:
     result = run("ingest", str(write_rows(focus_files, ROWS)), "-s", "aws", "-p", "2025-01")
     assert result.code == 0, result.err
-    assert run("periods", "close", "2025-01").code == 0
+    refund = Charge.objects.get(resource_id="refund")
+    assert run("review", "reject", "--id", str(refund.pk), "--note", "not confirmed by the provider yet").code == 0
+    closed = run("periods", "close", "2025-01")
+    assert closed.code == 0, closed.err
     return "2025-01"
 
 

@@ -25,7 +25,7 @@ def test_a_finance_admin_generates_a_period_after_confirming(client, finance_adm
     client.post(period_page(), {"action": "generate"})  # not confirmed: nothing happens
     assert not Statement.objects.exists()
     page = client.post(period_page(), {"action": "generate", "confirm": "yes"}, follow=True)
-    assert "2 statements (2 new or new versions, 0 unchanged); 1 flagged charges (-25.10) excluded." in (
+    assert "2 statements (2 new or new versions, 0 unchanged); 0 flagged charges (0.00) excluded." in (
         page.content.decode()
     )
     assert "2 of 2 statement PDFs rendered" in page.content.decode()

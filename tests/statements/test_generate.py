@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import Source
+from billing.models import BillingPeriod, Source
 from chargeback.models import AuditEvent
 from chargeback.money import round_cents
 from statements.models import Statement, StatementLine
@@ -49,12 +49,11 @@ def test_each_pi_project_gets_one_statement_rounded_once_to_the_cent(run, closed
     assert report["total_due"] == {"USD": f"{genomics.amount_due + current('climate').amount_due:.2f}"}
 
 
-def test_flagged_charges_are_excluded_and_reported(run, closed_period):
+def test_rejected_charges_are_excluded_and_reported(run, closed_period):
     report = run("generate", "-p", closed_period, "--format", "json").json()
-    assert report["excluded_flagged_charges"] == 1
-    assert Decimal(report["excluded_flagged_cost"]) == Decimal("-25.10")
+    assert (report["excluded_flagged_charges"], report["rejected_charges"]) == (0, 1)
     text = run("generate", "-p", closed_period).out
-    assert "Excluded flagged charges: 1 (-25.10)" in text
+    assert "Rejected charges (not billed): 1" in text
     assert current("climate").charge_count == 1 and current("climate").amount_due == Decimal("100.00")
 
 
@@ -134,9 +133,13 @@ def test_a_statement_is_in_one_currency(run, focus_files, seeded):
     rows = [[*minimal_row("1"), "USD"], [*minimal_row("2"), "EUR"]]
     run("ingest", str(focus_files.write("aws-2025-01.csv", rows, header)), "-s", "aws", "-p", "2025-01")
     run("review", "approve", "-p", "2025-01")
-    run("periods", "close", "2025-01")
+    refused = run("periods", "close", "2025-01")  # named before anything goes out
+    assert refused.code == 1 and "1 charge to bill are in EUR, not USD" in refused.err
+    checked = run("periods", "check", "2025-01", "--format", "json")
+    assert checked.code == 1 and [b["code"] for b in checked.json()["blockers"]] == ["currency"]
+    BillingPeriod.objects.filter(period="2025-01").update(status="closed")  # closed before closing checked
     refused = run("generate", "-p", "2025-01")
-    assert refused.code == 1 and "has charges in EUR, USD" in refused.err
+    assert refused.code == 1 and "cannot have its statements generated yet: 1 charge to bill are in EUR" in refused.err
     assert not Statement.objects.exists()
 
 
@@ -144,9 +147,8 @@ def test_an_approved_charge_without_a_pi_must_be_attributed_first(run, focus_fil
     path = write_rows(focus_files, [("7", "7", "r", "S", tags(pi=None))])
     run("ingest", str(path), "-s", "aws", "-p", "2025-01")
     run("review", "approve", "-p", "2025-01")
-    run("periods", "close", "2025-01")
-    refused = run("generate", "-p", "2025-01")
-    assert refused.code == 1 and "1 approved charges (7.00) have no PI" in refused.err
+    refused = run("periods", "close", "2025-01")
+    assert refused.code == 1 and "1 charge to bill have no PI: fix their attribution or reject them" in refused.err
 
 
 def test_one_pi_only(run, closed_period):

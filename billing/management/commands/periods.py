@@ -5,21 +5,28 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from billing.selectors import period_summaries
+from billing.selectors.readiness import period_readiness
 from billing.services.periods import period_close, period_finalize, period_open, period_reopen
-from chargeback.command import ChargebackCommand
+from chargeback.command import ChargebackCommand, Error
 from chargeback.formatting import money
 
 
 class Command(ChargebackCommand):
     help = (
-        "List billing periods or move one through its lifecycle: open → closed → finalized. "
-        "A closed period refuses imports and review changes; reopening needs a reason; "
-        "finalizing is permanent and refused while flagged charges remain."
+        "List billing periods, check one, or move one through its lifecycle: open → closed → finalized. "
+        "'list' gives per period the billed charges (what the statements bill: approved or never flagged, not "
+        "rejected) with the imported, flagged and rejected ones beside them. 'check' names what blocks the next "
+        "step (flagged charges not decided, fund/orgs the patterns or the journal format refuse, sources without "
+        "a credit fund/org or GL account, another currency) and exits 1 while anything does; close, generate, "
+        "send, export-journal and finalize refuse with the same blockers. A closed period refuses imports and "
+        "review changes; reopening needs a reason; finalizing is permanent."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = self.add_subcommands(parser, "{list,open,close,reopen,finalize}")
+        sub = self.add_subcommands(parser, "{list,check,open,close,reopen,finalize}")
         sub.add_parser("list", help="Status, charges, totals and flagged charges per period")
+        p = sub.add_parser("check", help="What blocks the period's next step (exit 1 if anything does)")
+        p.add_argument("period", metavar="YYYY-MM")
         p = sub.add_parser("open", help="Create a period (open) if it does not exist")
         p.add_argument("period", metavar="YYYY-MM")
         p = sub.add_parser("close", help="Close an open period")
@@ -39,6 +46,9 @@ class Command(ChargebackCommand):
             self.emit(options, rows, self._table(rows))
             return
         period = options["period"]
+        if action == "check":
+            self._check(period, options)
+            return
         if action == "open":
             obj = period_open(period=period, actor=self.actor)
         elif action == "close":
@@ -48,6 +58,16 @@ class Command(ChargebackCommand):
         else:
             obj = period_finalize(period=period, actor=self.actor, notes=options["notes"])
         self.emit(options, {"period": obj.period, "status": obj.status}, f"period {obj.period} is {obj.status}")
+
+    def _check(self, period: str, options: dict[str, Any]) -> None:
+        readiness = period_readiness(period)
+        lines = [f"period {period}: {'ready' if readiness.ready else 'not ready'}"]
+        lines += [f"  blocker: {p.message}" for p in readiness.blockers]
+        lines += [f"  warning: {p.message}" for p in readiness.warnings]
+        self.emit(options, readiness.as_dict(), "\n".join(lines))
+        if not readiness.ready:
+            n = len(readiness.blockers)
+            raise Error(f"period {period} is not ready: {n} blocker{'s' if n != 1 else ''}", returncode=1)
 
     @staticmethod
     def _table(rows: list[dict[str, Any]]) -> str:

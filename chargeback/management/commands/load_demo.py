@@ -199,10 +199,28 @@ def link_pis(batch_ids: list[int]) -> tuple[list[str], list[str]]:
     return changes, warnings
 
 
-# The demo's monthly cycle: January is closed, its statements generated and emailed; February
-# stays open so that there is something to review.
+# The demo's monthly cycle: January's flagged charges are decided (as a reviewer would), then it is
+# closed, its statements generated and emailed; February stays open so that there is something to
+# review.
 DEMO_CLOSED_PERIOD = "2025-01"
 DEMO_OPEN_PERIOD = "2025-02"
+
+
+def review_demo_month(actor: Actor) -> None:
+    """Decide the closed month's flagged charges the way a reviewer would: a provider credit or a GPU
+    job that was expected is approved; a charge without a PI, a project or a valid fund/org cannot
+    be billed to anyone and is rejected (absorbed)."""
+    from billing.selectors import review_queue
+    from billing.services.review import charges_approve, charges_reject
+
+    flagged = list(review_queue(period=DEMO_CLOSED_PERIOD))
+    expected = {"negative_amount", "pattern_match"}
+    approve = [c.pk for c in flagged if {r.partition(":")[0] for r in c.flag_reason_list} <= expected]
+    reject = [c.pk for c in flagged if c.pk not in approve]
+    if approve:
+        charges_approve(ids=approve, actor=actor, note="demo review: expected, bill it")
+    if reject:
+        charges_reject(ids=reject, actor=actor, note="demo review: no PI or project to bill; absorbed")
 
 
 def run_demo_month(actor: Actor) -> dict[str, Any]:
@@ -219,6 +237,7 @@ def run_demo_month(actor: Actor) -> dict[str, Any]:
     if period is None:
         raise Error(f"the demo files have no {DEMO_CLOSED_PERIOD} data")
     if period.status == BillingPeriod.Status.OPEN and not period.statements.exists():
+        review_demo_month(actor)
         period_close(period=DEMO_CLOSED_PERIOD, actor=actor, notes="demo: the month is over")
         period.refresh_from_db()
     if period.status != BillingPeriod.Status.CLOSED:  # reopened or finalized by hand: leave it alone
