@@ -40,9 +40,9 @@ def statement_rows(
             "fund_orgs": s.fund_orgs,
             "currency": s.currency,
             "charges": s.charge_count,
-            "list_total": s.list_total,
-            "discount_total": s.discount_total,
-            "amount_due": s.amount_due,
+            "list_total": cents(s.list_total),
+            "discount_total": cents(s.discount_total),
+            "amount_due": cents(s.amount_due),
             "pdf_sha256": s.pdf_sha256,
             "pages": s.pdf_pages,
         }  # fmt: skip
