@@ -215,11 +215,13 @@ BAD_ROWS = {
         "flag-patterns.csv, row 3, column pattern: not a valid regular expression",
     ),
     "funds": (
-        "fund_org,title,start,end\nBIO-2025-003,New grant,2025-01-01,2025-12-31\nBIO-2025-004,Backwards,2025-06-01,2025-01-31\n",
+        "fund_org,title,start,end\nBIO-2025-003,New grant,2025-01-01,2025-12-31\n"
+        "BIO-2025-004,Backwards,2025-06-01,2025-01-31\n",
         "funds.csv, row 3, column end: the award ends before it starts",
     ),
     "funding": (
-        "project_code,fund_org,percent,effective_from\nclimate,BIO-2025-001,100,2025-01-01\nclimate,NO-SUCH,50,2025-02-01\n",
+        "project_code,fund_org,percent,effective_from\nclimate,BIO-2025-001,100,2025-01-01\n"
+        "climate,NO-SUCH,50,2025-02-01\n",
         "funding.csv, row 3: no fund NO-SUCH; add it (data import funds FILE) first",
     ),
     "fund-org-patterns": (
