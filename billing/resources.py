@@ -21,13 +21,16 @@ from billing.models import (
     AccountMapping,
     Charge,
     FlagPattern,
+    Fund,
     FundOrgPattern,
     Project,
+    ProjectFunding,
     Rate,
     Source,
     SubsidyRule,
     TagMapping,
 )
+from billing.services.funding import project_funding_check
 from chargeback.spreadsheet import FORMULA_STARTS, escape_formula
 from chargeback.text import control_character_message
 
@@ -361,3 +364,68 @@ class FundOrgPatternResource(ConfigResource):
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = True
+
+
+# Funds and project funding ---------------------------------------------------------------------
+
+
+class FundResource(ConfigResource):
+    """Funds: a fund/org code, its sponsor, the federal flag and the award's period of performance."""
+
+    federal = yes_no("federal")
+    award_start = Field(attribute="award_start", column_name="start", widget=widgets.DateWidget())
+    award_end = Field(attribute="award_end", column_name="end", widget=widgets.DateWidget())
+
+    class Meta:
+        model = Fund
+        import_id_fields = ["fund_org"]
+        fields = ["fund_org", "title", "sponsor", "federal", "award_start", "award_end"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        if "fund_org" in row:
+            row["fund_org"] = str(row["fund_org"] or "").strip()
+
+
+class FundByCodeWidget(widgets.ForeignKeyWidget):
+    """A fund named by its fund/org; an unknown one is an error on that row."""
+
+    def __init__(self) -> None:
+        super().__init__(Fund, field="fund_org")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Fund | None:
+        code = str(value or "").strip()
+        fund = Fund.objects.filter(fund_org=code).first() if code else None
+        if fund is None:
+            raise ValueError(f"no fund {code or '(empty)'}; add it (data import funds FILE) first")
+        return fund
+
+
+class ProjectFundingResource(ConfigResource):
+    """A project's split: every project the file names must add up to 100 % on every day it is funded
+    (checked after all rows, so a file may move a project from one split to another)."""
+
+    project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
+    fund = Field(attribute="fund", column_name="fund_org", widget=FundByCodeWidget())
+    percent = Field(attribute="percent", column_name="percent", widget=ExactDecimalWidget())
+
+    class Meta:
+        model = ProjectFunding
+        import_id_fields = ["project", "fund", "effective_from"]
+        fields = ["project", "fund", "percent", "effective_from", "effective_to"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def get_queryset(self) -> Any:
+        return ProjectFunding.objects.select_related("project", "fund").order_by("project__code", "effective_from")
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        codes = {str(code or "").strip() for code in dataset["project_code"]} if dataset.headers else set()
+        for project in Project.objects.filter(code__in=codes).order_by("code"):
+            project_funding_check(project=project)
+        super().after_import(dataset, result, **kwargs)

@@ -315,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-statements": {"task": "statements.tasks.sweep_statements", "schedule": 300.0},
     # What killed imports left behind: staging folders in the temporary folder, partial originals.
     "sweep-imports": {"task": "billing.tasks.sweep_imports", "schedule": 3600.0},
+    # Award expiry notices (90, 60, 30 days before a fund ends); each is written and sent once.
+    "fund-notices": {"task": "statements.tasks.send_fund_notices", "schedule": 86400.0},
 }
 
 # `openchargeback serve`: where it listens unless --host and --port say otherwise.

@@ -222,3 +222,58 @@ class PortalDelegate(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         self.email = self.email.strip().lower()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class StatementLineShare(models.Model):
+    """One fund's share of a statement line funded by a split, in cents.
+
+    The shares of a line are allocated by largest remainder, so they add up exactly to the line's
+    amount; the journal debits each fund its share. Lines of projects without a split have none.
+    """
+
+    line = models.ForeignKey(StatementLine, on_delete=models.CASCADE, related_name="shares")
+    fund_org = models.CharField(max_length=100)
+    percent = models.DecimalField(max_digits=5, decimal_places=2)
+    amount = ExactDecimalField(help_text="Cents")
+
+    class Meta:
+        ordering = ["line", "fund_org"]
+
+    def __str__(self) -> str:
+        return f"{self.line} {self.fund_org} {self.amount}"
+
+
+class FundNotice(models.Model):
+    """The outbox of award expiry notices: one email to one PI per fund and threshold, exactly once.
+
+    The unique constraint makes a second run (or a second worker) find the row already there; the
+    send is claimed with a conditional update (pending → sending), as for statement email.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    fund = models.ForeignKey("billing.Fund", on_delete=models.CASCADE, related_name="notices")
+    threshold = models.PositiveSmallIntegerField(help_text="Days before the award ends: 90, 60 or 30")
+    pi = models.ForeignKey(PI, on_delete=models.PROTECT, related_name="fund_notices")
+    recipient = models.EmailField()
+    copies = models.JSONField(default=list, blank=True, help_text="Delegates who can see the funded projects")
+    award_end = models.DateField()
+    projects = models.JSONField(default=list, help_text="[code, title, month-to-date cost on the fund]")
+    currency = models.CharField(max_length=3, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["fund", "threshold", "pi"], name="fund_notice_once_per_threshold"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold}-day notice of {self.fund_id} to {self.recipient}"

@@ -6,9 +6,11 @@ import logging
 
 from django.conf import settings
 
+from chargeback.audit import Actor
 from chargeback.celery import app
 from statements.selectors import statements_unrendered
 from statements.services.delivery import deliveries_due, delivery_send
+from statements.services.notices import notices_send
 from statements.services.render import statement_render
 
 log = logging.getLogger("openchargeback.statements")
@@ -47,3 +49,10 @@ def sweep_statements() -> int:
     for pk in due:
         render_statement.delay(pk)
     return len(due)
+
+
+@app.task
+def send_fund_notices() -> int:
+    """The award expiry notices due today (beat, daily); each fund, threshold and PI once."""
+    report = notices_send(actor=Actor.system("beat"))
+    return report.sent

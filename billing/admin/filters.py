@@ -24,6 +24,7 @@ REASONS = [
     ("currency_mismatch", "Other currency"),
     ("negative_amount", "Credit or negative"),
     ("project_owner_change", "Project claimed by another PI"),
+    ("outside_award", "Outside the fund's award"),
 ]
 
 
@@ -87,7 +88,7 @@ class FlagReasonFilter(admin.SimpleListFilter):
         if value not in dict(REASONS):
             return queryset
         # Reasons are stored ",a,b,"; a pattern reason is ",pattern_match:<name>,".
-        needle = f",{value}:" if value == "pattern_match" else f",{value},"
+        needle = f",{value}:" if value in ("pattern_match", "outside_award") else f",{value},"
         return queryset.filter(flag_reasons__contains=needle)
 
 

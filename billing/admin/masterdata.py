@@ -13,10 +13,11 @@ from import_export.admin import ImportExportModelAdmin
 from billing.models import PI, Project, Source
 from billing.resources import FORMATS, PIResource, ProjectResource, SourceResource, normalise_email
 from chargeback.admin_base import AuditedAdminMixin
-from chargeback.audit import actor_for, records_imported
+from chargeback.audit import actor_for, record_delete, record_save, records_imported
 from chargeback.text import refuse_control_characters
 
 from .exports import FilteredExportMixin
+from .splits import ProjectFundingInline
 
 
 class OneLineTextForm(forms.ModelForm):
@@ -92,3 +93,12 @@ class ProjectAdmin(MasterDataAdmin):
     list_select_related = ["pi"]
     autocomplete_fields = ["pi"]
     show_full_result_count = False
+    inlines = [ProjectFundingInline]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """The split's rows are audited like the project itself."""
+        actor = actor_for(request)
+        for obj in formset.save(commit=False):
+            record_save(obj=obj, actor=actor)
+        for obj in formset.deleted_objects:
+            record_delete(obj=obj, actor=actor)

@@ -28,6 +28,7 @@ from chargeback.errors import BillingError
 from chargeback.models import Organization
 
 from .figures import billed_charges, flagged_charges
+from .funding import OUTSIDE_AWARD
 
 BLOCKER, WARNING = "blocker", "warning"
 
@@ -132,6 +133,18 @@ def _flagged(period: BillingPeriod) -> Iterable[Problem]:
         )
 
 
+def _outside_award(period: BillingPeriod) -> Iterable[Problem]:
+    """Of the flagged charges, those outside their fund's award: a reviewer approves (charged
+    anyway, recorded), re-funds or rejects each."""
+    n = flagged_charges(period=period).filter(flag_reasons__contains=f",{OUTSIDE_AWARD}:").count()
+    if n:
+        yield Problem(
+            "outside_award",
+            f"{_charges(n)} outside their fund's award period (among the flagged): approve, re-fund or reject them",
+            n,
+        )
+
+
 def _no_pi(period: BillingPeriod) -> Iterable[Problem]:
     n = billed_charges(period=period).filter(pi__isnull=True).count()
     if n:
@@ -199,6 +212,14 @@ def _missing_imports(period: BillingPeriod) -> Iterable[Problem]:
         )
 
 
-BUILT_IN: list[ReadinessCheck] = [_flagged, _no_pi, _fund_org_patterns, _source_credit, _currency, _missing_imports]
+BUILT_IN: list[ReadinessCheck] = [
+    _flagged,
+    _outside_award,
+    _no_pi,
+    _fund_org_patterns,
+    _source_credit,
+    _currency,
+    _missing_imports,
+]
 
 __all__ = ["NotReady", "Problem", "Readiness", "period_readiness", "readiness_require", "register"]

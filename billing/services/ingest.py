@@ -36,11 +36,13 @@ from billing.models import (
     validate_period,
 )
 from billing.selectors import batch_replacement
+from billing.selectors.funding import FundingMap
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.money import from_scaled
 
 from .carry_over import DecisionCounter, carry_over_decisions, recount_flags
+from .funding import award_flags_refresh
 from .ingest_report import IngestReport
 from .input_checks import input_file_check
 from .originals import original_store
@@ -292,13 +294,20 @@ def _batch_ingest(
                 Charge.objects.filter(batch=previous).update(active=False)
                 report.replaced_batch_id = previous.pk
                 report.carried_decisions = carry_over_decisions(previous=previous, batch=batch, actor=actor)
+            # Award periods need each charge's day, so they are checked on the stored rows.
+            funding = FundingMap.load()
+            awards_changed = (
+                award_flags_refresh(charges=Charge.objects.filter(batch=batch), funding=funding)
+                if funding.awards or report.carried_decisions
+                else 0
+            )
             batch.status = ImportBatch.Status.APPLIED
             batch.supersedes = previous
             batch.focus_version = report.focus_version
             batch.row_count = report.rows
             batch.list_total, batch.billed_total = report.list_total, report.billed_total
             batch.flagged_rows, batch.flagged_cost = report.flagged_rows, report.flagged_cost
-            if report.carried_decisions:
+            if report.carried_decisions or awards_changed:
                 recount_flags(batch=batch, report=report)
             batch.flag_counts, batch.periods_seen = report.flag_counts, report.periods_seen
             batch.currencies, batch.warnings = report.currencies, report.warnings

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from billing.models import BillingPeriod, Charge, ReviewDecision
+from billing.selectors.funding import OUTSIDE_AWARD, FundingMap, charge_day
 from chargeback.audit import Actor, audit_build
 from chargeback.errors import BillingError
 from chargeback.models import AuditEvent
@@ -190,6 +191,7 @@ def charges_reattribute(
         if any(not c.active for c in charges):
             raise BillingError("charges of a replaced or rolled-back batch cannot be changed")
         master = MasterData()
+        funding = FundingMap.load()
         results: list[tuple[Charge, str, dict[str, str], dict[str, str]]] = []
         attributors: dict[str, Attributor] = {}
         for charge in charges:
@@ -213,8 +215,13 @@ def charges_reattribute(
             charge.project_id = master.projects.get(attr.project_code) if attr.project_code else None
             charge.fund_org = attr.fund_org
             charge.attribution_rule = ""  # a person attributed it now, not an account mapping
-            kept = [r for r in charge.flag_reason_list if r not in ATTRIBUTION_REASONS]
-            reasons = [*attr.reasons, *kept]
+            kept = [
+                r for r in charge.flag_reason_list
+                if r not in ATTRIBUTION_REASONS and not r.startswith(f"{OUTSIDE_AWARD}:")
+            ]  # fmt: skip
+            # Re-funding a charge checks the award of the fund it now names.
+            day = charge_day(charge.charge_period_start, period_code)
+            reasons = [*attr.reasons, *kept, *funding.award_reasons(charge.project_id, charge.fund_org, day)]
             charge.flag_reasons = ("," + ",".join(reasons) + ",") if reasons else ""
             if charge.review_state in {State.OK, State.FLAGGED}:
                 charge.review_state = State.FLAGGED if reasons else State.OK

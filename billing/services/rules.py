@@ -30,6 +30,7 @@ from billing.ingest.rows import STRING_FIELDS, row_flags, row_patterns
 from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.writer import MasterData
 from billing.models import BillingPeriod, Charge, ImportBatch, ReviewDecision
+from billing.selectors.funding import FundingMap, charge_day
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.money import ZERO
@@ -51,7 +52,7 @@ BASE_COLUMNS = (
     "id", "batch_id", "review_state", "flag_reasons", "pi__email", "project__code", "fund_org", "cost_center",
     "account_code", "reference_1", "reference_2", "start_text", "billing_currency", "billed_cost",
     "charge_category", "service_name", "resource_id", "resource_name", "tags_text", "attribution_rule",
-    "billing_account_id", "sub_account_id", "extensions_text",
+    "billing_account_id", "sub_account_id", "extensions_text", "charge_period_start",
 )  # fmt: skip
 
 
@@ -172,6 +173,7 @@ class _Evaluation:
         self.slot = {name: i for i, name in enumerate(self.columns)}
         self.patterns = row_patterns(self.attributor.flag_patterns, self.slot)
         self.kept_attribution = _reviewer_fixed(period_obj)
+        self.funding = FundingMap.load()
         self.report = RulesReport(period=self.period, period_status=period_obj.status, applied=write)
         self.by_reason_now: Counter[str] = Counter()
         self.by_reason: Counter[str] = Counter()
@@ -250,6 +252,11 @@ class _Evaluation:
             row, attr, tags_json, month, currency or expected, billed, category, self.period, expected, self.patterns
         )
         reasons = (*attr.reasons, *extra) if extra else attr.reasons
+        if self.funding:
+            day = charge_day(row[self.slot["charge_period_start"]], self.period)
+            project_id = self.funding.project_id(attr.project_code)
+            award = self.funding.award_reasons(project_id, attr.fund_org, day)
+            reasons = (*reasons, *award) if award else reasons
         new_reasons = "," + ",".join(reasons) + "," if reasons else ""
         new_state = state if state in DECIDED else (State.FLAGGED if reasons else State.OK)
 

@@ -17,7 +17,7 @@ from chargeback.errors import BillingError
 from chargeback.money import ZERO
 from journals.models import JournalFormat
 from journals.selectors import current_statements
-from statements.models import StatementLine
+from statements.models import StatementLine, StatementLineShare
 
 Kind = JournalFormat.Kind
 DEBIT, CREDIT = "debit", "credit"
@@ -120,8 +120,15 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
             "fund_org",
             "account_code",
             "amount",
+            "id",
         )  # fmt: skip
     )
+    # A line of a split-funded project debits each fund its share (they add up to the line).
+    shares: dict[int, list[tuple[str, Decimal]]] = {}
+    for line_id, share_fund, share_amount in StatementLineShare.objects.filter(
+        line__statement__in=statements
+    ).values_list("line_id", "fund_org", "amount"):
+        shares.setdefault(line_id, []).append((share_fund, share_amount))
     sources = {s.name: s for s in Source.objects.filter(name__in={r[5] for r in rows})}
     fund_re = re.compile(fmt.fund_org_regex)
     account_re = re.compile(fmt.account_code_regex) if fmt.account_code_regex else None
@@ -139,23 +146,27 @@ def journal_build(*, period: BillingPeriod, fmt: JournalFormat) -> Journal:
     # Debits: the grouping the format asks for; credits: each source and account.
     debit_groups: dict[tuple[str, ...], _Group] = {}
     credit_groups: dict[tuple[str, str], _Group] = {}
-    for number, position, pi_email, project, kind, source, service, fund_org, line_account, amount in rows:
-        project = project or ""
-        account = account_for(source, line_account)
-        if fmt.kind == Kind.DETAIL:
-            key: tuple[str, ...] = (number, str(position), source, service, kind, fund_org, account)
-        elif fmt.kind == Kind.SUMMARY:
-            key = (pi_email, project, fund_org, account)
-        elif fmt.group_by == JournalFormat.GroupBy.PROJECT:
-            key = (fund_org, source, account, project)
-        else:
-            key = (fund_org, source, account)
-        for group in (debit_groups.setdefault(key, _Group()), credit_groups.setdefault((source, account), _Group())):
-            group.amount += amount
-            group.pi_emails.add(pi_email)
-            group.projects.add(project)
-            group.sources.add(source)
-            group.statements.add(number)
+    for number, position, pi_email, project, kind, source, service, line_fund, line_account, line_amount, lid in rows:
+        for fund_org, amount in shares.get(lid) or [(line_fund, line_amount)]:
+            project = project or ""
+            account = account_for(source, line_account)
+            if fmt.kind == Kind.DETAIL:
+                key: tuple[str, ...] = (number, str(position), source, service, kind, fund_org, account)
+            elif fmt.kind == Kind.SUMMARY:
+                key = (pi_email, project, fund_org, account)
+            elif fmt.group_by == JournalFormat.GroupBy.PROJECT:
+                key = (fund_org, source, account, project)
+            else:
+                key = (fund_org, source, account)
+            for group in (
+                debit_groups.setdefault(key, _Group()),
+                credit_groups.setdefault((source, account), _Group()),
+            ):
+                group.amount += amount
+                group.pi_emails.add(pi_email)
+                group.projects.add(project)
+                group.sources.add(source)
+                group.statements.add(number)
 
     bad_funds: dict[str, set[str]] = {}
     bad_accounts: dict[str, set[str]] = {}

@@ -18,12 +18,14 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, Stream
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 from django_tables2.paginators import LazyPaginator
 
 from billing.models import Charge
+from billing.selectors.funding import project_funding_rows
 from chargeback.audit import Actor
 from chargeback.spreadsheet import escape_formula
 from statements.models import PortalDelegate
@@ -84,9 +86,11 @@ def project(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
     if obj is None:
         raise Http404("No such project")
     detail = selectors.project_detail(access, obj, request.GET.get("period") or None)
+    funding = project_funding_rows(project=obj, today=timezone.localdate())
     return render(
-        request, "portal/project.html", _context(request, access, "projects", f"Project {obj.code}", detail=detail)
-    )
+        request, "portal/project.html",
+        _context(request, access, "projects", f"Project {obj.code}", detail=detail, funding=funding),
+    )  # fmt: skip
 
 
 @portal_page

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,16 @@ from django.db.models import Count, Max
 from django.db.models.functions import Coalesce
 
 from billing.models import PI, BillingPeriod, Charge, Project
+from billing.selectors.funding import FundingMap, Split
 from billing.selectors.readiness import readiness_require
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.models import Organization
 from chargeback.money import ZERO, MoneySum, allocate_lines, round_cents
-from statements.models import GenerationRun, Statement, StatementLine
+from statements.models import GenerationRun, Statement, StatementLine, StatementLineShare
 from statements.selectors import billed_charges, line_kind
+from statements.services.funding import funded_rows, split_shares
 
 Kind = StatementLine.Kind
 
@@ -46,6 +49,13 @@ class PlannedLine:
     billed_exact: Decimal
     list_amount: Decimal = ZERO
     amount: Decimal = ZERO
+    # Split funding (statements.services.funding): the funds' percentages and, once rounded, shares.
+    split: Split = ()
+    shares: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
+
+    @property
+    def funds(self) -> list[str]:
+        return [fund for fund, _ in self.split] if self.split else [self.fund_org]
 
     def key(self) -> list[str]:
         return [self.kind, self.source, self.service_name, self.fund_org, self.account_code,
@@ -84,6 +94,8 @@ class PlannedStatement:
         )
         for ln, (amount, discount) in zip(self.lines, shares, strict=True):
             ln.amount, ln.list_amount = amount, amount + discount
+            if ln.split:
+                ln.shares = split_shares(amount, ln.split)
 
     @property
     def amount_due(self) -> Decimal:
@@ -145,6 +157,10 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
             f"period {period.period}: {orphans['n']} approved charges ({orphans['cost']:.2f}) have no PI; "
             "fix their attribution in the review queue (or reject them) before generating statements"
         )
+    funding = FundingMap.load()
+    split_charges = charges.filter(project_id__in=list(funding.splits))
+    if funding.splits:
+        charges = charges.exclude(project_id__in=list(funding.splits))
     rows = (
         charges.annotate(kind=line_kind())
         .values(
@@ -162,7 +178,7 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
     )
     planned: dict[tuple[int, int | None], PlannedStatement] = {}
     merged: dict[tuple[Any, ...], PlannedLine] = {}
-    for r in rows:
+    for r in chain(rows, funded_rows(split_charges, period, funding) if funding.splits else ()):
         key = (r["pi_id"], r["project_id"])
         currency = r["billing_currency"] or default_currency
         st = planned.get(key)
@@ -175,6 +191,7 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
             line = merged[line_key] = PlannedLine(
                 kind=r["kind"], source=r["source__name"], service_name=r["service_name"], fund_org=r["fund_org"],
                 account_code=r["account_code"], charge_count=0, list_exact=ZERO, billed_exact=ZERO,
+                split=r.get("split", ()),
             )  # fmt: skip
             st.lines.append(line)
         line.charge_count += r["n"]
@@ -344,12 +361,12 @@ def _create(
     st = Statement.objects.create(
         period=period, pi_id=plan.pi_id, project_id=plan.project_id, sequence=sequence,
         number=f"{period.period}-{sequence:06d}", version=version, supersedes=supersedes,
-        currency=plan.currency, fund_orgs=", ".join(sorted({ln.fund_org for ln in plan.lines if ln.fund_org}))[:300],
+        currency=plan.currency, fund_orgs=", ".join(sorted({f for ln in plan.lines for f in ln.funds if f}))[:300],
         charge_count=sum(ln.charge_count for ln in plan.lines), list_exact=plan.list_exact,
         billed_exact=plan.billed_exact, list_total=plan.list_total, amount_due=plan.amount_due,
         discount_total=plan.list_total - plan.amount_due, content_sha256=sha, generated_by=actor.label,
     )  # fmt: skip
-    StatementLine.objects.bulk_create(
+    lines = StatementLine.objects.bulk_create(
         StatementLine(
             statement=st,
             position=i,
@@ -365,6 +382,11 @@ def _create(
             amount=ln.amount,
         )  # fmt: skip
         for i, ln in enumerate(plan.lines, start=1)
+    )
+    StatementLineShare.objects.bulk_create(
+        StatementLineShare(line=line, fund_org=fund, percent=percent, amount=amount)
+        for line, ln in zip(lines, plan.lines, strict=True)
+        for fund, percent, amount in ln.shares
     )
     audit_record(
         actor=actor, action="statement.create", obj=st, period=period.period,

@@ -17,8 +17,10 @@ from billing.models import (
     PI,
     AccountMapping,
     FlagPattern,
+    Fund,
     FundOrgPattern,
     Project,
+    ProjectFunding,
     Rate,
     Source,
     SubsidyRule,
@@ -35,6 +37,8 @@ MODELS: dict[str, type[models.Model]] = {
     "sources": Source,
     "pis": PI,
     "projects": Project,
+    "funds": Fund,
+    "funding": ProjectFunding,
     "mappings": AccountMapping,
     "rates": Rate,
     "subsidies": SubsidyRule,
@@ -47,6 +51,8 @@ EDITED = {
     "sources": "display_name",
     "pis": "name",
     "projects": "title",
+    "funds": "title",
+    "funding": "percent",
     "mappings": "note",
     "rates": "description",
     "subsidies": "label",
@@ -91,6 +97,13 @@ def configuration(db: Any) -> None:
     TagMapping.objects.create(field="project_id", tag_key="project", priority=1)
     FlagPattern.objects.create(name="gpu", pattern="-?gpu", fields="service_name,resource_name", description="GPU")
     FundOrgPattern.objects.create(pattern=r"^[A-Z]+-\d{4}-\d{3}$", description="=department")
+    nih = Fund.objects.create(
+        fund_org="BIO-2025-001", title="=Genome grant", sponsor="NIH", federal=True,
+        award_start=date(2024, 7, 1), award_end=date(2026, 6, 30),
+    )  # fmt: skip
+    dept = Fund.objects.create(fund_org="BIO-2025-002", title="Start-up")
+    ProjectFunding.objects.create(project=genomics, fund=nih, percent=Decimal(60), effective_from=date(2025, 1, 1))
+    ProjectFunding.objects.create(project=genomics, fund=dept, percent=Decimal(40), effective_from=date(2025, 1, 1))
 
 
 def snapshot(kind: str) -> list[dict[str, Any]]:
@@ -110,7 +123,7 @@ def test_an_export_imports_back_unchanged(run: Run, configuration: None, tmp_pat
     before = snapshot(kind)
     path = export(run, kind, tmp_path / f"{kind}.csv")
     field = EDITED[kind]
-    MODELS[kind]._default_manager.update(**{field: 9 if field == "priority" else "edited"})
+    MODELS[kind]._default_manager.update(**{field: {"priority": 9, "percent": 50}.get(field, "edited")})
 
     restored = run("data", "import", kind, str(path), "--format", "json")
 
@@ -200,6 +213,16 @@ BAD_ROWS = {
     "flag-patterns": (
         "name,pattern\nnew-pattern,sandbox\nbroken,(unclosed\n",
         "flag-patterns.csv, row 3, column pattern: not a valid regular expression",
+    ),
+    "funds": (
+        "fund_org,title,start,end\nBIO-2025-003,New grant,2025-01-01,2025-12-31\n"
+        "BIO-2025-004,Backwards,2025-06-01,2025-01-31\n",
+        "funds.csv, row 3, column end: the award ends before it starts",
+    ),
+    "funding": (
+        "project_code,fund_org,percent,effective_from\nclimate,BIO-2025-001,100,2025-01-01\n"
+        "climate,NO-SUCH,50,2025-02-01\n",
+        "funding.csv, row 3: no fund NO-SUCH; add it (data import funds FILE) first",
     ),
     "fund-org-patterns": (
         "pattern,enabled\n^NEW-\\d+$,yes\n[a-,yes\n",
