@@ -1,5 +1,5 @@
 """The billing admin, one module per area."""
 
-from . import charges, imports, masterdata, periods, rates, rules
+from . import charges, imports, invoices, masterdata, periods, rates, rules
 
-__all__ = ["charges", "imports", "masterdata", "periods", "rates", "rules"]
+__all__ = ["charges", "imports", "invoices", "masterdata", "periods", "rates", "rules"]

@@ -20,6 +20,8 @@ from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError
 
+from .invoices import reconciliation_context
+
 Status = BillingPeriod.Status
 # to-status: (permission, button label, whether the reason is required, service)
 MOVES: dict[str, tuple[str, str, bool, Any]] = {
@@ -83,6 +85,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
                 period=period, active=True, review_state=Charge.ReviewState.FLAGGED
             ).count()
             extra["reevaluation"] = reevaluation_latest(period=period)
+            extra.update(reconciliation_context(period))
         return super().change_view(request, object_id, form_url, extra)
 
     def transition_view(self, request: HttpRequest, pk: int, to_status: str) -> HttpResponse:

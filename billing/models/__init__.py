@@ -1,6 +1,7 @@
 """Billing data, one module per concept; `from billing.models import X` names any of them."""
 
 from .charges import Charge, ImportBatch, ImportFile, ReviewDecision, import_upload_to
+from .invoices import ProviderInvoice
 from .people import PI, Project
 from .periods import PERIOD_RE, BillingPeriod, PeriodTransition, Reevaluation, validate_period
 from .pricing import AccountMapping, Rate, SubsidyRule, SubsidyUsage, normalise_account
@@ -9,7 +10,7 @@ from .sources import Source
 
 __all__ = [
     "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Charge", "FlagPattern", "FundOrgPattern",
-    "ImportBatch", "ImportFile", "PeriodTransition", "Project", "Rate", "Reevaluation", "ReviewDecision", "Source",
-    "SubsidyRule", "SubsidyUsage", "TagMapping", "import_upload_to", "normalise_account", "validate_pattern_fields",
-    "validate_period", "validate_regex",
+    "ImportBatch", "ImportFile", "PeriodTransition", "Project", "ProviderInvoice", "Rate", "Reevaluation",
+    "ReviewDecision", "Source", "SubsidyRule", "SubsidyUsage", "TagMapping", "import_upload_to", "normalise_account",
+    "validate_pattern_fields", "validate_period", "validate_regex",
 ]  # fmt: skip

@@ -29,6 +29,7 @@ from billing.resources import (
     FundOrgPatternResource,
     PIResource,
     ProjectResource,
+    ProviderInvoiceResource,
     RateResource,
     SourceResource,
     SubsidyRuleResource,
@@ -48,6 +49,7 @@ KINDS: dict[str, type[resources.ModelResource]] = {
     "tag-mappings": TagMappingResource,
     "flag-patterns": FlagPatternResource,
     "fund-org-patterns": FundOrgPatternResource,
+    "invoices": ProviderInvoiceResource,
 }
 FILE_FORMATS: dict[str, type[base_formats.TablibFormat]] = {
     "csv": base_formats.CSV,

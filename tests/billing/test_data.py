@@ -16,9 +16,11 @@ from django.db import models
 from billing.models import (
     PI,
     AccountMapping,
+    BillingPeriod,
     FlagPattern,
     FundOrgPattern,
     Project,
+    ProviderInvoice,
     Rate,
     Source,
     SubsidyRule,
@@ -41,6 +43,7 @@ MODELS: dict[str, type[models.Model]] = {
     "tag-mappings": TagMapping,
     "flag-patterns": FlagPattern,
     "fund-org-patterns": FundOrgPattern,
+    "invoices": ProviderInvoice,
 }
 # A text field of each kind that a round trip must restore, and a value to overwrite it with.
 EDITED = {
@@ -53,6 +56,7 @@ EDITED = {
     "tag-mappings": "priority",
     "flag-patterns": "description",
     "fund-org-patterns": "description",
+    "invoices": "issuer",
 }
 
 
@@ -91,6 +95,11 @@ def configuration(db: Any) -> None:
     TagMapping.objects.create(field="project_id", tag_key="project", priority=1)
     FlagPattern.objects.create(name="gpu", pattern="-?gpu", fields="service_name,resource_name", description="GPU")
     FundOrgPattern.objects.create(pattern=r"^[A-Z]+-\d{4}-\d{3}$", description="=department")
+    march = BillingPeriod.objects.create(period="2025-03")
+    ProviderInvoice.objects.create(
+        source=Source.objects.get(name="aws"), invoice_id="EUINV-25-1", period=march, currency="EUR",
+        total=Decimal("98765432.1234567891"), issuer="=AWS EMEA SARL", billing_account="123456789012",
+    )  # fmt: skip
 
 
 def snapshot(kind: str) -> list[dict[str, Any]]:
@@ -204,6 +213,10 @@ BAD_ROWS = {
     "fund-org-patterns": (
         "pattern,enabled\n^NEW-\\d+$,yes\n[a-,yes\n",
         "fund-org-patterns.csv, row 3, column pattern: not a valid regular expression",
+    ),
+    "invoices": (
+        "source,invoice_id,month,currency,total\naws,INV-2,2025-03,USD,1.00\naws,INV-3,2025-02,USD,1.00\n",
+        "invoices.csv, row 3, column month: no billing period '2025-02'",
     ),
 }
 
