@@ -195,3 +195,11 @@ def _row_groups(period: BillingPeriod) -> list[dict[str, Any]]:
         .order_by()
     )
     return [dict(r) for r in rows]
+
+
+def reconciliation_warnings(period: BillingPeriod) -> list[str]:
+    """A readiness warning per recorded invoice that differs from its rows, unexplained (for `periods check`)."""
+    return [
+        f"{i.source} invoice {i.invoice_id} differs from its imported rows by {i.delta:.2f} {i.currency}, unexplained"
+        for i in unexplained_invoices(period)
+    ]

@@ -181,3 +181,26 @@ def test_bad_input_is_refused_with_one_line(run, imported, args, message):
     assert result.code == 1
     assert message in result.err and "\n" not in result.err.strip()
     assert ProviderInvoice.objects.count() == 2
+
+
+def test_the_dashboard_shows_each_source_months_data_status(run, focus_files, admin_client):
+    ok(run("ingest", str(focus_files.write("aws-2025-03.csv", PROVIDER_ROWS, HEADER)), "-s", "aws", "-p", MONTH))
+
+    page = admin_client.get("/admin/").content.decode()
+    assert 'title="import batch 1 is not marked final">provisional</span>' in page
+
+    ok(run("ingest", str(focus_files.write("aws-2025-03.csv", PROVIDER_ROWS, HEADER)), "-s", "aws", "-p", MONTH,
+           "--final"))  # fmt: skip
+    page = admin_client.get("/admin/").content.decode()
+    assert 'title="">final</span>' in page
+
+
+def test_the_readiness_warnings_name_the_unexplained_invoice(run, imported):
+    from billing.selectors.reconciliation import reconciliation_warnings
+
+    period = ImportBatch.objects.get().period
+    assert reconciliation_warnings(period) == [
+        "aws invoice INV-B differs from its imported rows by 1.23 USD, unexplained"
+    ]
+    ok(run("reconcile", "explain", MONTH, "--invoice", "INV-B", "--note", "credit"))
+    assert reconciliation_warnings(period) == []

@@ -14,7 +14,8 @@ class Command(ChargebackCommand):
     help = (
         "List billing periods or move one through its lifecycle: open → closed → finalized. "
         "A closed period refuses imports and review changes; reopening needs a reason; "
-        "finalizing is permanent and refused while flagged charges remain."
+        "finalizing is permanent and refused while flagged charges remain or a provider invoice differs from "
+        "its rows unexplained (see 'reconcile')."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
