@@ -19,12 +19,14 @@ from import_export.formats import base_formats
 from billing.models import (
     PI,
     AccountMapping,
+    BillingPeriod,
     Charge,
     FlagPattern,
     Fund,
     FundOrgPattern,
     Project,
     ProjectFunding,
+    ProviderInvoice,
     Rate,
     Source,
     SubsidyRule,
@@ -123,7 +125,7 @@ class SourceResource(ConfigResource):
     class Meta:
         model = Source
         import_id_fields = ["name"]
-        fields = ["name", "display_name", "file_pattern", "credit_fund_org", "gl_account", "enabled"]
+        fields = ["name", "display_name", "file_pattern", "credit_fund_org", "gl_account", "billing_basis", "enabled"]
         export_order = fields
         clean_model_instances = True
         skip_unchanged = True
@@ -388,6 +390,62 @@ class FundResource(ConfigResource):
     def before_import_row(self, row: Any, **kwargs: Any) -> None:
         if "fund_org" in row:
             row["fund_org"] = str(row["fund_org"] or "").strip()
+
+
+# Provider invoices ------------------------------------------------------------------------------
+
+
+class KnownSourceWidget(widgets.ForeignKeyWidget):
+    """A source named by its name (any case); an unknown name is an error on the row."""
+
+    def __init__(self) -> None:
+        super().__init__(Source, field="name")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> Source | None:
+        name = str(value or "").strip().lower()
+        source = Source.objects.filter(name=name).first() if name else None
+        if source is None:
+            raise ValueError(f"no source {name!r}; see 'openchargeback sources list'")
+        return source
+
+
+class OpenMonthWidget(widgets.ForeignKeyWidget):
+    """A billing month (YYYY-MM) that exists and is not finalized."""
+
+    def __init__(self) -> None:
+        super().__init__(BillingPeriod, field="period")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> BillingPeriod | None:
+        month = str(value or "").strip()
+        period = BillingPeriod.objects.filter(period=month).first() if month else None
+        if period is None:
+            raise ValueError(f"no billing period {month!r}; import the month's charges first")
+        if period.status == BillingPeriod.Status.FINALIZED:
+            raise ValueError(f"period {month} is finalized; its invoices are permanent")
+        return period
+
+
+class ProviderInvoiceResource(ConfigResource):
+    """A provider's invoices: one row per source and InvoiceId (see docs/reconciliation.md)."""
+
+    source = Field(attribute="source", column_name="source", widget=KnownSourceWidget())
+    month = Field(attribute="period", column_name="month", widget=OpenMonthWidget())
+    total = Field(attribute="total", column_name="total", widget=ExactDecimalWidget())
+
+    class Meta:
+        model = ProviderInvoice
+        import_id_fields = ["source", "invoice_id"]
+        fields = ["source", "invoice_id", "month", "currency", "total", "issuer", "billing_account"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        if "invoice_id" in row:
+            row["invoice_id"] = str(row["invoice_id"] or "").strip()
+        if "currency" in row:
+            row["currency"] = str(row["currency"] or "").strip().upper()
 
 
 class FundByCodeWidget(widgets.ForeignKeyWidget):

@@ -26,6 +26,7 @@ from billing.selectors.dashboard import (
     dashboard_figures,
     dashboard_periods,
 )
+from billing.selectors.data_status import data_status
 from chargeback.formatting import money
 from chargeback.money import ZERO
 
@@ -77,6 +78,7 @@ def _selected_period(raw: str | None, periods: Sequence[PeriodRef], default: Per
 def _present(request: HttpRequest, f: PeriodFigures, periods: Sequence[PeriodRef], notice: str) -> dict[str, Any]:
     period = f.period
     totals = f.totals or [CurrencyTotals(currency="")]
+    statuses = {s.batch_id: s for s in data_status(period=BillingPeriod(pk=period.id, period=period.period))}
     return {
         "empty": False,
         "notice": notice,
@@ -105,6 +107,8 @@ def _present(request: HttpRequest, f: PeriodFigures, periods: Sequence[PeriodRef
                 "imported_at": i.imported_at,
                 "actor": i.actor,
                 "warnings": i.warnings,
+                "data_status": statuses[i.batch_id].status if i.batch_id in statuses else "",
+                "data_status_why": "; ".join(statuses[i.batch_id].reasons) if i.batch_id in statuses else "",
             }
             for i in f.imports
         ],

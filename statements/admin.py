@@ -23,6 +23,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from billing.models import PI, BillingPeriod, Project
+from billing.selectors.data_status import data_status
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError, DomainError
@@ -31,6 +32,7 @@ from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.selectors import generation_progress
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
 from statements.services.generate import plan_statements, statements_generate
+from statements.services.render import amount_label
 
 GENERATE = "statements.generate_statement"
 SEND = "statements.send_statement"
@@ -39,7 +41,7 @@ SEND = "statements.send_statement"
 class StatementLineInline(ReadOnlyInline):
     model = StatementLine
     fields = ("position", "kind", "source", "service_name", "fund_org", "account_code", "charge_count",
-              "list_amount", "amount", "billed_exact")  # fmt: skip
+              "list_amount", "amount", "billed_exact", "amortized", "corrects")  # fmt: skip
     readonly_fields = fields
 
 
@@ -49,9 +51,10 @@ class StatementAdmin(ReadOnlyAdmin):
     list_filter = ["status", "period"]
     list_select_related = ["pi", "project", "period"]
     search_fields = ["=number", "pi__email", "project__code"]
-    fields = ("period", "number", "version", "status", "pi", "project", "currency", "fund_orgs", "charge_count",
-              "list_exact", "billed_exact", "list_total", "discount_total", "amount_due", "pdf_link", "pdf_sha256",
-              "pdf_pages", "supersedes", "generated_by", "created_at", "rendered_at", "sent_at")  # fmt: skip
+    fields = ("period", "number", "version", "status", "pi", "project", "currency", "cost_basis", "data_status",
+              "fund_orgs", "charge_count", "list_exact", "billed_exact", "list_total", "discount_total", "amount_due",
+              "pdf_link", "pdf_sha256", "pdf_pages", "supersedes", "generated_by", "created_at", "rendered_at",
+              "sent_at")  # fmt: skip
     readonly_fields = fields
     inlines = [StatementLineInline]
     actions = ["regenerate", "send_email"]
@@ -69,6 +72,18 @@ class StatementAdmin(ReadOnlyAdmin):
             ),
         ]
         return own + super().get_urls()
+
+    @admin.display(description="Cost basis")
+    def cost_basis(self, obj: Statement) -> str:
+        label = amount_label(list(obj.lines.all()))
+        return "Billed cost" if label == "Amount due" else label.removeprefix("Amount due (").rstrip(")").capitalize()
+
+    @admin.display(description="Data status of the month")
+    def data_status(self, obj: Statement) -> str:
+        provisional = [s for s in data_status(period=obj.period) if s.provisional]
+        if not provisional:
+            return "final"
+        return "provisional: " + "; ".join(f"{s.source} ({', '.join(s.reasons)})" for s in provisional)
 
     @admin.display(description="Amount due")
     def amount(self, obj: Statement) -> str:

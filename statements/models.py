@@ -120,6 +120,12 @@ class StatementLine(models.Model):
     billed_exact = ExactDecimalField()
     list_amount = ExactDecimalField(help_text="Cents")
     amount = ExactDecimalField(help_text="Cents")
+    amortized = models.BooleanField(
+        default=False, help_text="Billed at amortized cost (the source's effective billing basis)"
+    )
+    corrects = models.CharField(
+        max_length=7, blank=True, help_text="The earlier month (YYYY-MM) a correction line corrects"
+    )
 
     class Meta:
         ordering = ["statement", "position"]

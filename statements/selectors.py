@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, DateTimeField, Q, QuerySet, Value, When
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from billing.models import BillingPeriod, Charge
+from billing.selectors import Basis
 from billing.selectors import billed_charges as billing_billed_charges
 from billing.services.periods import period_validate
 from chargeback.errors import BillingError
@@ -50,9 +52,39 @@ def statement_rows(
     ]
 
 
-def billed_charges(period: BillingPeriod) -> QuerySet[Charge]:
+def billed_charges(period: BillingPeriod, *, basis: Basis | None = None) -> QuerySet[Charge]:
     """What statements bill: billing's one definition of *billed* (`billing.selectors.figures`)."""
-    return billing_billed_charges(period=period)
+    return billing_billed_charges(period=period, basis=basis)
+
+
+def corrected_month() -> Case:
+    """The month a FOCUS correction corrects (the start of its charge period), None for other charges."""
+    return Case(
+        When(
+            charge_class__iexact="correction",
+            then=TruncMonth("charge_period_start", tzinfo=UTC, output_field=DateTimeField()),
+        ),
+        default=Value(None, output_field=DateTimeField()),
+        output_field=DateTimeField(),
+    )
+
+
+def month_text(value: Any) -> str:
+    """`corrected_month`'s value as YYYY-MM ("" for none)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m}"
+    return str(value)[:7]
+
+
+def statements_total(period: BillingPeriod, currency: str) -> tuple[Decimal, int] | None:
+    """Σ amount due and the number of a month's current statements in a currency; None before any."""
+    current = Statement.objects.filter(period=period, currency=currency).exclude(status=Statement.Status.SUPERSEDED)
+    amounts = list(current.values_list("amount_due", flat=True))
+    if not amounts:
+        return None
+    return sum(amounts, Decimal(0)), len(amounts)
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -95,6 +127,8 @@ def statement_detail(*, number: str, version: int | None = None) -> dict[str, An
                 "list": cents(ln.list_amount),
                 "discount": cents(ln.list_amount - ln.amount),
                 "amount": cents(ln.amount),
+                "amortized": ln.amortized,
+                "corrects": ln.corrects,
             }
             for ln in st.lines.order_by("position")
         ],
@@ -115,9 +149,9 @@ def line_kind() -> Case:
     )
 
 
-def statement_charges(st: Statement) -> QuerySet[Charge]:
+def statement_charges(st: Statement, *, basis: Basis | None = None) -> QuerySet[Charge]:
     """The charges a statement bills (its period's billed charges of its PI and project)."""
-    qs = billed_charges(st.period).filter(pi_id=st.pi_id)
+    qs = billed_charges(st.period, basis=basis).filter(pi_id=st.pi_id)
     return qs.filter(project_id=st.project_id) if st.project_id else qs.filter(project__isnull=True)
 
 

@@ -53,6 +53,8 @@ from chargeback.audit import Actor
 from chargeback.errors import BillingError, ChoiceNeeded, DomainError
 from chargeback.formatting import money
 
+from .invoices import mark_final
+
 IMPORT_PERMISSION = "billing.import_charges"
 TEMPLATES = "admin/billing/importbatch"
 
@@ -186,13 +188,14 @@ class ImportFileInline(ReadOnlyInline):
 @admin.register(ImportBatch)
 class ImportBatchAdmin(ReadOnlyAdmin):
     list_display = [
-        "id", "source", "period", "status", "file_links", "rows", "list_amount", "billed_amount", "flagged", "actor",
-        "created_at",
+        "id", "source", "period", "status", "final", "file_links", "rows", "list_amount", "billed_amount", "flagged",
+        "actor", "created_at",
     ]  # fmt: skip
     list_display_links = ["id"]
     list_filter = ["status", "source", "period"]
     list_select_related = ["source", "period"]
     inlines = [ImportFileInline]
+    actions = [mark_final]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImportBatch]:
         return super().get_queryset(request).prefetch_related("files")

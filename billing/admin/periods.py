@@ -22,6 +22,8 @@ from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError
 
+from .invoices import reconciliation_context
+
 Status = BillingPeriod.Status
 # to-status: (permission, button label, whether the reason is required, service)
 MOVES: dict[str, tuple[str, str, bool, Any]] = {
@@ -84,6 +86,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
             extra["reevaluation"] = reevaluation_latest(period=period)
             if period.status != Status.FINALIZED:
                 extra["readiness"] = period_readiness(period)
+            extra.update(reconciliation_context(period))
         return super().change_view(request, object_id, form_url, extra)
 
     def transition_view(self, request: HttpRequest, pk: int, to_status: str) -> HttpResponse:

@@ -37,6 +37,9 @@ class ImportBatch(models.Model):
     periods_seen = models.JSONField(default=dict, blank=True, help_text="Rows per billing period in the files")
     flag_counts = models.JSONField(default=dict, blank=True, help_text="Rows per flag reason")
     warnings = models.JSONField(default=list, blank=True)
+    final = models.BooleanField(
+        default=False, help_text="The provider's final data for the month (not an estimate to be replaced)"
+    )
     actor = models.CharField(max_length=200)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

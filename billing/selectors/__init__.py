@@ -10,13 +10,15 @@ from django.db.models import Count, QuerySet
 
 from billing.models import PI, BillingPeriod, Charge, ImportBatch, Reevaluation, Source, period_validate
 from billing.services.reevaluation import progress_key
-from chargeback.money import MoneySum, quantize
+from chargeback.money import quantize
 
+from .basis import Basis
 from .figures import (
     BILLED_STATES,
     Amounts,
     Figures,
     active_charges,
+    billed_amount,
     billed_charges,
     flagged_charges,
     list_or_billed,
@@ -25,9 +27,9 @@ from .figures import (
 )
 
 __all__ = [
-    "BILLED_STATES", "active_charges", "batch_replacement", "billed_charges", "flagged_charges",
-    "period_summaries", "pi_period_summary", "reevaluation_latest", "review_queue", "source_summaries",
-    "unrejected_charges",
+    "BILLED_STATES", "Basis", "active_charges", "batch_replacement", "billed_amount", "billed_charges",
+    "flagged_charges", "period_summaries", "pi_period_summary", "reevaluation_latest", "review_queue",
+    "source_summaries", "unrejected_charges",
 ]  # fmt: skip
 
 FLAGGED = Charge.ReviewState.FLAGGED
@@ -80,6 +82,7 @@ def source_summaries() -> list[dict[str, Any]]:
             "file_pattern": s.file_pattern,
             "credit_fund_org": s.credit_fund_org,
             "gl_account": s.gl_account,
+            "billing_basis": s.billing_basis,
             "enabled": s.enabled,
             "charges": counts.get(s.pk, 0),
             "last_import_at": s.last_import_at.isoformat() if s.last_import_at else None,
@@ -92,7 +95,7 @@ def source_summaries() -> list[dict[str, Any]]:
 def batch_replacement(batch: ImportBatch) -> dict[str, Any]:
     """What replacing `batch` takes away: its rows, what it bills now and the charges reviewed in it."""
     charges = Charge.objects.filter(batch=batch)
-    billed = charges.filter(review_state__in=BILLED_STATES).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    billed = billed_charges().filter(batch=batch).aggregate(n=Count("id"), cost=billed_amount(Basis.of()))
     return {
         "batch_id": batch.pk,
         "rows": batch.row_count,
@@ -123,11 +126,13 @@ def pi_period_summary(*, email: str, period: str) -> dict[str, Any] | None:
     pi = PI.objects.filter(email=email.strip().lower()).first()
     if pi is None:
         return None
+    basis = Basis.of()
     rows = (
         active_charges(period=period)
         .filter(pi=pi)
+        .exclude(basis.off_bill())
         .values("project__code", "fund_org", "review_state")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=list_or_billed())
+        .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
     groups: dict[tuple[str, str], Figures] = {}

@@ -34,9 +34,10 @@ from django.core.cache import cache
 
 from billing.models import PI, BillingPeriod, Charge, ImportBatch, ReviewDecision, Source
 from chargeback.models import AuditEvent
-from chargeback.money import ZERO, MoneySum
+from chargeback.money import ZERO
 
-from .figures import Split, batch_split, cells_of
+from .basis import Basis
+from .figures import Split, batch_split, billed_amount, cells_of
 
 State = Charge.ReviewState
 MONTHS = 12
@@ -167,8 +168,9 @@ def dashboard_figures(*, period: PeriodRef, periods: Sequence[PeriodRef]) -> Per
         .select_related("source")
         .order_by("source__name")
     )
-    split = batch_split(batches)
-    figures = cells_of(batches, split, period_ids=month_ids)
+    basis = Basis.of()
+    split = batch_split(batches, basis=basis)
+    figures = cells_of(batches, split, period_ids=month_ids, basis=basis)
     # (period, source, currency) -> [rows, billed, listed] of the billed charges.
     cells = {key: f.billed for key, f in figures.items()}
 
@@ -269,7 +271,7 @@ def _top_pis(period: PeriodRef, people: _Attribution) -> list[tuple[int, str, De
         Charge.objects.filter(period_id=period.id, active__in=[True], review_state__in=[State.FLAGGED])
         .filter(pi__isnull=False)
         .values_list("billing_currency", "pi_id")
-        .annotate(cost=MoneySum("billed_cost"))
+        .annotate(cost=billed_amount(Basis.of()))
         .order_by()
     )
     for currency, pi_id, cost in flagged:
@@ -302,7 +304,10 @@ def _attribution(period: PeriodRef, batches: Sequence[ImportBatch]) -> _Attribut
         .values_list("pk", "created_at")
         .first()
     )
-    version = repr((sorted((b.pk, b.created_at.isoformat()) for b in batches), decision, reevaluated))
+    basis = Basis.of()  # a source moved to another billing basis changes every amount
+    version = repr(
+        (sorted((b.pk, b.created_at.isoformat()) for b in batches), decision, reevaluated, sorted(basis.effective))
+    )
     key = f"{_CACHE_PREFIX}.attribution.{period.id}.{hashlib.sha256(version.encode()).hexdigest()}"
     found = cache.get(key)
     if isinstance(found, _Attribution):
@@ -311,7 +316,7 @@ def _attribution(period: PeriodRef, batches: Sequence[ImportBatch]) -> _Attribut
         Charge.objects.filter(period_id=period.id, active=True)
         .exclude(review_state=State.REJECTED)
         .values_list("pi_id", "project_id", "billing_currency")
-        .annotate(billed=MoneySum("billed_cost"))
+        .annotate(billed=billed_amount(basis))
         .order_by()
     )
     pis, projects = set(), set()

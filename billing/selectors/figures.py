@@ -5,7 +5,11 @@
 * *rejected*: not recharged (absorbed);
 * *billed*: what the statements bill: approved or never flagged, not rejected.
 
-imported = billed + flagged + rejected, exactly. The querysets below are the definitions; the
+Amounts are in each source's billing basis (`billing.selectors.basis`): BilledCost, or
+EffectiveCost for a source billed on the effective basis. There, commitment purchases are
+imported but *off the bill* (neither billed, flagged nor rejected while they are not reviewed).
+
+imported = billed + flagged + rejected + off the bill, exactly. The querysets below are the definitions; the
 month figures (`period_cells`) come from the import batches, which carry the exact totals of
 their rows, minus the flagged and rejected charges. Those are few and found through the
 (period, active, review_state) index, so a million-charge month is not read charge by charge.
@@ -28,10 +32,12 @@ from django.db.models.functions import Coalesce
 from billing.models import BillingPeriod, Charge, ImportBatch, period_validate
 from chargeback.money import ZERO, MoneySum
 
+from .basis import Basis
+
 State = Charge.ReviewState
 BILLED_STATES = (State.OK, State.APPROVED)
 CACHE_SECONDS = 3600
-_CACHE_PREFIX = "billing.figures.v1"
+_CACHE_PREFIX = "billing.figures.v2"
 
 # Per batch id: (currency, rows, billed, listed) for each currency of the batch.
 Split = dict[int, list[tuple[str, int, Decimal, Decimal]]]
@@ -48,9 +54,12 @@ def active_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Cha
     return qs
 
 
-def billed_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
-    """*Billed*: what the statements bill, active charges never flagged or approved."""
-    return active_charges(period=period).filter(review_state__in=BILLED_STATES)
+def billed_charges(*, period: str | BillingPeriod | None = None, basis: Basis | None = None) -> QuerySet[Charge]:
+    """*Billed*: what the statements bill, active charges never flagged or approved (and not a
+    commitment purchase of a source billed on the effective basis)."""
+    basis = basis or Basis.of()
+    qs = active_charges(period=period).filter(review_state__in=BILLED_STATES)
+    return qs.exclude(basis.off_bill()) if basis.effective else qs
 
 
 def flagged_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
@@ -63,9 +72,16 @@ def unrejected_charges(*, period: str | BillingPeriod | None = None) -> QuerySet
     return active_charges(period=period).exclude(review_state=State.REJECTED)
 
 
-def list_or_billed() -> MoneySum:
+def list_or_billed(basis: Basis | None = None) -> MoneySum:
     """The list cost; a line without one was billed at list (no discount)."""
-    return MoneySum(Coalesce("list_cost", "billed_cost"))
+    if basis is None or not basis.effective:
+        return MoneySum(Coalesce("list_cost", "billed_cost"))
+    return MoneySum(basis.listed())
+
+
+def billed_amount(basis: Basis | None = None) -> MoneySum:
+    """The sum of what charges bill under their source's basis."""
+    return MoneySum(basis.cost() if basis is not None else "billed_cost")
 
 
 @dataclass
@@ -89,6 +105,7 @@ class Figures:
     imported: Amounts = field(default_factory=Amounts)
     flagged: Amounts = field(default_factory=Amounts)
     rejected: Amounts = field(default_factory=Amounts)
+    off_bill: Amounts = field(default_factory=Amounts)  # commitment purchases under the effective basis
 
     @property
     def billed(self) -> Amounts:
@@ -96,12 +113,14 @@ class Figures:
         billed.add(self.imported)
         billed.add(self.flagged, -1)
         billed.add(self.rejected, -1)
+        billed.add(self.off_bill, -1)
         return billed
 
     def add(self, other: Figures) -> None:
         self.imported.add(other.imported)
         self.flagged.add(other.flagged)
         self.rejected.add(other.rejected)
+        self.off_bill.add(other.off_bill)
 
 
 Cell = tuple[int, int, str]  # (period id, source id, currency)
@@ -109,12 +128,16 @@ Cell = tuple[int, int, str]  # (period id, source id, currency)
 
 def period_cells(*, period_ids: Sequence[int]) -> dict[Cell, Figures]:
     """The figures of the given periods, per (period id, source id, currency)."""
+    basis = Basis.of()
     batches = list(ImportBatch.objects.filter(period_id__in=period_ids, status=ImportBatch.Status.APPLIED))
-    return cells_of(batches, batch_split(batches), period_ids=period_ids)
+    return cells_of(batches, batch_split(batches, basis=basis), period_ids=period_ids, basis=basis)
 
 
-def cells_of(batches: Sequence[ImportBatch], split: Split, *, period_ids: Sequence[int]) -> dict[Cell, Figures]:
+def cells_of(
+    batches: Sequence[ImportBatch], split: Split, *, period_ids: Sequence[int], basis: Basis | None = None
+) -> dict[Cell, Figures]:
     """`period_cells` for batches already loaded (and split by currency with `batch_split`)."""
+    basis = basis or Basis.of()
     cells: dict[Cell, Figures] = defaultdict(Figures)
     for batch in batches:
         for currency, rows, billed, listed in split[batch.pk]:
@@ -126,23 +149,39 @@ def cells_of(batches: Sequence[ImportBatch], split: Split, *, period_ids: Sequen
             period_id__in=period_ids, active__in=[True], review_state__in=[State.FLAGGED, State.REJECTED]
         )
         .values("period_id", "source_id", "billing_currency", "review_state")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=list_or_billed())
+        .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
     for r in reviewed:
         figures = cells[(r["period_id"], r["source_id"], r["billing_currency"])]
         part = figures.flagged if r["review_state"] == State.FLAGGED else figures.rejected
         part.add(Amounts(r["n"], r["billed"], r["listed"]))
+    if any(basis.is_effective(b.source_id) for b in batches):
+        off_bill = (
+            Charge.objects.filter(period_id__in=period_ids, active__in=[True], review_state__in=BILLED_STATES)
+            .filter(basis.off_bill())
+            .values("period_id", "source_id", "billing_currency")
+            .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
+            .order_by()
+        )
+        for o in off_bill:
+            cells[(o["period_id"], o["source_id"], o["billing_currency"])].off_bill.add(
+                Amounts(o["n"], o["billed"], o["listed"])
+            )
     return dict(cells)
 
 
-def batch_split(batches: Sequence[ImportBatch]) -> Split:
-    """Each batch's totals per currency. Single-currency batches answer from their own totals;
-    a batch with several currencies is split from its charges once, then cached (its rows never change)."""
+def batch_split(batches: Sequence[ImportBatch], *, basis: Basis | None = None) -> Split:
+    """Each batch's totals per currency, in its source's basis. Single-currency batches billed on
+    the billed basis answer from their own totals; a batch with several currencies, or billed on
+    the effective basis, is summed from its charges once, then cached (its rows never change)."""
+    basis = basis or Basis.of()
     split: Split = {}
     mixed = []
     for b in batches:
-        if len(b.currencies) == 1:
+        if basis.is_effective(b.source_id):
+            mixed.append(b)
+        elif len(b.currencies) == 1:
             split[b.pk] = [(b.currencies[0], b.row_count, b.billed_total, b.list_total)]
         elif not b.currencies:
             split[b.pk] = []
@@ -150,7 +189,11 @@ def batch_split(batches: Sequence[ImportBatch]) -> Split:
             mixed.append(b)
     if not mixed:
         return split
-    keys = {b.pk: f"{_CACHE_PREFIX}.split.{b.pk}.{b.content_sha256}.{b.created_at.isoformat()}" for b in mixed}
+    keys = {
+        b.pk: f"{_CACHE_PREFIX}.split.{b.pk}.{b.content_sha256}.{b.created_at.isoformat()}"
+        + (".effective" if basis.is_effective(b.source_id) else "")
+        for b in mixed
+    }
     cached = cache.get_many(list(keys.values()))
     missing = [pk for pk, key in keys.items() if key not in cached]
     computed: dict[int, list[tuple[str, int, Decimal, Decimal]]] = defaultdict(list)
@@ -158,7 +201,7 @@ def batch_split(batches: Sequence[ImportBatch]) -> Split:
         rows = (
             Charge.objects.filter(batch_id__in=missing)
             .values("batch_id", "billing_currency")
-            .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=list_or_billed())
+            .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
             .order_by("batch_id", "billing_currency")
         )
         for r in rows:

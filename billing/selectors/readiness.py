@@ -7,7 +7,8 @@ finalizing are refused while any remain) and the *warnings* (worth a look, never
   charges whose fund/org fails the fund/org patterns; sources with billed charges but no credit
   fund/org or GL account; billed charges in another currency than the organization's, or in
   more than one;
-* warnings: enabled sources with no import for the month.
+* warnings: enabled sources with no import for the month; provisional data (rows without an
+  InvoiceId, or a newest import not marked final); provider invoices that differ unexplained.
 
 The floors above billing add their own through `register` in their `AppConfig.ready()`, the way
 `billing.services.finalize_checks` works: journals registers the fund/orgs the journal format
@@ -27,8 +28,10 @@ from billing.models import BillingPeriod, FundOrgPattern, ImportBatch, Source, p
 from chargeback.errors import BillingError
 from chargeback.models import Organization
 
+from .data_status import data_status_warnings
 from .figures import billed_charges, flagged_charges
 from .funding import OUTSIDE_AWARD
+from .reconciliation import reconciliation_warnings
 
 BLOCKER, WARNING = "blocker", "warning"
 
@@ -145,6 +148,16 @@ def _outside_award(period: BillingPeriod) -> Iterable[Problem]:
         )
 
 
+def _provisional_data(period: BillingPeriod) -> Iterable[Problem]:
+    for message in data_status_warnings(period):
+        yield Problem("provisional_data", message, 1, WARNING)
+
+
+def _unexplained_invoices(period: BillingPeriod) -> Iterable[Problem]:
+    for message in reconciliation_warnings(period):
+        yield Problem("unexplained_invoice", message, 1, WARNING)
+
+
 def _no_pi(period: BillingPeriod) -> Iterable[Problem]:
     n = billed_charges(period=period).filter(pi__isnull=True).count()
     if n:
@@ -220,6 +233,8 @@ BUILT_IN: list[ReadinessCheck] = [
     _source_credit,
     _currency,
     _missing_imports,
+    _provisional_data,
+    _unexplained_invoices,
 ]
 
 __all__ = ["NotReady", "Problem", "Readiness", "period_readiness", "readiness_require", "register"]

@@ -31,6 +31,7 @@ from billing.resources import (
     PIResource,
     ProjectFundingResource,
     ProjectResource,
+    ProviderInvoiceResource,
     RateResource,
     SourceResource,
     SubsidyRuleResource,
@@ -52,6 +53,7 @@ KINDS: dict[str, type[resources.ModelResource]] = {
     "tag-mappings": TagMappingResource,
     "flag-patterns": FlagPatternResource,
     "fund-org-patterns": FundOrgPatternResource,
+    "invoices": ProviderInvoiceResource,
 }
 FILE_FORMATS: dict[str, type[base_formats.TablibFormat]] = {
     "csv": base_formats.CSV,

@@ -10,7 +10,7 @@ from chargeback.audit import Actor, audit_record, record_save
 from chargeback.errors import BillingError
 
 # What `source_update` may change: every field a person edits in the admin except the name.
-EDITABLE = ("display_name", "file_pattern", "credit_fund_org", "gl_account", "enabled")
+EDITABLE = ("display_name", "file_pattern", "credit_fund_org", "gl_account", "billing_basis", "enabled")
 
 
 def source_add(
@@ -40,7 +40,7 @@ def source_add(
 
 
 def source_update(*, name: str, actor: Actor, **changes: str | bool) -> Source:
-    """Change a source's display name, file pattern, credit side or enabled flag (the name stays).
+    """Change a source's display name, file pattern, credit side, billing basis or enabled flag (the name stays).
 
     Only the fields given change; the audit event (`source.change`) names them before and after.
     An unknown source or a bad value refuses the change with one message.

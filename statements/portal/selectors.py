@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, QuerySet
-from django.db.models.functions import Coalesce
 
 from billing.models import BillingPeriod, Charge, Project
-from billing.selectors import BILLED_STATES, unrejected_charges
-from chargeback.money import ZERO, MoneySum
+from billing.selectors import BILLED_STATES, Basis, billed_amount, unrejected_charges
+from billing.selectors.figures import list_or_billed
+from chargeback.money import ZERO
 from statements.models import Statement, StatementLine
 from statements.portal.access import Access
 
@@ -145,7 +145,7 @@ def home_summary(access: Access) -> HomeSummary:
             portal_charges(access)
             .filter(period=open_period)
             .values("billing_currency")
-            .annotate(billed=MoneySum("billed_cost"))
+            .annotate(billed=billed_amount(Basis.of()))
             .order_by("billing_currency")
         )
         summary.unbilled = [(r["billing_currency"], r["billed"]) for r in sums]
@@ -189,11 +189,12 @@ class ProjectDetail:
 def project_detail(access: Access, project: Project, period: str | None = None) -> ProjectDetail:
     """Spend per period (the billed charges, those under review, and the statement), by service and top
     resources. Billed cost means what the statements bill (`billing.selectors.figures`)."""
-    charges = portal_charges(access).filter(project=project)
+    basis = Basis.of()
+    charges = portal_charges(access).filter(project=project).exclude(basis.off_bill())
     per_period: dict[tuple[str, str], dict[str, Any]] = {}
     grouped = (
         charges.values("period__period", "billing_currency", "review_state")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
+        .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
     for r in grouped:
@@ -226,7 +227,7 @@ def project_detail(access: Access, project: Project, period: str | None = None) 
     in_period = charges.filter(period__period=chosen, review_state__in=BILLED_STATES)
     services = (
         in_period.values("service_name", "billing_currency")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"))
+        .annotate(n=Count("id"), billed=billed_amount(basis))
         .order_by("service_name", "billing_currency")
     )
     rows = [
@@ -237,7 +238,7 @@ def project_detail(access: Access, project: Project, period: str | None = None) 
     # MoneySum cannot be ordered by in SQL on SQLite; a project's resources in a month are few.
     resources = (
         in_period.values("resource_id", "resource_name", "service_name", "billing_currency")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"))
+        .annotate(n=Count("id"), billed=billed_amount(basis))
         .order_by()
     )
     ranked = sorted(resources, key=lambda r: -r["billed"])[:TOP_RESOURCES]

@@ -16,32 +16,39 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, QuerySet
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 
 from billing.models import BillingPeriod, Charge
+from billing.selectors import Basis, billed_amount
+from billing.selectors.figures import list_or_billed
 from billing.selectors.funding import HUNDRED, FundingMap, Split, charge_day, split_label
-from chargeback.money import MoneySum, allocate
-from statements.selectors import line_kind
+from chargeback.money import allocate
+from statements.selectors import corrected_month, line_kind
 
 GROUPING = (
     "pi_id",
     "project_id",
+    "source_id",
     "source__name",
     "service_name",
     "fund_org",
     "account_code",
     "kind",
+    "corrects",
     "billing_currency",
 )
 
 
-def funded_rows(charges: QuerySet[Charge], period: BillingPeriod, funding: FundingMap) -> Iterator[dict[str, Any]]:
+def funded_rows(
+    charges: QuerySet[Charge], period: BillingPeriod, funding: FundingMap, basis: Basis
+) -> Iterator[dict[str, Any]]:
     """The grouped rows of `charges` (all of projects with a split), with `fund_org` the funds that
-    pay them and `split` the percentages when more than one fund does."""
+    pay them and `split` the percentages when more than one fund does; amounts on the sources'
+    billing basis, as for every other statement line."""
     rows = (
-        charges.annotate(kind=line_kind(), day=TruncDate("charge_period_start", tzinfo=UTC))
+        charges.annotate(kind=line_kind(), corrects=corrected_month(), day=TruncDate("charge_period_start", tzinfo=UTC))
         .values(*GROUPING, "day")
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
+        .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
     for r in rows:

@@ -20,18 +20,19 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Max
-from django.db.models.functions import Coalesce
 
 from billing.models import PI, BillingPeriod, Charge, Project
+from billing.selectors import Basis, billed_amount
+from billing.selectors.figures import list_or_billed
 from billing.selectors.funding import FundingMap, Split
 from billing.selectors.readiness import readiness_require
 from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.models import Organization
-from chargeback.money import ZERO, MoneySum, allocate_lines, round_cents
+from chargeback.money import ZERO, allocate_lines, round_cents
 from statements.models import GenerationRun, Statement, StatementLine, StatementLineShare
-from statements.selectors import billed_charges, line_kind
+from statements.selectors import billed_charges, corrected_month, line_kind, month_text
 from statements.services.funding import funded_rows, split_shares
 
 Kind = StatementLine.Kind
@@ -57,9 +58,18 @@ class PlannedLine:
     def funds(self) -> list[str]:
         return [fund for fund, _ in self.split] if self.split else [self.fund_org]
 
+    amortized: bool = False
+    corrects: str = ""
+
     def key(self) -> list[str]:
-        return [self.kind, self.source, self.service_name, self.fund_org, self.account_code,
-                str(self.charge_count), format(self.list_exact, "f"), format(self.billed_exact, "f")]  # fmt: skip
+        key = [self.kind, self.source, self.service_name, self.fund_org, self.account_code,
+               str(self.charge_count), format(self.list_exact, "f"), format(self.billed_exact, "f")]  # fmt: skip
+        # Only where they apply, so a statement generated before they existed keeps its content hash.
+        if self.amortized:
+            key.append("amortized")
+        if self.corrects:
+            key.append(f"corrects {self.corrects}")
+        return key
 
 
 @dataclass
@@ -85,7 +95,9 @@ class PlannedStatement:
         no discount, and the lines add up exactly to the amount due, the discount and the list total.
         """
         order = {k: i for i, k in enumerate(Kind.values)}
-        self.lines.sort(key=lambda ln: (order[ln.kind], ln.source, ln.service_name, ln.fund_org, ln.account_code))
+        self.lines.sort(
+            key=lambda ln: (order[ln.kind], ln.source, ln.service_name, ln.fund_org, ln.account_code, ln.corrects)
+        )
         shares = allocate_lines(
             amount_due=round_cents(self.billed_exact),
             discount_total=round_cents(self.list_exact - self.billed_exact),
@@ -148,10 +160,11 @@ class GenerationReport:
 def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[PlannedStatement]:
     """The statements a period's billed charges make, rounded and allocated, in a stable order."""
     default_currency = Organization.current().expected_currency
-    charges = billed_charges(period)
+    basis = Basis.of()
+    charges = billed_charges(period, basis=basis)
     if pi is not None:
         charges = charges.filter(pi=pi)
-    orphans = charges.filter(pi__isnull=True).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    orphans = charges.filter(pi__isnull=True).aggregate(n=Count("id"), cost=billed_amount(basis))
     if orphans["n"]:
         raise BillingError(
             f"period {period.period}: {orphans['n']} approved charges ({orphans['cost']:.2f}) have no PI; "
@@ -162,36 +175,40 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
     if funding.splits:
         charges = charges.exclude(project_id__in=list(funding.splits))
     rows = (
-        charges.annotate(kind=line_kind())
+        charges.annotate(kind=line_kind(), corrects=corrected_month())
         .values(
             "pi_id",
             "project_id",
+            "source_id",
             "source__name",
             "service_name",
             "fund_org",
             "account_code",
             "kind",
+            "corrects",
             "billing_currency",
         )  # fmt: skip
-        .annotate(n=Count("id"), billed=MoneySum("billed_cost"), listed=MoneySum(Coalesce("list_cost", "billed_cost")))
+        .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
     planned: dict[tuple[int, int | None], PlannedStatement] = {}
     merged: dict[tuple[Any, ...], PlannedLine] = {}
-    for r in chain(rows, funded_rows(split_charges, period, funding) if funding.splits else ()):
+    for r in chain(rows, funded_rows(split_charges, period, funding, basis) if funding.splits else ()):
         key = (r["pi_id"], r["project_id"])
         currency = r["billing_currency"] or default_currency
         st = planned.get(key)
         if st is None:
             st = planned[key] = PlannedStatement(pi_id=r["pi_id"], project_id=r["project_id"], currency=currency)
         st.currencies.add(currency)
-        line_key = (key, r["kind"], r["source__name"], r["service_name"], r["fund_org"], r["account_code"])
+        corrects = month_text(r["corrects"])
+        corrects = corrects if corrects and corrects < period.period else ""
+        line_key = (key, r["kind"], r["source__name"], r["service_name"], r["fund_org"], r["account_code"], corrects)
         line = merged.get(line_key)
         if line is None:
             line = merged[line_key] = PlannedLine(
                 kind=r["kind"], source=r["source__name"], service_name=r["service_name"], fund_org=r["fund_org"],
                 account_code=r["account_code"], charge_count=0, list_exact=ZERO, billed_exact=ZERO,
-                split=r.get("split", ()),
+                split=r.get("split", ()), amortized=basis.is_effective(r["source_id"]), corrects=corrects,
             )  # fmt: skip
             st.lines.append(line)
         line.charge_count += r["n"]
@@ -215,7 +232,9 @@ def _excluded(period: BillingPeriod, pi: PI | None) -> tuple[int, Decimal, int]:
     qs = Charge.objects.filter(period=period, active=True)
     if pi is not None:
         qs = qs.filter(pi=pi)
-    flagged = qs.filter(review_state=Charge.ReviewState.FLAGGED).aggregate(n=Count("id"), cost=MoneySum("billed_cost"))
+    flagged = qs.filter(review_state=Charge.ReviewState.FLAGGED).aggregate(
+        n=Count("id"), cost=billed_amount(Basis.of())
+    )
     rejected = qs.filter(review_state=Charge.ReviewState.REJECTED).count()
     return flagged["n"], flagged["cost"], rejected
 
@@ -380,6 +399,8 @@ def _create(
             billed_exact=ln.billed_exact,
             list_amount=ln.list_amount,
             amount=ln.amount,
+            amortized=ln.amortized,
+            corrects=ln.corrects,
         )  # fmt: skip
         for i, ln in enumerate(plan.lines, start=1)
     )

@@ -177,13 +177,16 @@ def build_statement_pdf(ctx: dict[str, Any]) -> tuple[bytes, int]:
         [[[_p("List price", muted), Paragraph(list_text, _style(13, bold=True))],
           [_p(f"Discount / subsidy ({st.discount_percent}%)", muted),
            _p(f"{currency} {cents(st.discount_total)}", _style(13, bold=True))],
-          [_p("Amount due", muted), _p(f"{currency} {cents(st.amount_due)}", _style(13, bold=True))]]],
+          [_p(ctx["amount_label"], muted), _p(f"{currency} {cents(st.amount_due)}", _style(13, bold=True))]]],
         colWidths=[WIDTH / 3] * 3,
         style=TableStyle([("BOX", (0, 0), (0, 0), 0.8, BOX), ("BOX", (1, 0), (1, 0), 0.8, BOX),
                           ("BOX", (2, 0), (2, 0), 0.8, BOX), ("BACKGROUND", (2, 0), (2, 0), DUE),
                           ("VALIGN", (0, 0), (-1, -1), "TOP")]),
     )  # fmt: skip
     story.append(boxes)
+    if ctx["amount_label"] != "Amount due":
+        story.append(_p("Amortized cost: commitment purchases are spread over the usage they cover (FOCUS "
+                        "EffectiveCost); the purchases themselves are not billed.", muted))  # fmt: skip
     if ctx["fully_subsidised"]:
         story.append(_p("This project's usage is fully subsidised this period: nothing is due.", muted))
 
@@ -204,7 +207,8 @@ def build_statement_pdf(ctx: dict[str, Any]) -> tuple[bytes, int]:
         story.append(heading("Credits and adjustments"))
         rows = [["Kind", "Source", "Service", "List", "Discount", "Amount"]]
         for ln in ctx["adjustments"]:
-            rows.append([ln.get_kind_display(), ln.source, _wrap_if_long(ln.service_name, 40, cell),
+            service = ln.service_name + (f" (corrects {ln.corrects})" if ln.corrects else "")
+            rows.append([ln.get_kind_display(), ln.source, _wrap_if_long(service, 40, cell),
                          cents(ln.list_amount), cents(ln.list_amount - ln.amount), cents(ln.amount)])  # fmt: skip
         story.append(_grid(rows, (0.14, 0.14, 0.36, 0.12, 0.12, 0.12), numeric_from=3))
 

@@ -19,6 +19,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from billing.selectors import Basis
 from chargeback.errors import RenderError
 from chargeback.models import Organization
 from chargeback.money import ZERO, allocate_lines
@@ -54,9 +55,10 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
 
     limit = limit or settings.OPENCHARGEBACK_STATEMENT_DETAIL_LINES
     groups: dict[tuple[str, str, str, str], DetailLine] = {}
+    basis = Basis.of()
     rows = (
-        statement_charges(st)
-        .annotate(kind=line_kind())
+        statement_charges(st, basis=basis)
+        .annotate(kind=line_kind(), basis_list=basis.listed(), basis_cost=basis.cost())
         .values_list(
             "charge_period_start",
             "resource_id",
@@ -65,8 +67,8 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
             "kind",
             "pricing_quantity",
             "pricing_unit",
-            "list_cost",
-            "billed_cost",
+            "basis_list",
+            "basis_cost",
         )  # fmt: skip
         .order_by()
         .iterator(chunk_size=5000)
@@ -137,8 +139,17 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
         "lines": lines, "services": services, "adjustments": adjustments, "details": details,
         "folded": folded, "currency": st.currency, "draft": draft, "logo_path": logo_path,
         "fully_subsidised": st.list_total > 0 and st.amount_due == 0,
+        "amount_label": amount_label(lines),
         "issued": timezone.localdate(),
     }  # fmt: skip
+
+
+def amount_label(lines: list[StatementLine]) -> str:
+    """What the amount due is: "Amortized cost" where a source bills on the effective basis."""
+    amortized = [ln for ln in lines if ln.amortized]
+    if not amortized:
+        return "Amount due"
+    return "Amount due (amortized cost)" if len(amortized) == len(lines) else "Amount due (partly amortized cost)"
 
 
 def statement_render_to_bytes(st: Statement, *, draft: bool = False) -> tuple[bytes, int]:

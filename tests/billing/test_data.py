@@ -16,11 +16,13 @@ from django.db import models
 from billing.models import (
     PI,
     AccountMapping,
+    BillingPeriod,
     FlagPattern,
     Fund,
     FundOrgPattern,
     Project,
     ProjectFunding,
+    ProviderInvoice,
     Rate,
     Source,
     SubsidyRule,
@@ -45,6 +47,7 @@ MODELS: dict[str, type[models.Model]] = {
     "tag-mappings": TagMapping,
     "flag-patterns": FlagPattern,
     "fund-org-patterns": FundOrgPattern,
+    "invoices": ProviderInvoice,
 }
 # A text field of each kind that a round trip must restore, and a value to overwrite it with.
 EDITED = {
@@ -59,6 +62,7 @@ EDITED = {
     "tag-mappings": "priority",
     "flag-patterns": "description",
     "fund-org-patterns": "description",
+    "invoices": "issuer",
 }
 
 
@@ -104,6 +108,11 @@ def configuration(db: Any) -> None:
     dept = Fund.objects.create(fund_org="BIO-2025-002", title="Start-up")
     ProjectFunding.objects.create(project=genomics, fund=nih, percent=Decimal(60), effective_from=date(2025, 1, 1))
     ProjectFunding.objects.create(project=genomics, fund=dept, percent=Decimal(40), effective_from=date(2025, 1, 1))
+    march = BillingPeriod.objects.create(period="2025-03")
+    ProviderInvoice.objects.create(
+        source=Source.objects.get(name="aws"), invoice_id="EUINV-25-1", period=march, currency="EUR",
+        total=Decimal("98765432.1234567891"), issuer="=AWS EMEA SARL", billing_account="123456789012",
+    )  # fmt: skip
 
 
 def snapshot(kind: str) -> list[dict[str, Any]]:
@@ -227,6 +236,10 @@ BAD_ROWS = {
     "fund-org-patterns": (
         "pattern,enabled\n^NEW-\\d+$,yes\n[a-,yes\n",
         "fund-org-patterns.csv, row 3, column pattern: not a valid regular expression",
+    ),
+    "invoices": (
+        "source,invoice_id,month,currency,total\naws,INV-2,2025-03,USD,1.00\naws,INV-3,2025-02,USD,1.00\n",
+        "invoices.csv, row 3, column month: no billing period '2025-02'",
     ),
 }
 

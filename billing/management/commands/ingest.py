@@ -9,6 +9,7 @@ from django.core.management.base import CommandParser
 
 from billing.services.convert import KINDS, convert_and_ingest
 from billing.services.ingest import IngestReport, batch_ingest
+from billing.services.invoices import batch_mark_final
 from chargeback.command import ChargebackCommand
 from chargeback.formatting import money
 
@@ -39,6 +40,10 @@ class Command(ChargebackCommand):
             "-p", "--period", help="Billing period YYYY-MM (default: from the file names, else the first row)"
         )
         parser.add_argument("--dry-run", action="store_true", help="Validate and report without writing")
+        parser.add_argument(
+            "--final", action="store_true",
+            help="The provider's final data for the month (not an estimate): the month's data status can become final",
+        )  # fmt: skip
         parser.add_argument(
             "--replace", action="store_true",
             help="Replace the source's batch for the period (review decisions of identical rows carry over)",
@@ -71,7 +76,9 @@ class Command(ChargebackCommand):
         )
         if progress is not None:
             sys.stderr.write("\n")
-        self.emit(options, report.as_dict(), self._text(report))
+        if options["final"] and not options["dry_run"] and report.batch_id:
+            batch_mark_final(batch_id=report.batch_id, actor=self.actor)
+        self.emit(options, report.as_dict() | {"final": options["final"]}, self._text(report))
 
     def _convert_and_ingest(self, paths: list[Path], options: dict[str, Any]) -> None:
         kind = options["from_kind"]
@@ -81,6 +88,8 @@ class Command(ChargebackCommand):
                 actor=self.actor, dry_run=options["dry_run"], folder=Path(folder),
                 options=converter_options(options, kind), replace=options["replace"],
             )  # fmt: skip
+        if options["final"] and not options["dry_run"] and report.batch_id:
+            batch_mark_final(batch_id=report.batch_id, actor=self.actor)
         head = f"Converted {kind} usage: {converted.rows} lines"
         data = {"conversion": converted.as_dict(), "import": report.as_dict()}
         self.emit(options, data, report_text(converted, head) + "\n" + self._text(report))

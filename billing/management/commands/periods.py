@@ -19,7 +19,8 @@ class Command(ChargebackCommand):
         "step (flagged charges not decided, fund/orgs the patterns or the journal format refuse, sources without "
         "a credit fund/org or GL account, another currency) and exits 1 while anything does; close, generate, "
         "send, export-journal and finalize refuse with the same blockers. A closed period refuses imports and "
-        "review changes; reopening needs a reason; finalizing is permanent."
+        "review changes; reopening needs a reason; finalizing is permanent and also refused while a provider "
+        "invoice differs from its rows unexplained (see 'reconcile')."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from billing.models import Source
 from billing.selectors import source_summaries
 from billing.services.sources import source_add, source_update
 from chargeback.command import ChargebackCommand, Error
@@ -14,6 +15,7 @@ FIELDS = {
     "pattern": "file_pattern",
     "credit_fund_org": "credit_fund_org",
     "gl_account": "gl_account",
+    "billing_basis": "billing_basis",
 }
 
 
@@ -22,13 +24,19 @@ def add_field_options(parser: Any) -> None:
     parser.add_argument("--pattern", help="File name pattern for auto-detection, e.g. 'aws-*.csv*'")
     parser.add_argument("--credit-fund-org", help="Fund/org credited in the journal (the journal's credit side)")
     parser.add_argument("--gl-account", help="GL account credited in the journal")
+    parser.add_argument(
+        "--billing-basis", choices=["billed", "effective"],
+        help="What statements bill: FOCUS BilledCost (billed, the default) or EffectiveCost (effective: "
+        "commitments amortized; commitment purchases leave the bill)",
+    )  # fmt: skip
 
 
 class Command(ChargebackCommand):
     help = (
         "List the sources of billing data, add one or change one (every field the admin edits: display "
-        "name, file pattern, credit fund/org and GL account, enabled). The credit fund/org and GL account "
-        "are the journal's credit side; `ingest` refuses a disabled source. Every change is audited."
+        "name, file pattern, credit fund/org and GL account, billing basis, enabled). The credit fund/org and "
+        "GL account are the journal's credit side; the billing basis (billed or effective) is what statements "
+        "bill; `ingest` refuses a disabled source. Every change is audited."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -59,12 +67,15 @@ class Command(ChargebackCommand):
             values["enabled"] = options["enabled"]
         if not values:
             raise Error("nothing to change: give at least one of -d, --pattern, --credit-fund-org, --gl-account, "
-                        "--enable, --disable")  # fmt: skip
+                        "--billing-basis, --enable, --disable")  # fmt: skip
         source = source_update(name=options["name"], actor=self.actor, **values)
         data = {"name": source.name, **{field: getattr(source, field) for field in (*FIELDS.values(), "enabled")}}
         credit = f"credit {source.credit_fund_org or '(none)'} / GL {source.gl_account or '(none)'}"
         state = "enabled" if source.enabled else "disabled"
-        self.emit(options, data, f"source {source.name}: {state}, pattern {source.file_pattern or '(none)'}, {credit}")
+        text = f"source {source.name}: {state}, pattern {source.file_pattern or '(none)'}, {credit}"
+        if source.billing_basis != Source.BillingBasis.BILLED:
+            text += f", {source.billing_basis} billing basis"
+        self.emit(options, data, text)
 
     def _list(self, options: dict[str, Any]) -> None:
         rows = source_summaries()
