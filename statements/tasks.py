@@ -9,6 +9,7 @@ from django.conf import settings
 from chargeback.celery import app
 from statements.selectors import statements_unrendered
 from statements.services.delivery import deliveries_due, delivery_send
+from statements.services.notices import notice_send, notices_due
 from statements.services.render import statement_render
 
 log = logging.getLogger("openchargeback.statements")
@@ -47,3 +48,36 @@ def sweep_statements() -> int:
     for pk in due:
         render_statement.delay(pk)
     return len(due)
+
+
+@app.task(acks_late=True)
+def send_notice(notice_id: int) -> str:
+    outcome = notice_send(notice_id=notice_id)
+    log.info("notice %s", outcome, extra={"notice_id": notice_id})
+    return outcome
+
+
+@app.task
+def sweep_notices() -> int:
+    """Re-queue pending notices the broker lost or a temporary SMTP failure put back (beat, every minute)."""
+    due = notices_due()
+    for pk in due:
+        send_notice.delay(pk)
+    return len(due)
+
+
+@app.task
+def dispute_digest() -> int:
+    """Each reviewer's daily email while disputes are open (beat, every morning)."""
+    from statements.services.disputes import dispute_digest_queue
+
+    return len(dispute_digest_queue())
+
+
+@app.task
+def budget_alerts() -> int:
+    """Budgets evaluated and alert digests queued (beat, every morning: alerts held back by yesterday's digest)."""
+    from chargeback.audit import Actor
+    from statements.services.alerts import alerts_run
+
+    return len(alerts_run(actor=Actor.system("alerts")).notices)

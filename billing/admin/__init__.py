@@ -1,5 +1,5 @@
 """The billing admin, one module per area."""
 
-from . import charges, imports, masterdata, periods, rates, rules
+from . import budgets, charges, imports, masterdata, periods, rates, rules
 
-__all__ = ["charges", "imports", "masterdata", "periods", "rates", "rules"]
+__all__ = ["budgets", "charges", "imports", "masterdata", "periods", "rates", "rules"]

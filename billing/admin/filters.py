@@ -24,6 +24,7 @@ REASONS = [
     ("currency_mismatch", "Other currency"),
     ("negative_amount", "Credit or negative"),
     ("project_owner_change", "Project claimed by another PI"),
+    ("disputed", "Disputed by the PI"),
 ]
 
 

@@ -1,5 +1,6 @@
 """Billing data, one module per concept; `from billing.models import X` names any of them."""
 
+from .budgets import Budget, BudgetAlert
 from .charges import Charge, ImportBatch, ImportFile, ReviewDecision, import_upload_to
 from .people import PI, Project
 from .periods import PERIOD_RE, BillingPeriod, PeriodTransition, Reevaluation, validate_period
@@ -8,7 +9,8 @@ from .rules import PATTERN_FIELDS, FlagPattern, FundOrgPattern, TagMapping, vali
 from .sources import Source
 
 __all__ = [
-    "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Charge", "FlagPattern", "FundOrgPattern",
+    "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Budget", "BudgetAlert",
+    "Charge", "FlagPattern", "FundOrgPattern",
     "ImportBatch", "ImportFile", "PeriodTransition", "Project", "Rate", "Reevaluation", "ReviewDecision", "Source",
     "SubsidyRule", "SubsidyUsage", "TagMapping", "import_upload_to", "normalise_account", "validate_pattern_fields",
     "validate_period", "validate_regex",

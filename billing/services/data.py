@@ -25,6 +25,7 @@ from import_export.results import Result, RowResult
 
 from billing.resources import (
     AccountMappingResource,
+    BudgetResource,
     FlagPatternResource,
     FundOrgPatternResource,
     PIResource,
@@ -48,6 +49,7 @@ KINDS: dict[str, type[resources.ModelResource]] = {
     "tag-mappings": TagMappingResource,
     "flag-patterns": FlagPatternResource,
     "fund-org-patterns": FundOrgPatternResource,
+    "budgets": BudgetResource,
 }
 FILE_FORMATS: dict[str, type[base_formats.TablibFormat]] = {
     "csv": base_formats.CSV,

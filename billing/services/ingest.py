@@ -40,6 +40,7 @@ from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.money import from_scaled
 
+from .after_import import schedule as after_import_schedule
 from .carry_over import DecisionCounter, carry_over_decisions, recount_flags
 from .ingest_report import IngestReport
 from .input_checks import input_file_check
@@ -314,6 +315,7 @@ def _batch_ingest(
             )  # fmt: skip
             if subsidy_ledger is not None:
                 subsidy_usage_record(ledger=subsidy_ledger, actor=actor)
+            after_import_schedule(period=period, batch_id=batch.pk)
     except BaseException:
         for name in stored:
             default_storage.delete(name)

@@ -9,6 +9,7 @@ from billing.models import BillingPeriod, PeriodTransition, validate_period
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 
+from .close_checks import run_checks as run_close_checks
 from .finalize_checks import run_checks
 
 Status = BillingPeriod.Status
@@ -56,6 +57,8 @@ def period_transition(*, period: str, to_status: str, actor: Actor, reason: str 
             raise BillingError(f"period {period} is {from_status}; it cannot move to {to_status}")
         if needs_reason and not reason:
             raise BillingError(f"reopening period {period} needs a reason")
+        if to_status == Status.CLOSED:
+            run_close_checks(obj)  # what the apps above billing hold open (disputes), registered by them
         if to_status == Status.FINALIZED:
             _check_can_finalize(obj)
         now = timezone.now()

@@ -30,6 +30,7 @@ from billing.ingest.rows import STRING_FIELDS, row_flags, row_patterns
 from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.writer import MasterData
 from billing.models import BillingPeriod, Charge, ImportBatch, ReviewDecision
+from billing.services.charge_flags import LATE_REASONS
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.money import ZERO
@@ -250,6 +251,8 @@ class _Evaluation:
             row, attr, tags_json, month, currency or expected, billed, category, self.period, expected, self.patterns
         )
         reasons = (*attr.reasons, *extra) if extra else attr.reasons
+        if "," in flag_reasons:  # raised after import (a dispute): the rules did not make it, nor undo it
+            reasons = (*reasons, *(r for r in flag_reasons.split(",") if r in LATE_REASONS))
         new_reasons = "," + ",".join(reasons) + "," if reasons else ""
         new_state = state if state in DECIDED else (State.FLAGGED if reasons else State.OK)
 
