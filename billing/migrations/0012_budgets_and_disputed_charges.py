@@ -30,7 +30,6 @@ class Migration(migrations.Migration):
                 ('span', models.CharField(choices=[('month', 'Each month'), ('award', 'Over the award')], default='month', max_length=5)),
                 ('thresholds', models.JSONField(default=billing.models.budgets.default_thresholds, help_text='Percentages of the amount, e.g. [50, 80, 100]')),
                 ('set_by', models.CharField(choices=[('finance', 'Finance'), ('pi', 'The PI')], default='finance', max_length=10)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
                 ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='budgets', to='billing.project')),
             ],
             options={

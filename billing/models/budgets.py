@@ -64,7 +64,6 @@ class Budget(models.Model):
     span = models.CharField(max_length=5, choices=Span.choices, default=Span.MONTH)
     thresholds = models.JSONField(default=default_thresholds, help_text="Percentages of the amount, e.g. [50, 80, 100]")
     set_by = models.CharField(max_length=10, choices=SetBy.choices, default=SetBy.FINANCE)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["project__code", "fund_org", "span"]

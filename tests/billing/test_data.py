@@ -16,6 +16,7 @@ from django.db import models
 from billing.models import (
     PI,
     AccountMapping,
+    Budget,
     FlagPattern,
     FundOrgPattern,
     Project,
@@ -41,6 +42,7 @@ MODELS: dict[str, type[models.Model]] = {
     "tag-mappings": TagMapping,
     "flag-patterns": FlagPattern,
     "fund-org-patterns": FundOrgPattern,
+    "budgets": Budget,
 }
 # A text field of each kind that a round trip must restore, and a value to overwrite it with.
 EDITED = {
@@ -53,6 +55,7 @@ EDITED = {
     "tag-mappings": "priority",
     "flag-patterns": "description",
     "fund-org-patterns": "description",
+    "budgets": "thresholds",
 }
 
 
@@ -91,6 +94,8 @@ def configuration(db: Any) -> None:
     TagMapping.objects.create(field="project_id", tag_key="project", priority=1)
     FlagPattern.objects.create(name="gpu", pattern="-?gpu", fields="service_name,resource_name", description="GPU")
     FundOrgPattern.objects.create(pattern=r"^[A-Z]+-\d{4}-\d{3}$", description="=department")
+    Budget.objects.create(project=genomics, amount=Decimal("1234.5678901234"), currency="USD", thresholds=[75, 100])
+    Budget.objects.create(fund_org="GEO-2025-014", amount=Decimal("50000"), currency="EUR", span="award")
 
 
 def snapshot(kind: str) -> list[dict[str, Any]]:
@@ -204,6 +209,10 @@ BAD_ROWS = {
     "fund-org-patterns": (
         "pattern,enabled\n^NEW-\\d+$,yes\n[a-,yes\n",
         "fund-org-patterns.csv, row 3, column pattern: not a valid regular expression",
+    ),
+    "budgets": (
+        "project_code,fund_org,amount,currency,span,thresholds\nclimate,,10,USD,month,\ngenomics-core,,-5,USD,month,\n",
+        "budgets.csv, row 3, column amount: Ensure this value is greater than or equal to 0.01.",
     ),
 }
 

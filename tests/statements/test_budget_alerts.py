@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from billing.models import Budget, BudgetAlert, FundOrgPattern, Project
+from billing.models import PI, Budget, BudgetAlert, FundOrgPattern, Project
 from billing.selectors.budgets import budget_status
 from statements.models import Notice, PortalDelegate
 from statements.services import alerts as alerts_service
@@ -122,7 +122,7 @@ def test_a_monthly_budget_counts_its_own_month_only(month: Any, focus_files: Any
 
 
 def test_the_delegates_who_see_the_project_are_told_and_the_others_are_not(month: Any) -> None:
-    alice = Project.objects.get(code="genomics").pi
+    alice = PI.objects.get(email="alice@example.edu")
     PortalDelegate.objects.create(pi=alice, email="lab@example.edu", all_projects=True)
     other = PortalDelegate.objects.create(pi=alice, email="grants@example.edu")
     other.projects.set([Project.objects.create(code="proteomics", pi=alice)])
