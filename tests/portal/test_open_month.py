@@ -170,3 +170,15 @@ def test_a_pi_sets_a_budget_only_when_the_office_allows_it(open_month: World) ->
     budget = Budget.objects.get()
     assert (budget.amount, budget.thresholds, budget.set_by) == (Decimal("250"), [75, 100], "pi")
     assert signed_in(open_month.dana).post(url, form).status_code == 403  # a delegate is not the PI
+
+
+def test_a_disputed_charge_stays_disputed_when_the_rules_run_again(open_month: World) -> None:
+    from billing.services.rules import period_reevaluate
+    from chargeback.audit import Actor
+
+    vm = Charge.objects.get(resource_id="feb-gen-vm")
+    signed_in(open_month.alice).post(f"/portal/projects/{open_month.genomics.pk}/disputes/",
+                                     {"charge": [vm.pk], "comment": "not ours"})  # fmt: skip
+    period_reevaluate(period=OPEN, actor=Actor.cli())
+    vm.refresh_from_db()
+    assert (vm.review_state, vm.flag_reason_list) == ("flagged", ["disputed"])
