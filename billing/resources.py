@@ -20,6 +20,7 @@ from billing.models import (
     PI,
     AccountMapping,
     BillingPeriod,
+    Budget,
     Charge,
     FlagPattern,
     Fund,
@@ -32,7 +33,9 @@ from billing.models import (
     SubsidyRule,
     TagMapping,
 )
+from billing.models.budgets import format_thresholds, parse_thresholds
 from billing.services.funding import project_funding_check
+from chargeback.models import Organization
 from chargeback.spreadsheet import FORMULA_STARTS, escape_formula
 from chargeback.text import control_character_message
 
@@ -487,3 +490,50 @@ class ProjectFundingResource(ConfigResource):
         for project in Project.objects.filter(code__in=codes).order_by("code"):
             project_funding_check(project=project)
         super().after_import(dataset, result, **kwargs)
+
+
+# Budgets ------------------------------------------------------------------------------------------
+
+
+class ThresholdsWidget(widgets.Widget):
+    """Percentages as `50/80/100` (commas, semicolons or spaces also separate); blank is 50/80/100."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> list[int]:
+        try:
+            return parse_thresholds(str(value if value is not None else ""))
+        except ValidationError as exc:
+            raise ValueError(exc.messages[0]) from None
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
+        return format_thresholds(list(value or []))
+
+
+class BudgetResource(ConfigResource):
+    """A budget per project (project_code) or per fund (fund_org), for each month or over the award."""
+
+    project = Field(attribute="project", column_name="project_code", widget=ProjectByCodeWidget())
+    amount = Field(attribute="amount", column_name="amount", widget=ExactDecimalWidget())
+    thresholds = Field(attribute="thresholds", column_name="thresholds", widget=ThresholdsWidget())
+
+    class Meta:
+        model = Budget
+        import_id_fields = ["project", "fund_org", "span"]
+        fields = ["project", "fund_org", "amount", "currency", "span", "thresholds"]
+        export_order = fields
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def get_queryset(self) -> Any:
+        return Budget.objects.select_related("project").order_by("project__code", "fund_org", "span")
+
+    def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        for name in ("project_code", "fund_org"):
+            if name in row:
+                row[name] = str(row[name] or "").strip()
+        if "span" in row:
+            row["span"] = str(row["span"] or "").strip().lower() or Budget.Span.MONTH
+        if not str(row.get("currency") or "").strip():
+            row["currency"] = Organization.current().expected_currency
+        else:
+            row["currency"] = str(row["currency"]).strip().upper()

@@ -61,6 +61,9 @@ class Organization(models.Model):
         default="{organization} statement for {period}: {amount_due}",
         help_text="Variables: {organization} {period} {pi_name} {pi_email} {amount_due} {projects}",
     )
+    pis_set_budgets = models.BooleanField(
+        default=False, help_text="PIs may set the budgets and alert thresholds of their own projects on the portal"
+    )
     statement_email_intro = models.TextField(
         blank=True,
         default="Please find attached your research computing statements for {period}.",

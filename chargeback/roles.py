@@ -29,7 +29,10 @@ ROLE_APPS = ("billing", "chargeback", "statements", "journals")
 # Append-only records: nobody edits or deletes them through the admin (Django's bulk delete
 # does not call Model.delete), so even the finance admin only views them.
 APPEND_ONLY = {("chargeback", "auditevent"), ("billing", "reviewdecision"), ("billing", "periodtransition")}
-REVIEWER_EXTRA = {("billing", "approve_charge"), ("billing", "change_charge"), ("statements", "send_statement")}
+REVIEWER_EXTRA = {
+    ("billing", "approve_charge"), ("billing", "change_charge"), ("statements", "send_statement"),
+    ("statements", "resolve_dispute"),
+}  # fmt: skip
 
 
 def _create_permissions(apps: Any, using: str) -> list[str]:

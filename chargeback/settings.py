@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -317,6 +318,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-imports": {"task": "billing.tasks.sweep_imports", "schedule": 3600.0},
     # Award expiry notices (90, 60, 30 days before a fund ends); each is written and sent once.
     "fund-notices": {"task": "statements.tasks.send_fund_notices", "schedule": 86400.0},
+    # Portal notices (dispute replies, digests, budget alerts) whose task was lost.
+    "sweep-notices": {"task": "statements.tasks.sweep_notices", "schedule": 60.0},
+    # Every morning: the reviewers' digest of open disputes, and budget alerts held back by yesterday's digest.
+    "dispute-digest": {"task": "statements.tasks.dispute_digest", "schedule": crontab(hour=7, minute=0)},
+    "budget-alerts": {"task": "statements.tasks.budget_alerts", "schedule": crontab(hour=7, minute=5)},
 }
 
 # `openchargeback serve`: where it listens unless --host and --port say otherwise.

@@ -279,3 +279,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(SEND)
+
+
+from statements import admin_disputes  # noqa: E402,F401  (disputes and notices)

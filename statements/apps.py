@@ -8,10 +8,15 @@ class StatementsConfig(AppConfig):
     verbose_name = "Statements"
 
     def ready(self) -> None:
+        from billing.selectors.readiness import register as register_readiness
         from billing.selectors.reconciliation import register_statements_total
+        from billing.services import after_import
         from billing.services.finalize_checks import register
-        from statements.selectors import statements_total
+        from statements.selectors import open_dispute_problems, statements_total
+        from statements.services.alerts import alerts_after_import
         from statements.services.generate import finalize_check
 
         register(finalize_check)
         register_statements_total(statements_total)
+        register_readiness(open_dispute_problems)  # an open dispute holds its month open
+        after_import.register(alerts_after_import)

@@ -283,3 +283,84 @@ class FundNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}-day notice of {self.fund_id} to {self.recipient}"
+
+
+class Dispute(models.Model):
+    """A PI's or delegate's objection to charges of the open month, and the reviewer's answer.
+
+    The charges are flagged `disputed` (billing.services.charge_flags) while the dispute is open:
+    they stay out of the statements and in the review queue, and the month cannot close.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    class Outcome(models.TextChoices):
+        APPROVE = "approve", "Approved as is"
+        REATTRIBUTE = "reattribute", "Attribution fixed"
+        REJECT = "reject", "Rejected (not billed)"
+
+    period = models.ForeignKey(BillingPeriod, on_delete=models.PROTECT, related_name="disputes")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="disputes")
+    pi = models.ForeignKey(PI, on_delete=models.PROTECT, related_name="disputes")
+    charges = models.ManyToManyField("billing.Charge", related_name="disputes")
+    service_name = models.CharField(max_length=300, blank=True, help_text="Set when a whole service line is disputed")
+    comment = models.TextField()
+    raised_by = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
+    reply = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "period"], name="dispute_status_period")]
+        permissions = [("resolve_dispute", "Can resolve disputes raised on the portal")]
+
+    def __str__(self) -> str:
+        what = f"service {self.service_name}" if self.service_name else "charges"
+        return f"dispute {self.pk}: {self.project.code} {what} ({self.period.period})"
+
+
+class Notice(models.Model):
+    """The outbox of portal notices: a dispute's resolution, the reviewers' dispute digest, budget alerts.
+
+    `key` is unique: the decision to send a notice (`dispute-resolved:<id>`,
+    `budget-alerts:<email>:<day>` …) writes at most one row, so nobody is told twice; a worker
+    claims the row with a conditional update (pending → sending) before it sends.
+    """
+
+    class Kind(models.TextChoices):
+        DISPUTE_RESOLVED = "dispute_resolved", "Dispute resolved"
+        DISPUTE_DIGEST = "dispute_digest", "Open disputes (daily digest)"
+        BUDGET_ALERTS = "budget_alerts", "Budget alerts (daily digest)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    key = models.CharField(max_length=300, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    budget_alerts = models.ManyToManyField("billing.BudgetAlert", blank=True, related_name="notices")
+    dispute = models.ForeignKey(Dispute, null=True, blank=True, on_delete=models.PROTECT, related_name="notices")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="notice_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient}"

@@ -14,10 +14,11 @@ from django.utils import timezone
 from billing.models import BillingPeriod, Charge
 from billing.selectors import Basis
 from billing.selectors import billed_charges as billing_billed_charges
+from billing.selectors.readiness import Problem
 from billing.services.periods import period_validate
 from chargeback.errors import BillingError
 from chargeback.money import CENT
-from statements.models import Delivery, Statement, StatementLine
+from statements.models import Delivery, Dispute, Statement, StatementLine
 
 Kind = StatementLine.Kind
 
@@ -203,3 +204,22 @@ def outbox_rows(*, period: str | None = None, status: str | None = None, limit: 
 def outbox_stuck(*, period: str | None = None) -> list[dict[str, Any]]:
     """Deliveries in `sending`: a person checks whether they reached the recipient."""
     return outbox_rows(period=period, status=Delivery.Status.SENDING)
+
+
+def open_dispute_problems(period: BillingPeriod) -> list[Problem]:
+    """A readiness blocker (registered in `StatementsConfig.ready`): an open dispute holds its month open."""
+    disputes = list(
+        Dispute.objects.filter(period=period, status=Dispute.Status.OPEN).order_by("pk").values_list("pk", flat=True)
+    )
+    if not disputes:
+        return []
+    n = len(disputes)
+    numbers = ", ".join(f"#{pk}" for pk in disputes[:10])
+    return [
+        Problem(
+            "open_dispute",
+            f"period {period.period} has {n} open dispute{'s' if n > 1 else ''} ({numbers}): resolve "
+            "them in the admin (Statements › Disputes)",
+            n,
+        )
+    ]

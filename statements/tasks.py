@@ -10,7 +10,8 @@ from chargeback.audit import Actor
 from chargeback.celery import app
 from statements.selectors import statements_unrendered
 from statements.services.delivery import deliveries_due, delivery_send
-from statements.services.notices import notices_send
+from statements.services.fund_notices import notices_send
+from statements.services.notices import notice_send, notices_due
 from statements.services.render import statement_render
 
 log = logging.getLogger("openchargeback.statements")
@@ -56,3 +57,36 @@ def send_fund_notices() -> int:
     """The award expiry notices due today (beat, daily); each fund, threshold and PI once."""
     report = notices_send(actor=Actor.system("beat"))
     return report.sent
+
+
+@app.task(acks_late=True)
+def send_notice(notice_id: int) -> str:
+    outcome = notice_send(notice_id=notice_id)
+    log.info("notice %s", outcome, extra={"notice_id": notice_id})
+    return outcome
+
+
+@app.task
+def sweep_notices() -> int:
+    """Re-queue pending notices the broker lost or a temporary SMTP failure put back (beat, every minute)."""
+    due = notices_due()
+    for pk in due:
+        send_notice.delay(pk)
+    return len(due)
+
+
+@app.task
+def dispute_digest() -> int:
+    """Each reviewer's daily email while disputes are open (beat, every morning)."""
+    from statements.services.disputes import dispute_digest_queue
+
+    return len(dispute_digest_queue())
+
+
+@app.task
+def budget_alerts() -> int:
+    """Budgets evaluated and alert digests queued (beat, every morning: alerts held back by yesterday's digest)."""
+    from chargeback.audit import Actor
+    from statements.services.alerts import alerts_run
+
+    return len(alerts_run(actor=Actor.system("alerts")).notices)

@@ -153,7 +153,12 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="Flag reasons")
     def reasons(self, obj: Charge) -> str:
-        return ", ".join(obj.flag_reason_list) or "-"
+        reasons = ", ".join(obj.flag_reason_list) or "-"
+        if "disputed" not in obj.flag_reason_list:
+            return reasons
+        # What the PI wrote, from the charge's own review history (few charges are disputed).
+        dispute = obj.decisions.filter(decision=ReviewDecision.Decision.DISPUTE).order_by("-id").first()
+        return format_html('{} <q class="oc-dispute">{}</q>', reasons, dispute.note if dispute else "")
 
     @admin.display(description="From")
     def origin(self, obj: Charge) -> str:

@@ -25,6 +25,7 @@ REASONS = [
     ("negative_amount", "Credit or negative"),
     ("project_owner_change", "Project claimed by another PI"),
     ("outside_award", "Outside the fund's award"),
+    ("disputed", "Disputed by the PI"),
 ]
 
 

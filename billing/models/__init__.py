@@ -1,5 +1,6 @@
 """Billing data, one module per concept; `from billing.models import X` names any of them."""
 
+from .budgets import Budget, BudgetAlert
 from .charges import Charge, ImportBatch, ImportFile, ReviewDecision, import_upload_to
 from .funding import Fund, ProjectFunding
 from .invoices import ProviderInvoice
@@ -10,8 +11,8 @@ from .rules import PATTERN_FIELDS, FlagPattern, FundOrgPattern, TagMapping, vali
 from .sources import Source
 
 __all__ = [
-    "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Charge", "FlagPattern", "FundOrgPattern",
-    "Fund", "ProjectFunding", "ProviderInvoice",
+    "PATTERN_FIELDS", "PERIOD_RE", "PI", "AccountMapping", "BillingPeriod", "Budget", "BudgetAlert",
+    "Charge", "FlagPattern", "FundOrgPattern", "Fund", "ProjectFunding", "ProviderInvoice",
     "ImportBatch", "ImportFile", "PeriodTransition", "Project", "Rate", "Reevaluation", "ReviewDecision", "Source",
     "SubsidyRule", "SubsidyUsage", "TagMapping", "import_upload_to", "normalise_account", "period_validate",
     "validate_pattern_fields", "validate_period", "validate_regex",

@@ -223,6 +223,7 @@ class ReviewDecision(models.Model):
         REJECT = "reject", "Reject"
         REATTRIBUTE = "reattribute", "Fix attribution"
         CARRIED_OVER = "carried_over", "Carried over from a replaced batch"
+        DISPUTE = "dispute", "Disputed on the portal"
 
     charge = models.ForeignKey(Charge, on_delete=models.PROTECT, related_name="decisions")
     decision = models.CharField(max_length=20, choices=Decision.choices)

@@ -22,6 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from billing.models import BillingPeriod, Charge, ImportBatch, SubsidyUsage
+from billing.services.after_import import schedule as after_import_schedule
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 
@@ -75,6 +76,7 @@ def batch_rollback(*, batch_id: int, actor: Actor, reason: str) -> ImportBatch:
             actor=actor, action="batch.rollback", obj=batch, period=period.period, before=before,
             after={"status": ImportBatch.Status.ROLLED_BACK, "reason": reason},
         )  # fmt: skip
+        after_import_schedule(period=period.period, batch_id=batch.pk)  # spend fell: budget alerts may clear
     return batch
 
 

@@ -25,6 +25,7 @@ from import_export.results import Result, RowResult
 
 from billing.resources import (
     AccountMappingResource,
+    BudgetResource,
     FlagPatternResource,
     FundOrgPatternResource,
     FundResource,
@@ -54,6 +55,7 @@ KINDS: dict[str, type[resources.ModelResource]] = {
     "flag-patterns": FlagPatternResource,
     "fund-org-patterns": FundOrgPatternResource,
     "invoices": ProviderInvoiceResource,
+    "budgets": BudgetResource,
 }
 FILE_FORMATS: dict[str, type[base_formats.TablibFormat]] = {
     "csv": base_formats.CSV,

@@ -41,6 +41,7 @@ from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.money import from_scaled
 
+from .after_import import schedule as after_import_schedule
 from .carry_over import DecisionCounter, carry_over_decisions, recount_flags
 from .funding import award_flags_refresh
 from .ingest_report import IngestReport
@@ -323,6 +324,7 @@ def _batch_ingest(
             )  # fmt: skip
             if subsidy_ledger is not None:
                 subsidy_usage_record(ledger=subsidy_ledger, actor=actor)
+            after_import_schedule(period=period, batch_id=batch.pk)
     except BaseException:
         for name in stored:
             default_storage.delete(name)

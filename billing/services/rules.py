@@ -31,6 +31,7 @@ from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
 from billing.ingest.writer import MasterData
 from billing.models import BillingPeriod, Charge, ImportBatch, ReviewDecision
 from billing.selectors.funding import FundingMap, charge_day
+from billing.services.charge_flags import LATE_REASONS
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.money import ZERO
@@ -257,6 +258,8 @@ class _Evaluation:
             project_id = self.funding.project_id(attr.project_code)
             award = self.funding.award_reasons(project_id, attr.fund_org, day)
             reasons = (*reasons, *award) if award else reasons
+        if "," in flag_reasons:  # raised after import (a dispute): the rules did not make it, nor undo it
+            reasons = (*reasons, *(r for r in flag_reasons.split(",") if r in LATE_REASONS))
         new_reasons = "," + ",".join(reasons) + "," if reasons else ""
         new_state = state if state in DECIDED else (State.FLAGGED if reasons else State.OK)
 

@@ -33,6 +33,7 @@ from statements.portal import selectors
 from statements.portal.access import Access, access_for
 from statements.portal.filters import ChargeFilter, StatementFilter
 from statements.portal.forms import DelegateForm
+from statements.portal.open_month import charge_disputes, project_budgets
 from statements.portal.services import DelegationError, delegate_grant, delegate_revoke, delegate_update
 from statements.portal.tables import ChargeTable, StatementTable
 
@@ -87,10 +88,11 @@ def project(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
         raise Http404("No such project")
     detail = selectors.project_detail(access, obj, request.GET.get("period") or None)
     funding = project_funding_rows(project=obj, today=timezone.localdate())
-    return render(
-        request, "portal/project.html",
-        _context(request, access, "projects", f"Project {obj.code}", detail=detail, funding=funding),
+    context = _context(
+        request, access, "projects", f"Project {obj.code}", detail=detail, funding=funding,
+        **project_budgets(access, obj),
     )  # fmt: skip
+    return render(request, "portal/project.html", context)
 
 
 @portal_page
@@ -163,7 +165,9 @@ def charge(request: HttpRequest, access: Access, pk: int) -> HttpResponse:
     obj = selectors.portal_charge(access, pk)
     if obj is None:
         raise Http404("No such charge")
-    return render(request, "portal/charge.html", _context(request, access, "charges", f"Charge #{obj.pk}", charge=obj))
+    disputes = charge_disputes(access, obj)
+    context = _context(request, access, "charges", f"Charge #{obj.pk}", charge=obj, disputes=disputes)
+    return render(request, "portal/charge.html", context)
 
 
 CSV_COLUMNS = [

@@ -17,6 +17,7 @@ from billing.models import (
     PI,
     AccountMapping,
     BillingPeriod,
+    Budget,
     FlagPattern,
     Fund,
     FundOrgPattern,
@@ -48,6 +49,7 @@ MODELS: dict[str, type[models.Model]] = {
     "flag-patterns": FlagPattern,
     "fund-org-patterns": FundOrgPattern,
     "invoices": ProviderInvoice,
+    "budgets": Budget,
 }
 # A text field of each kind that a round trip must restore, and a value to overwrite it with.
 EDITED = {
@@ -63,6 +65,7 @@ EDITED = {
     "flag-patterns": "description",
     "fund-org-patterns": "description",
     "invoices": "issuer",
+    "budgets": "thresholds",
 }
 
 
@@ -113,6 +116,8 @@ def configuration(db: Any) -> None:
         source=Source.objects.get(name="aws"), invoice_id="EUINV-25-1", period=march, currency="EUR",
         total=Decimal("98765432.1234567891"), issuer="=AWS EMEA SARL", billing_account="123456789012",
     )  # fmt: skip
+    Budget.objects.create(project=genomics, amount=Decimal("1234.5678901234"), currency="USD", thresholds=[75, 100])
+    Budget.objects.create(fund_org="GEO-2025-014", amount=Decimal("50000"), currency="EUR", span="award")
 
 
 def snapshot(kind: str) -> list[dict[str, Any]]:
@@ -240,6 +245,10 @@ BAD_ROWS = {
     "invoices": (
         "source,invoice_id,month,currency,total\naws,INV-2,2025-03,USD,1.00\naws,INV-3,2025-02,USD,1.00\n",
         "invoices.csv, row 3, column month: no billing period '2025-02'",
+    ),
+    "budgets": (
+        "project_code,fund_org,amount,currency,span,thresholds\nclimate,,10,USD,month,\ngenomics-core,,-5,USD,month,\n",
+        "budgets.csv, row 3, column amount: Ensure this value is greater than or equal to 0.01.",
     ),
 }
 

@@ -21,7 +21,10 @@ def test_show_gives_a_statement_with_its_lines_in_json(run, closed_period):
         ("usage", "aws", "Compute", "BIO-1", 3),
         ("usage", "aws", "Storage", "BIO-1", 1),
     ]
-    assert set(data["lines"][0]) == {"kind", "source", "service", "fund_org", "charges", "list", "discount", "amount"}
+    assert set(data["lines"][0]) == {
+        "kind", "source", "service", "fund_org", "charges", "list", "discount", "amount",
+        "amortized", "corrects",  # the source's billing basis; the month a correction corrects
+    }  # fmt: skip
     for ln in data["lines"]:
         assert Decimal(ln["list"]) - Decimal(ln["discount"]) == Decimal(ln["amount"])
     assert sum(Decimal(ln["amount"]) for ln in data["lines"]) == Decimal(data["amount_due"]) == st.amount_due

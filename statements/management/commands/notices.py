@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from chargeback.command import ChargebackCommand, Error
-from statements.services.notices import notices_send
+from statements.services.fund_notices import notices_send
 
 
 class Command(ChargebackCommand):
