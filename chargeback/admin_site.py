@@ -1,4 +1,5 @@
-"""The admin site: the finance workspace. Its index page is the billing dashboard.
+"""The admin site: the finance workspace. Its index page is the billing dashboard; its menu (the
+index and the side menu) follows the month (chargeback.navigation).
 
 Signing in goes through django-allauth (email sign-in, rate-limited failures): the admin's own
 login form is never shown, so it cannot be used to get around those limits. The admin's "Log out"
@@ -24,6 +25,20 @@ class ChargebackAdminSite(admin.AdminSite):
     site_header = "OpenChargeback"
     site_title = "OpenChargeback"
     index_title = "Billing"
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
+        """The menu in the order of the month (chargeback.navigation); one app's page stays Django's."""
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
+        from billing.selectors.figures import open_flagged_count
+        from chargeback.navigation import Link, arrange
+
+        user = request.user
+        links = [Link("overview", "Dashboard", reverse("admin:index", current_app=self.name), "dashboard")]
+        if user.has_perm("billing.import_charges"):
+            links.append(Link("import", "Import files", reverse("admin:billing_importbatch_import"), "import-files"))
+        badges = {"billing.charge": open_flagged_count()} if user.has_perm("billing.view_charge") else {}
+        return arrange(self._build_app_dict(request).values(), links=links, badges=badges, path=request.path)
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         from chargeback.dashboard import dashboard_context
