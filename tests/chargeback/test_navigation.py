@@ -59,7 +59,7 @@ def test_the_index_and_the_side_menu_list_the_steps_of_the_month_in_order(financ
     assert sections(periods_page, "nav-sidebar") == MONTH
     assert entries(index, "import") == ["Import files", "Import history"]
     assert entries(index, "review")[:2] == ["Review queue", "Review decisions"]
-    assert entries(index, "rules")[0] == "Sources"
+    assert entries(index, "rules")[0] == "Settings"
     assert entries(index, "people")[:2] == ["Projects", "PIs"]
     # One app's own page (the breadcrumbs link to it) still lists that app's models.
     assert "Billing periods" in client.get("/admin/billing/").content.decode()
@@ -93,6 +93,8 @@ def test_a_viewer_sees_the_steps_without_the_pages_they_may_not_open():
     viewer = make_staff("viewer@example.edu", "Viewer")
     index = signed_in(viewer).get("/admin/").content.decode()
     assert "Import files" not in entries(index, "import")
+    assert "Settings" not in entries(index, "rules")
+    assert signed_in(viewer).get("/admin/settings/").status_code == 403
 
 
 def test_the_dashboard_still_shows_its_figures_above_the_menu(finance_admin, month):
