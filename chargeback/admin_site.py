@@ -1,5 +1,6 @@
 """The admin site: the finance workspace. Its index page is the billing dashboard; its menu (the
-index and the side menu) follows the month (chargeback.navigation); it adds the settings page.
+index and the side menu) follows the month (chargeback.navigation); it adds the settings page and
+the finance pages of a project and of a PI.
 
 Signing in goes through django-allauth (email sign-in, rate-limited failures): the admin's own
 login form is never shown, so it cannot be used to get around those limits. The admin's "Log out"
@@ -45,9 +46,12 @@ class ChargebackAdminSite(admin.AdminSite):
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         from billing.admin.settings_page import settings_view
+        from statements.finance import pi_finance_view, project_finance_view
 
         own = [
             path("settings/", self.admin_view(settings_view), name="ocb_settings"),
+            path("finance/projects/<int:pk>/", self.admin_view(project_finance_view), name="ocb_project_finance"),
+            path("finance/pis/<int:pk>/", self.admin_view(pi_finance_view), name="ocb_pi_finance"),
         ]
         return own + super().get_urls()
 
