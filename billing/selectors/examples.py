@@ -52,7 +52,7 @@ def pattern_examples(*, sample: int = SAMPLE) -> PatternExamples:
     keys: Counter[str] = Counter()
     for r in rows:
         if isinstance(r["tags"], dict):
-            keys.update(r["tags"])
+            keys.update(list(r["tags"]))
     found.tag_keys = keys.most_common(12)
     for name in EXAMPLE_FIELDS:
         found.values[name] = _distinct((r[name] for r in rows), PER_FIELD)

@@ -165,7 +165,9 @@ def test_an_invalid_regex_saves_nothing_and_says_why(signed_in, month):
 def test_the_examples_come_from_this_installations_charges(signed_in, month):
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
     html = signed_in.get(URL).content.decode()
-    assert "<code>pi_email</code>" in html and "<code>project_id</code>" in html  # tag keys of the files
+    # The tag keys of the files, with how many of the charges carry each.
+    assert '<code>project_id</code> <span class="ocb-quiet">(4)</span>' in html
+    assert '<code>pi_email</code> <span class="ocb-quiet">(4)</span>' in html
     assert "<code>gpu-node-1</code>" in html
     assert '<code>BIO-2025-001</code> <span class="ocb-check ocb-check-ok">valid</span>' in html
     assert '<code>x</code> <span class="ocb-check ocb-check-bad">invalid</span>' in html
