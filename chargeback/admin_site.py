@@ -36,7 +36,7 @@ class ChargebackAdminSite(admin.AdminSite):
         from chargeback.navigation import Link, arrange
 
         user = request.user
-        links = [Link("overview", "Dashboard", reverse("admin:index", current_app=self.name), "dashboard")]
+        links = [Link("overview", "Dashboard", reverse("admin:index", current_app=self.name), "dashboard", exact=True)]
         if user.has_perm("billing.import_charges"):
             links.append(Link("import", "Import files", reverse("admin:billing_importbatch_import"), "import-files"))
         if may_open_settings(request):

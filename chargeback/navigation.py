@@ -67,6 +67,7 @@ class Link:
     name: str
     url: str
     key: str  # the id the template gives its row
+    exact: bool = False  # current only on this very address (the dashboard, not every page under it)
 
 
 def arrange(
@@ -82,7 +83,9 @@ def arrange(
     place = {key: (slug, i) for _, slug, keys in SECTIONS for i, key in enumerate(keys)}
     rows: dict[str, list[tuple[int, dict[str, Any]]]] = {slug: [] for _, slug, _ in SECTIONS}
     for order, link in enumerate(links):
-        entry: dict[str, Any] = {"name": link.name, "object_name": link.key, "admin_url": link.url, "page": True}
+        entry: dict[str, Any] = {
+            "name": link.name, "object_name": link.key, "admin_url": link.url, "page": True, "exact": link.exact,
+        }  # fmt: skip
         rows[link.section].append((-len(links) + order, entry))
     for app in apps:
         for model in app["models"]:
@@ -91,7 +94,12 @@ def arrange(
             entry = {**model, "name": RENAMED.get(key, model["name"]), "badge": badges.get(key)}
             rows[slug].append((order, entry))
     best = max(
-        (e["admin_url"] for entries in rows.values() for _, e in entries if path.startswith(e["admin_url"] or "\0")),
+        (
+            e["admin_url"]
+            for entries in rows.values()
+            for _, e in entries
+            if path == e["admin_url"] or (not e.get("exact") and path.startswith(e["admin_url"] or "\0"))
+        ),
         key=len,
         default=None,
     )

@@ -70,6 +70,10 @@ def test_the_side_menu_marks_the_page_being_shown(finance_admin):
     sidebar = page[page.index('id="nav-sidebar"') :]
     current = re.findall(r'<a href="([^"]+)" aria-current="page">', sidebar)
     assert current == ["/admin/billing/importbatch/import/"]
+    # The dashboard is the current page only on itself, not on every page under /admin/.
+    settings_page = signed_in(finance_admin).get("/admin/settings/").content.decode()
+    sidebar = settings_page[settings_page.index('id="nav-sidebar"') :]
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', sidebar) == ["/admin/settings/"]
 
 
 def test_the_review_entry_shows_how_many_charges_of_open_periods_are_flagged(finance_admin, month, run):
