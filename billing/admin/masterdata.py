@@ -16,6 +16,7 @@ from chargeback.admin_base import AuditedAdminMixin
 from chargeback.audit import actor_for, record_delete, record_save, records_imported
 from chargeback.text import refuse_control_characters
 
+from .costs import CostColumnsMixin, CostPeriodFilter
 from .exports import FilteredExportMixin
 from .splits import ProjectFundingInline
 
@@ -75,20 +76,28 @@ class SourceAdmin(MasterDataAdmin):
 
 
 @admin.register(PI)
-class PIAdmin(MasterDataAdmin):
+class PIAdmin(CostColumnsMixin, MasterDataAdmin):
     form = PIForm
     resource_classes = [PIResource]
-    list_display = ["email", "name", "user", "created_at"]
+    finance_url_name = "admin:ocb_pi_finance"
+    list_display = [
+        "email", "name", "cost_billed", "cost_listed", "cost_discount", "cost_charges", "finance_link", "user",
+    ]  # fmt: skip
+    list_filter = [CostPeriodFilter]
     search_fields = ["email", "name"]
     raw_id_fields = ["user"]
     show_full_result_count = False
 
 
 @admin.register(Project)
-class ProjectAdmin(MasterDataAdmin):
+class ProjectAdmin(CostColumnsMixin, MasterDataAdmin):
     resource_classes = [ProjectResource]
-    list_display = ["code", "pi", "title", "fund_org", "active", "fund_end_date"]
-    list_filter = ["active"]
+    finance_url_name = "admin:ocb_project_finance"
+    list_display = [
+        "code", "pi", "title", "cost_billed", "cost_listed", "cost_discount", "cost_charges", "finance_link",
+        "fund_org", "active",
+    ]  # fmt: skip
+    list_filter = [CostPeriodFilter, "active"]
     search_fields = ["code", "title", "fund_org", "pi__email"]
     list_select_related = ["pi"]
     autocomplete_fields = ["pi"]

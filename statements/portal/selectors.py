@@ -12,7 +12,7 @@ from django.db.models import Count, QuerySet
 from billing.models import BillingPeriod, Charge, Project
 from billing.selectors import BILLED_STATES, Basis, billed_amount, unrejected_charges
 from billing.selectors.figures import list_or_billed
-from chargeback.money import ZERO
+from chargeback.money import ZERO, round_cents
 from statements.models import Statement, StatementLine
 from statements.portal.access import Access
 
@@ -176,21 +176,20 @@ def project_rows(access: Access) -> list[ProjectRow]:
     return list(rows.values())
 
 
-@dataclass
-class ProjectDetail:
-    project: Project
-    period: str | None
-    periods: list[dict[str, Any]] = field(default_factory=list)
-    services: list[dict[str, Any]] = field(default_factory=list)
-    resources: list[dict[str, Any]] = field(default_factory=list)
-    fund_orgs: list[str] = field(default_factory=list)
+def period_costs(access: Access, *, project: Project | None = None) -> list[dict[str, Any]]:
+    """Per period and currency, newest first: the billed charges (count, list and billed cost, the
+    discount, and `list_total` as a statement shows it), the charges under review, and the amount
+    due of the current statements (None before there is one).
 
-
-def project_detail(access: Access, project: Project, period: str | None = None) -> ProjectDetail:
-    """Spend per period (the billed charges, those under review, and the statement), by service and top
-    resources. Billed cost means what the statements bill (`billing.selectors.figures`)."""
+    The portal's project page and the finance pages of a project and of a PI all read this, so a PI
+    and finance see the same figures. Billed cost means what the statements bill
+    (`billing.selectors.figures`); a PI with several projects has one statement per project.
+    """
     basis = Basis.of()
-    charges = portal_charges(access).filter(project=project).exclude(basis.off_bill())
+    charges = portal_charges(access).exclude(basis.off_bill())
+    current = _current(portal_statements(access))
+    if project is not None:
+        charges, current = charges.filter(project=project), current.filter(project=project)
     per_period: dict[tuple[str, str], dict[str, Any]] = {}
     grouped = (
         charges.values("period__period", "billing_currency", "review_state")
@@ -209,16 +208,39 @@ def project_detail(access: Access, project: Project, period: str | None = None) 
             row["billed_cost"] += r["billed"]
         else:
             row["flagged_charges"] += r["n"]
-    statements = {
-        (p, c): amount
-        for p, c, amount in _current(portal_statements(access))
-        .filter(project=project)
-        .values_list("period__period", "currency", "amount_due")
-    }
+    due: dict[tuple[str, str], Decimal] = {}
+    statements: dict[tuple[str, str], int] = defaultdict(int)
+    for p, c, amount in current.values_list("period__period", "currency", "amount_due"):
+        due[(p, c)] = due.get((p, c), ZERO) + amount
+        statements[(p, c)] += 1
     periods = sorted(per_period.values(), key=lambda r: (r["period"], r["currency"]))
     periods.sort(key=lambda r: r["period"], reverse=True)
     for row in periods:
-        row["statement_amount"] = statements.get((row["period"], row["currency"]))
+        key = (row["period"], row["currency"])
+        row["discount"] = row["list_cost"] - row["billed_cost"]
+        # The list price as a statement shows it: amount due plus discount, each rounded once.
+        row["list_total"] = round_cents(row["billed_cost"]) + round_cents(row["discount"])
+        row["statement_amount"] = due.get(key)
+        row["statements"] = statements[key]
+    return periods
+
+
+@dataclass
+class ProjectDetail:
+    project: Project
+    period: str | None
+    periods: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    fund_orgs: list[str] = field(default_factory=list)
+
+
+def project_detail(access: Access, project: Project, period: str | None = None) -> ProjectDetail:
+    """Spend per period (the billed charges, those under review, and the statement), by service and top
+    resources. Billed cost means what the statements bill (`billing.selectors.figures`)."""
+    basis = Basis.of()
+    charges = portal_charges(access).filter(project=project).exclude(basis.off_bill())
+    periods = period_costs(access, project=project)
     period_names = [p["period"] for p in periods]
     chosen = period if period in period_names else (period_names[0] if period_names else None)
     detail = ProjectDetail(project=project, period=chosen, periods=periods)

@@ -318,12 +318,12 @@ def test_the_page_renders_with_no_data_and_points_to_the_import(admin_client):
     html, d = page(admin_client)
     assert d == {"empty": True, "import_url": "/admin/billing/importbatch/"}
     assert "No billing data yet" in html and 'href="/admin/billing/importbatch/"' in html
-    assert 'class="app-billing module' in html  # the app list is still there
+    assert 'class="app-ocb-overview module' in html  # the app list is still there
 
 
 def test_the_app_list_and_recent_actions_stay_below_the_dashboard(admin_client, two_periods):
     html, _ = page(admin_client)
-    assert html.index("ocb-dashboard") < html.index('class="app-billing module')
+    assert html.index("ocb-dashboard") < html.index('class="app-ocb-overview module')
     assert 'id="recent-actions-module"' in html
 
 

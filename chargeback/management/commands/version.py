@@ -1,20 +1,13 @@
 from __future__ import annotations
 
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import django
 from django.db import connection
 
 from chargeback.command import ChargebackCommand
-
-
-def product_version() -> str:
-    try:
-        return version("openchargeback")
-    except PackageNotFoundError:  # pragma: no cover - run from a checkout that is not installed
-        return "unknown (not installed)"
+from chargeback.system_info import product_version
 
 
 class Command(ChargebackCommand):
