@@ -62,6 +62,9 @@ def _from_yaml(path: Path) -> ConfigFile:
     if not isinstance(data, dict):
         raise ConfigFileError(f"{path}: not an OpenChargeback config.yaml (the top level is not a mapping)")
     config = ConfigFile(path=path, yaml=True, has_rules=any(k in data for k in RULE_KEYS))
+    # The older tool had no close step: its `generate` billed the month as it stood. With its
+    # config, `generate` closes an open month first (still refused while `periods check` blocks).
+    config.values["OPENCHARGEBACK_GENERATE_CLOSES_OPEN"] = "true"
     mapper = _Mapper(config, path.resolve().parent)
     for key, value in data.items():
         handler = getattr(mapper, f"map_{key}", None) if isinstance(key, str) else None

@@ -336,6 +336,8 @@ OPENCHARGEBACK_PUBLIC_URL = env_str("OPENCHARGEBACK_PUBLIC_URL")
 OPENCHARGEBACK_OUTBOX_STALE_SECONDS = env_int("OPENCHARGEBACK_OUTBOX_STALE_SECONDS", 300)
 # Seconds before the 2nd, 3rd, … attempt after a temporary SMTP failure (the last one repeats).
 OPENCHARGEBACK_OUTBOX_BACKOFF_SECONDS = env_seconds_list("OPENCHARGEBACK_OUTBOX_BACKOFF_SECONDS", "60,300,900,3600")
+# `generate` closes an open month first, as the older tool's did (on by default with its config.yaml).
+OPENCHARGEBACK_GENERATE_CLOSES_OPEN = env_bool("OPENCHARGEBACK_GENERATE_CLOSES_OPEN", False)
 # Beat answers `celery inspect ping` (its container health check) while its scheduler ticks.
 CELERY_BEAT_ENABLE_REMOTE_CONTROL = True
 

@@ -26,7 +26,7 @@ from billing.selectors import Basis, billed_amount
 from billing.selectors.figures import list_or_billed
 from billing.selectors.funding import FundingMap, Split
 from billing.selectors.readiness import readiness_require
-from billing.services.periods import period_validate
+from billing.services.periods import period_close, period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.models import Organization
@@ -143,6 +143,7 @@ class GenerationReport:
     files: list[str] = field(default_factory=list)
     previews: list[dict[str, Any]] = field(default_factory=list)
     deliveries_queued: int = 0
+    closed_first: bool = False  # the open period was closed first (`close_open`)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,7 +154,7 @@ class GenerationReport:
             "excluded_flagged_cost": format(self.excluded_flagged_cost, "f"),
             "rejected_charges": self.rejected_charges, "statement_ids": self.statement_ids,
             "run_id": self.run_id, "output_dir": self.output_dir, "files": self.files,
-            "deliveries_queued": self.deliveries_queued,
+            "deliveries_queued": self.deliveries_queued, "closed_first": self.closed_first,
         }  # fmt: skip
 
 
@@ -247,12 +248,15 @@ def statements_generate(
     dry_run: bool = False,
     send: bool = False,
     force: bool = False,
+    close_open: bool = False,
 ) -> GenerationReport:
     """Freeze the statements of a closed period and queue their PDFs (and email with `send`).
 
     Statements whose content did not change keep their version (so generating again is a no-op);
     `force` makes a new version of each anyway (e.g. after the branding changed). An open period
-    can only be previewed (`dry_run`): its PDFs are watermarked DRAFT and nothing is saved.
+    can only be previewed (`dry_run`): its PDFs are watermarked DRAFT and nothing is saved; with
+    `close_open` it is closed first (`period_close`, refused while `periods check` names a blocker),
+    as the older tool's `generate` billed the month as it stood.
     """
     from statements.services.delivery import deliveries_queue
     from statements.services.render import statement_context
@@ -260,6 +264,13 @@ def statements_generate(
 
     period_validate(period)
     report = GenerationReport(period=period, dry_run=dry_run, pi_email=(pi_email or "").strip().lower())
+    if (
+        close_open
+        and not dry_run
+        and BillingPeriod.objects.filter(period=period, status=BillingPeriod.Status.OPEN).exists()
+    ):
+        period_close(period=period, actor=actor, notes="closed by generate")
+        report.closed_first = True
     drafts: list[tuple[Statement, dict[str, Any]]] = []
     with transaction.atomic():
         obj = BillingPeriod.objects.select_for_update().filter(period=period).first()

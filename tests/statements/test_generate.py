@@ -186,3 +186,25 @@ def test_finalizing_needs_current_statements(run, closed_period):
     Source.objects.filter(name="aws").update(credit_fund_org="RC-0001", gl_account="4400")
     assert run("export-journal", "-p", closed_period).code == 0  # finalizing also needs the journal
     assert run("periods", "finalize", closed_period).code == 0
+
+
+def test_generate_close_closes_an_open_month_only_when_nothing_blocks_it(run, focus_files, seeded):
+    from billing.models import Charge
+
+    from .conftest import ROWS
+
+    assert run("ingest", str(write_rows(focus_files, ROWS)), "-s", "aws", "-p", "2025-01").code == 0
+    plain = run("generate", "-p", "2025-01")
+    assert plain.code == 1 and plain.err.startswith("period 2025-01 is open; close it before generating")
+
+    blocked = run("generate", "-p", "2025-01", "--close")  # the refund is still flagged
+    assert blocked.code == 1 and "flagged charge not yet decided" in blocked.err
+    assert BillingPeriod.objects.get(period="2025-01").status == "open"
+    assert not Statement.objects.exists()
+
+    refund = Charge.objects.get(resource_id="refund")
+    assert run("review", "reject", "--id", str(refund.pk), "--note", "not confirmed").code == 0
+    done = run("generate", "-p", "2025-01", "--close", "--format", "json")
+    assert done.code == 0, done.err
+    assert done.json()["closed_first"] is True and done.json()["statements"] == Statement.objects.count() > 0
+    assert BillingPeriod.objects.get(period="2025-01").status == "closed"
