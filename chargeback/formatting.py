@@ -23,7 +23,7 @@ def money_html(amount: Decimal | None, currency: str = "") -> str:
     """Money for admin pages: to the cent with its currency code, the exact stored value on hover."""
     if amount is None:
         return "-"
-    exact = f"{amount:f} {currency}".strip()
+    exact = f"{amount.normalize():f} {currency}".strip()
     return format_html('<span class="oc-money" title="{}">{}</span>', exact, money(amount, currency))
 
 

@@ -169,3 +169,11 @@ def outbox_rows(*, period: str | None = None, status: str | None = None, limit: 
 def outbox_stuck(*, period: str | None = None) -> list[dict[str, Any]]:
     """Deliveries in `sending`: a person checks whether they reached the recipient."""
     return outbox_rows(period=period, status=Delivery.Status.SENDING)
+
+
+def statement_counts(*, period: BillingPeriod) -> dict[str, int]:
+    """A period's statements per status (superseded versions included), every status present."""
+    counts = dict.fromkeys(Statement.Status.values, 0)
+    for status, n in Statement.objects.filter(period=period).order_by().values_list("status").annotate(n=Count("id")):
+        counts[status] = n
+    return counts

@@ -62,7 +62,8 @@ def test_a_row_is_approved_with_a_note_after_seeing_why_it_was_flagged(client, r
     assert "Missing PI" in html and 'value="Approve charge"' in html
     assert Charge.objects.get(pk=orphan.pk).review_state == "flagged"  # nothing before confirming
     done = client.post(
-        review_url(orphan, "approve"), {"confirm": "yes", "note": "lab manager confirmed", "filters": "reason=missing_pi"}
+        review_url(orphan, "approve"),
+        {"confirm": "yes", "note": "lab manager confirmed", "filters": "reason=missing_pi"},
     )
     assert done.status_code == 302 and done["Location"] == f"{QUEUE}?reason=missing_pi"
     assert Charge.objects.get(pk=orphan.pk).review_state == "approved"
