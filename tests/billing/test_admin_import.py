@@ -225,6 +225,12 @@ class TestUploadPreviewConfirm:
         confirm(finance, again)
         assert ImportBatch.objects.get().source.name == "hpc"
 
+    def test_an_undetectable_period_is_asked_for_in_the_admin_s_words(self, finance, focus_files: FocusFiles):
+        response = upload(finance, focus_files.write("hpc-usage.csv", []))  # no period in its name or rows
+        error = response.context["error"]
+        assert error == "cannot tell the billing period from the file names or contents; choose the period"
+        assert "--period" not in response.content.decode()
+
     def test_a_closed_period_is_refused_in_the_preview(self, finance, focus_files: FocusFiles):
         imported(focus_files.write("hpc-2025-01.csv", [minimal_row("1")]))
         period_close(period="2025-01", actor=Actor.cli())
