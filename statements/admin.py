@@ -26,7 +26,7 @@ from billing.models import PI, BillingPeriod, Project
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError, DomainError
-from chargeback.formatting import money
+from chargeback.formatting import money, money_html
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.selectors import generation_progress
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
@@ -45,7 +45,9 @@ class StatementLineInline(ReadOnlyInline):
 
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdmin):
-    list_display = ["number", "version", "status", "pi", "project", "amount", "pdf_link", "created_at"]
+    # Narrow enough for 1366 px with the side menu open: Amount due and the PDF always in view.
+    list_display = ["numbered", "status", "pi_name", "project", "amount", "pdf_link", "created"]
+    list_display_links = ["numbered"]
     list_filter = ["status", "period"]
     list_select_related = ["pi", "project", "period"]
     search_fields = ["=number", "pi__email", "project__code"]
@@ -70,9 +72,21 @@ class StatementAdmin(ReadOnlyAdmin):
         ]
         return own + super().get_urls()
 
-    @admin.display(description="Amount due")
+    @admin.display(description="Amount due", ordering="amount_due")
     def amount(self, obj: Statement) -> str:
-        return money(obj.amount_due, obj.currency)
+        return money_html(obj.amount_due, obj.currency)
+
+    @admin.display(description="Number", ordering="number")
+    def numbered(self, obj: Statement) -> str:
+        return f"{obj.number} v{obj.version}"
+
+    @admin.display(description="PI", ordering="pi__email")
+    def pi_name(self, obj: Statement) -> str:
+        return format_html('<span title="{}">{}</span>', obj.pi.email, obj.pi.name or obj.pi.email)
+
+    @admin.display(description="Generated", ordering="created_at")
+    def created(self, obj: Statement) -> str:
+        return f"{obj.created_at:%Y-%m-%d}"
 
     @admin.display(description="PDF")
     def pdf_link(self, obj: Statement) -> str:

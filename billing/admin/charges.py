@@ -123,7 +123,8 @@ class ChargeAdmin(RowReviewMixin, FilteredExportMixin, ExportMixin, ReadOnlyAdmi
     formats = FORMATS
 
     # What a reviewer decides on, narrow enough for 1366 px with the side menu open.
-    list_display = ["id", "period_name", "pi_name", "project_code", "service", "billed", "flags"]
+    list_display = ["period_name", "pi_name", "project_code", "service", "billed", "flags"]
+    list_display_links = ["period_name"]
     list_filter = [ReviewFilter, PeriodFilter, "source", FlagReasonFilter, AmountFilter, PiFilter, ProjectFilter]
     search_fields = ["resource_id", "pi__email", "project__code", "fund_org"]  # exact matches, see below
     search_help_text = "A resource id, PI email, project code or fund/org (exact)"

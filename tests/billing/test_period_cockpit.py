@@ -66,7 +66,9 @@ def test_statements_and_journal_come_in_as_sections_with_their_actions(client, f
 def test_close_and_reopen_are_buttons_that_move_the_period_here(client, finance_admin, month):
     client.force_login(finance_admin)
     move = reverse("admin:billing_billingperiod_move", args=[month.pk, "closed"])
-    assert buttons(cockpit(client, month).content.decode()) == [(move, "Close period")]
+    html = cockpit(client, month).content.decode()
+    assert buttons(html) == [(move, "Close period")]
+    assert html.index('class="ocb-move"') < html.index('id="billingperiod_form"')  # never a nested form
     response = client.post(move, {"cockpit": "1", "reason": ""})
     assert response["Location"] == reverse("admin:billing_billingperiod_change", args=[month.pk])
     month.refresh_from_db()
