@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 export DEBUG ?= true
+# The port `make demo` and `make serve` listen on: make demo PORT=8001
+PORT ?= 8000
 
 .PHONY: demo test lint typecheck pytest pytest-postgres venv clean serve focus-validator mutate
 
@@ -19,15 +21,15 @@ demo: venv
 	$(BIN)/openchargeback migrate --no-input -v 0
 	$(BIN)/openchargeback load-demo
 	@echo ""
-	@echo "OpenChargeback is running on http://127.0.0.1:8000/admin/"
+	@echo "OpenChargeback is running on http://127.0.0.1:$(PORT)/admin/"
 	@echo "Sign in as finance@example.edu with password 'demo-finance' and the authenticator code"
 	@echo "of secret OCBDEMO2FINANCE7AUTHENTICATORAPP, or a recovery code printed above (see README)."
-	@echo "PIs: http://127.0.0.1:8000/portal/ as alice.chen@example.edu with password 'demo-pi'."
+	@echo "PIs: http://127.0.0.1:$(PORT)/portal/ as alice.chen@example.edu with password 'demo-pi'."
 	@echo "Press Ctrl+C to stop."
-	$(BIN)/openchargeback runserver 127.0.0.1:8000
+	$(BIN)/openchargeback serve --host 127.0.0.1 --port $(PORT)
 
 serve: venv
-	$(BIN)/openchargeback runserver 127.0.0.1:8000
+	$(BIN)/openchargeback serve --host 127.0.0.1 --port $(PORT)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from billing.models import PERIOD_RE, BillingPeriod, Charge
+from billing.selectors.checklist import period_checklist
 from billing.selectors.dashboard import (
     CostRow,
     CurrencyTotals,
@@ -28,13 +29,14 @@ from billing.selectors.dashboard import (
 )
 from billing.selectors.data_status import data_status
 from chargeback.formatting import money
-from chargeback.money import ZERO
+from chargeback.money import ZERO, round_cents
 
 Status = BillingPeriod.Status
 TENTH = Decimal("0.1")
 
 # The month chart's drawing area (SVG user units; the SVG scales to the box it is in).
-CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BASE = 600, 200, 8, 170
+# The top leaves room for the value written above the tallest column.
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BASE = 600, 200, 22, 170
 MAX_SLOT = 90
 
 
@@ -88,6 +90,7 @@ def _present(request: HttpRequest, f: PeriodFigures, periods: Sequence[PeriodRef
             for p in periods
         ],
         "next_steps": next_steps(request, f),
+        "period_url": _period_url(request, period.id),
         "mixed_currencies": f.mixed_currencies,
         "currencies": f.currencies,
         "totals": [_totals(t) for t in totals],
@@ -143,9 +146,11 @@ def _percent(value: Decimal) -> str:
 
 
 def next_steps(request: HttpRequest, f: PeriodFigures) -> list[Step]:
-    """What to do next with the period, as links only where the user has the permission."""
+    """What to do next with the period, from its checklist (the period page's), as links only where
+    the user has the permission. Every state but finalized offers a way forward."""
     user = request.user
     period = f.period
+    checks = {c.key: c for c in period_checklist(f)}
 
     def move(to_status: str, perm: str) -> str | None:
         # The period admin's confirmation page for the move (close, reopen, finalize).
@@ -156,31 +161,29 @@ def next_steps(request: HttpRequest, f: PeriodFigures) -> list[Step]:
     if period.status == Status.FINALIZED:
         when = f"{period.finalized_at:%Y-%m-%d}" if period.finalized_at else "an unknown date"
         return [Step(f"Finalized on {when}")]
-    flagged = f.flagged_charges
+    flagged = f.flagged_charges if not checks["flagged"].ok else 0
     if period.status == Status.CLOSED:
+        statements = _statements_step(user, period)
+        journal = Step("Export journal", _journal_url(request, period.id))
         if flagged:
+            # Review needs the period open; statements and the journal leave flagged charges out.
             return [
-                Step(
-                    f"Reopen the period to review {_charges(flagged)}",
-                    move(Status.OPEN, "billing.close_period"),
-                    note="a period with flagged charges cannot be finalized",
-                )
+                Step(f"Reopen the period to review {_charges(flagged)}", move(Status.OPEN, "billing.close_period")),
+                Step(statements.label, statements.url, note="flagged charges are left out until approved"),
+                journal,
             ]
-        return [
-            _statements_step(user, period),
-            Step("Export journal", _journal_url(request, period.id)),
-            Step("Finalize the period", move(Status.FINALIZED, "billing.finalize_period")),
-        ]
+        return [statements, journal, Step("Finalize the period", move(Status.FINALIZED, "billing.finalize_period"))]
     if not f.has_imports:
         return [Step("Import files", _import_url(request))]
+    close = Step("Close the period", move(Status.CLOSED, "billing.close_period"))
     if flagged:
         url = None
         if user.has_perm("billing.approve_charge"):
             # The review queue's own period and review-state filters.
             query = urlencode({"period": period.period, "review": Charge.ReviewState.FLAGGED})
             url = f"{reverse('admin:billing_charge_changelist')}?{query}"
-        return [Step(f"Review {_charges(flagged)}", url)]
-    return [Step("Close the period", move(Status.CLOSED, "billing.close_period"))]
+        return [Step(f"Review {_charges(flagged)}", url), Step(close.label, close.url, note="once reviewed")]
+    return [close]
 
 
 def _charges(n: int) -> str:
@@ -200,6 +203,12 @@ def _statements_step(user: Any, period: Any) -> Step:
     if not user.has_perm("statements.view_statement"):
         url = None
     return Step("Statements", url, note=f"{total} generated, {sent} sent")
+
+
+def _period_url(request: HttpRequest, period_id: int) -> str | None:
+    if not request.user.has_perm("billing.view_billingperiod"):
+        return None
+    return reverse("admin:billing_billingperiod_change", args=[period_id])
 
 
 def _import_url(request: HttpRequest) -> str | None:
@@ -260,6 +269,16 @@ def _bars(rows: Sequence[CostRow]) -> list[dict[str, Any]]:
     return out
 
 
+def _short(amount: Decimal) -> str:
+    """A column's value in a few characters (12.1k, 1.23M); the exact amount is in its tooltip and table."""
+    size = abs(amount)
+    if size >= 1_000_000:
+        return f"{amount / 1_000_000:.2f}M"
+    if size >= 1_000:
+        return f"{amount / 1_000:.1f}k"
+    return f"{round_cents(amount):.0f}"
+
+
 def _month_charts(rows: Sequence[CostRow], selected: str) -> list[dict[str, Any]]:
     """One column chart per currency: the geometry of each column, computed here (no JavaScript)."""
     charts: dict[str, list[CostRow]] = {}
@@ -285,6 +304,8 @@ def _month_charts(rows: Sequence[CostRow], selected: str) -> list[dict[str, Any]
                     "y": f"{CHART_BASE - height:.1f}",
                     "height": f"{height:.1f}",
                     "label_x": f"{left + slot * i + slot / 2:.1f}",
+                    "value_y": f"{CHART_BASE - height - 4:.1f}",
+                    "short": _short(r.amount),
                 }
             )
         out.append(

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from chargeback.money import round_cents
 
@@ -19,9 +19,31 @@ def money(amount: Decimal | None, currency: str = "") -> str:
     return f"{text} {currency}".strip()
 
 
-def pretty_json(value: Any) -> str:
-    """JSON data (tags, audit before/after) as an indented, escaped block for admin pages."""
+def money_html(amount: Decimal | None, currency: str = "") -> str:
+    """Money for admin pages: to the cent with its currency code, the exact stored value on hover."""
+    if amount is None:
+        return "-"
+    exact = f"{amount.normalize():f} {currency}".strip()
+    return format_html('<span class="oc-money" title="{}">{}</span>', exact, money(amount, currency))
+
+
+def json_table(value: Any) -> str:
+    """JSON data (tags, audit before/after) as a key–value table; nested values stay compact JSON."""
+    if value is None or value == {} or value == []:
+        return "—"
+    if not isinstance(value, dict):
+        return format_html("<code>{}</code>", json.dumps(value, ensure_ascii=False))
+    rows = format_html_join(
+        "",
+        '<tr><th scope="row">{}</th><td>{}</td></tr>',
+        ((key, _scalar(value[key])) for key in sorted(value, key=str)),
+    )
+    return format_html('<table class="oc-kv"><tbody>{}</tbody></table>', rows)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
     if value is None:
         return "—"
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -300,7 +300,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "billing@localhost")
 
 # Celery: a Redis broker in production; in-process (eager) when no broker is configured.
 CELERY_TASK_ALWAYS_EAGER = not env_str("CELERY_BROKER_URL")
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
+# "memory://localhost//" rather than "memory://": kombu warns about a missing host name otherwise.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://localhost//"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True

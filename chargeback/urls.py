@@ -1,15 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from chargeback import health
+from chargeback.front_door import front_door
 from statements.portal.accounts import email_addresses_page
 
 # Every app's admin module registers its models here, not at start-up (see chargeback.apps).
 admin.autodiscover()
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", front_door, name="front_door"),
     # Health checks for load balancers and containers (no sign-in; they reveal nothing).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -27,7 +27,7 @@ from billing.selectors.data_status import data_status
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError, DomainError
-from chargeback.formatting import money
+from chargeback.formatting import money, money_html
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.selectors import generation_progress
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
@@ -47,7 +47,9 @@ class StatementLineInline(ReadOnlyInline):
 
 @admin.register(Statement)
 class StatementAdmin(ReadOnlyAdmin):
-    list_display = ["number", "version", "status", "pi", "project", "amount", "pdf_link", "created_at"]
+    # Narrow enough for 1366 px with the side menu open: Amount due and the PDF always in view.
+    list_display = ["numbered", "status", "pi_name", "project", "amount", "pdf_link", "created"]
+    list_display_links = ["numbered"]
     list_filter = ["status", "period"]
     list_select_related = ["pi", "project", "period"]
     search_fields = ["=number", "pi__email", "project__code"]
@@ -85,9 +87,21 @@ class StatementAdmin(ReadOnlyAdmin):
             return "final"
         return "provisional: " + "; ".join(f"{s.source} ({', '.join(s.reasons)})" for s in provisional)
 
-    @admin.display(description="Amount due")
+    @admin.display(description="Amount due", ordering="amount_due")
     def amount(self, obj: Statement) -> str:
-        return money(obj.amount_due, obj.currency)
+        return money_html(obj.amount_due, obj.currency)
+
+    @admin.display(description="Number", ordering="number")
+    def numbered(self, obj: Statement) -> str:
+        return f"{obj.number} v{obj.version}"
+
+    @admin.display(description="PI", ordering="pi__email")
+    def pi_name(self, obj: Statement) -> str:
+        return format_html('<span title="{}">{}</span>', obj.pi.email, obj.pi.name or obj.pi.email)
+
+    @admin.display(description="Generated", ordering="created_at")
+    def created(self, obj: Statement) -> str:
+        return f"{obj.created_at:%Y-%m-%d}"
 
     @admin.display(description="PDF")
     def pdf_link(self, obj: Statement) -> str:

@@ -223,3 +223,11 @@ def open_dispute_problems(period: BillingPeriod) -> list[Problem]:
             n,
         )
     ]
+
+
+def statement_counts(*, period: BillingPeriod) -> dict[str, int]:
+    """A period's statements per status (superseded versions included), every status present."""
+    counts = dict.fromkeys(Statement.Status.values, 0)
+    for status, n in Statement.objects.filter(period=period).order_by().values_list("status").annotate(n=Count("id")):
+        counts[status] = n
+    return counts

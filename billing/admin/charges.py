@@ -14,22 +14,50 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import URLPattern
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from import_export.admin import ExportMixin
 
 from billing.models import Charge, ImportFile, ReviewDecision
+from billing.reasons import reason_words
 from billing.resources import FORMATS, ChargeResource
 from billing.services.review import charges_approve, charges_reattribute, charges_reject
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError
-from chargeback.formatting import money, pretty_json
+from chargeback.formatting import json_table, money, money_html
 from chargeback.money import MoneySum
 from chargeback.text import refuse_control_characters
 
 from .exports import FilteredExportMixin
 from .filters import AmountFilter, FlagReasonFilter, PeriodFilter, PiFilter, ProjectFilter, ReviewFilter
+from .review_rows import RowReviewMixin, decided_message, flag_badges
+
+# Amounts shown to the cent with their currency code (the exact value on hover); unit prices and
+# quantities exactly, without the stored trailing zeros.
+MONEY_FIELDS = ["list_cost", "contracted_cost", "billed_cost", "effective_cost"]
+EXACT_FIELDS = ["list_unit_price", "contracted_unit_price", "pricing_quantity", "consumed_quantity"]
+
+
+def _money_column(name: str, label: str) -> Any:
+    @admin.display(description=label)
+    def shown(self: Any, obj: Charge) -> str:
+        return money_html(getattr(obj, name), obj.billing_currency)
+
+    return shown
+
+
+def _exact_column(name: str, label: str, unit: str) -> Any:
+    @admin.display(description=label)
+    def shown(self: Any, obj: Charge) -> str:
+        value = getattr(obj, name)
+        if value is None:
+            return "-"
+        return f"{value.normalize():,f} {getattr(obj, unit)}".strip()
+
+    return shown
+
 
 # The filtered set is counted (for pagination and totals) only up to this many rows: a page of
 # a million charges must not wait for a full COUNT(*) or SUM().
@@ -87,17 +115,16 @@ def _compact(data: dict[str, str] | None) -> str:
 
 
 @admin.register(Charge)
-class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
-    """The review queue (flagged charges by default) and every charge's detail; export of the
-    filtered charges as CSV or XLSX (formula-escaped)."""
+class ChargeAdmin(RowReviewMixin, FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
+    """The review queue (flagged charges of open periods by default) and every charge's detail;
+    export of the filtered charges as CSV or XLSX (formula-escaped)."""
 
     resource_classes = [ChargeResource]
     formats = FORMATS
 
-    list_display = [
-        "id", "period", "source_name", "pi_email", "project", "fund_org", "service_name", "resource", "billed",
-        "review_state", "reasons",
-    ]  # fmt: skip
+    # What a reviewer decides on, narrow enough for 1366 px with the side menu open.
+    list_display = ["period_name", "pi_name", "project_code", "service", "billed", "flags"]
+    list_display_links = ["period_name"]
     list_filter = [ReviewFilter, PeriodFilter, "source", FlagReasonFilter, AmountFilter, PiFilter, ProjectFilter]
     search_fields = ["resource_id", "pi__email", "project__code", "fund_org"]  # exact matches, see below
     search_help_text = "A resource id, PI email, project code or fund/org (exact)"
@@ -109,15 +136,17 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
     actions = ["approve_selected", "reject_selected", "reattribute_selected"]
     inlines = [ReviewDecisionInline]
     change_list_template = "admin/billing/charge/change_list.html"
+    change_form_template = "admin/billing/charge/change_form.html"
     fieldsets = [
         ("Attribution", {"fields": [
-            "pi", "project", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
+            "pi_label", "project", "fund_org", "cost_center", "account_code", "reference_1", "reference_2",
             "attribution_rule",
         ]}),
         ("Review", {"fields": ["review_state", "reasons", "origin"]}),
         ("Amounts", {"fields": [
-            "billing_currency", "list_cost", "list_unit_price", "contracted_cost", "contracted_unit_price",
-            "billed_cost", "effective_cost", "pricing_quantity", "pricing_unit", "consumed_quantity", "consumed_unit",
+            "billing_currency", "list_cost_shown", "list_unit_price_shown", "contracted_cost_shown",
+            "contracted_unit_price_shown", "billed_cost_shown", "effective_cost_shown", "pricing_quantity_shown",
+            "consumed_quantity_shown",
         ]}),
         ("Charge", {"fields": [
             "charge_category", "charge_class", "charge_frequency", "charge_description",
@@ -128,32 +157,64 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
             "service_name", "resource_id", "resource_name", "resource_type", "region_id", "region_name",
             "availability_zone", "sku_id", "sku_price_id", "invoice_id",
         ]}),
-        ("Accounts", {"fields": ["billing_account_id", "billing_account_name", "sub_account_id", "sub_account_name"]}),
+        ("Accounts", {"fields": [
+            "billing_account_id", "billing_account_name", "sub_account_id", "sub_account_name",
+        ]}),
         ("Everything else in the file", {"fields": ["tags_pretty", "focus_extra_pretty", "extensions_pretty"]}),
     ]  # fmt: skip
-    readonly_fields = ["reasons", "origin", "tags_pretty", "focus_extra_pretty", "extensions_pretty"]
+    readonly_fields = [
+        "pi_label", "reasons", "origin", "tags_pretty", "focus_extra_pretty", "extensions_pretty",
+        *(f"{name}_shown" for name in MONEY_FIELDS + EXACT_FIELDS),
+    ]  # fmt: skip
+
+    list_cost_shown = _money_column("list_cost", "List cost")
+    contracted_cost_shown = _money_column("contracted_cost", "Contracted cost")
+    billed_cost_shown = _money_column("billed_cost", "Billed cost")
+    effective_cost_shown = _money_column("effective_cost", "Effective cost")
+    list_unit_price_shown = _exact_column("list_unit_price", "List unit price", "billing_currency")
+    contracted_unit_price_shown = _exact_column("contracted_unit_price", "Contracted unit price", "billing_currency")
+    pricing_quantity_shown = _exact_column("pricing_quantity", "Pricing quantity", "pricing_unit")
+    consumed_quantity_shown = _exact_column("consumed_quantity", "Consumed quantity", "consumed_unit")
 
     # -- columns ----------------------------------------------------------------------------
     # Sorted through the index on (period, billed_cost): offered once a period is chosen.
     @admin.display(description="Billed", ordering="billed_cost")
     def billed(self, obj: Charge) -> str:
-        return format_html("{}", money(obj.billed_cost, obj.billing_currency))
+        return money_html(obj.billed_cost, obj.billing_currency)
 
-    @admin.display(description="Source")
-    def source_name(self, obj: Charge) -> str:
-        return obj.source.name
+    @admin.display(description="Period")
+    def period_name(self, obj: Charge) -> str:
+        return obj.period.period
 
     @admin.display(description="PI")
-    def pi_email(self, obj: Charge) -> str:
-        return obj.pi.email if obj.pi else "-"
+    def pi_name(self, obj: Charge) -> str:
+        if obj.pi is None:
+            return "-"
+        return format_html('<span title="{}">{}</span>', obj.pi.email, obj.pi.name or obj.pi.email)
 
-    @admin.display(description="Resource")
-    def resource(self, obj: Charge) -> str:
-        return (obj.resource_name or obj.resource_id)[:60]
+    @admin.display(description="PI")
+    def pi_label(self, obj: Charge) -> str:
+        return f"{obj.pi.name} <{obj.pi.email}>" if obj.pi and obj.pi.name else (obj.pi.email if obj.pi else "-")
+
+    @admin.display(description="Project")
+    def project_code(self, obj: Charge) -> str:
+        return obj.project.code if obj.project else "-"
+
+    @admin.display(description="Service")
+    def service(self, obj: Charge) -> str:
+        resource = obj.resource_name or obj.resource_id
+        return format_html(
+            '{}<br><span class="oc-quiet" title="{}">{}</span>',
+            obj.service_name or obj.source.display_name, resource, resource[:40],
+        )  # fmt: skip
+
+    @admin.display(description="Flags")
+    def flags(self, obj: Charge) -> str:
+        return flag_badges(obj)
 
     @admin.display(description="Flag reasons")
     def reasons(self, obj: Charge) -> str:
-        reasons = ", ".join(obj.flag_reason_list) or "-"
+        reasons = ", ".join(reason_words(r) for r in obj.flag_reason_list) or "-"
         if "disputed" not in obj.flag_reason_list:
             return reasons
         # What the PI wrote, from the charge's own review history (few charges are disputed).
@@ -172,15 +233,30 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="Tags")
     def tags_pretty(self, obj: Charge) -> str:
-        return pretty_json(obj.tags or {})
+        return json_table(obj.tags or {})
 
     @admin.display(description="Other FOCUS columns")
     def focus_extra_pretty(self, obj: Charge) -> str:
-        return pretty_json(obj.focus_extra or {})
+        return json_table(obj.focus_extra or {})
 
     @admin.display(description="Extension (x_*) and unknown columns")
     def extensions_pretty(self, obj: Charge) -> str:
-        return pretty_json(obj.extensions or {})
+        return json_table(obj.extensions or {})
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = list(super().get_list_display(request))
+        if self.has_approve_permission(request):
+            columns.append(self.row_actions_column(request))
+        return columns
+
+    def get_urls(self) -> list[URLPattern]:
+        return self.row_review_urls() + super().get_urls()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {"can_review": self.has_approve_permission(request), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
 
     def get_sortable_by(self, request: HttpRequest) -> Any:
         sortable = super().get_sortable_by(request)
@@ -218,6 +294,10 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
                     "count": count,
                     "amounts": [money(r["total"], r["billing_currency"]) for r in rows.order_by("billing_currency")],
                 }
+                flagged_view = request.GET.get("review", "flagged") == "flagged"
+                if count and flagged_view and self.has_approve_permission(request) and cl.result_list:
+                    # The admin's own "select all N, then an action", in one button.
+                    response.context_data["approve_all"] = {"count": count, "any": cl.result_list[0].pk}
             else:
                 response.context_data["filtered_totals"] = {"count": None, "limit": COUNT_LIMIT}
         return response
@@ -237,6 +317,15 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
 
     @admin.action(description="Fix attribution of selected charges…", permissions=["approve"])
     def reattribute_selected(self, request: HttpRequest, queryset: QuerySet[Charge]) -> HttpResponse | None:
+        return self._reattribute(request, queryset)
+
+    def review_decide(self, request: HttpRequest, queryset: QuerySet[Charge], kind: str) -> HttpResponse | None:
+        """approve / reject / reattribute `queryset`: the confirmation page, or None once done."""
+        if kind == "reattribute":
+            return self._reattribute(request, queryset)
+        return self._decision(request, queryset, kind)
+
+    def _reattribute(self, request: HttpRequest, queryset: QuerySet[Charge]) -> HttpResponse | None:
         form = ReattributeForm(request.POST if "confirm" in request.POST else None)
         if "confirm" in request.POST and form.is_valid():
             ids = list(queryset.values_list("pk", flat=True))
@@ -274,10 +363,9 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
                 return None
             verb = {"approve": "Approved", "reject": "Rejected"}[decision]
-            text = f"{verb} {result.charges} charges ({money(result.cost)})."
-            if result.skipped:
-                text += f" {len(result.skipped)} were already in that state and were left alone."
-            self.message_user(request, text, messages.SUCCESS)
+            self.message_user(
+                request, decided_message(verb, result.charges, result.cost, len(result.skipped)), messages.SUCCESS
+            )
             return None
         title = {"approve": "Approve charges", "reject": "Reject charges"}[decision]
         return self._confirmation(request, queryset, action, title, form)
@@ -295,7 +383,10 @@ class ChargeAdmin(FilteredExportMixin, ExportMixin, ReadOnlyAdmin):
             "form": form,
             "count": count,
             "totals": [money(t["total"], t["billing_currency"]) for t in totals],
-            "sample": queryset.select_related("pi", "project", "period")[:20],
+            "sample": [
+                (charge, [reason_words(r) for r in charge.flag_reason_list])
+                for charge in queryset.select_related("pi", "project", "period")[:20]
+            ],
             "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
         }

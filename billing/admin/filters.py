@@ -11,22 +11,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from billing.models import BillingPeriod, Charge
+from billing.reasons import REASONS as REASON_LABELS
 
-REASONS = [
-    ("missing_pi", "Missing PI"),
-    ("invalid_pi_email", "Invalid PI email"),
-    ("missing_project", "Missing project"),
-    ("invalid_project", "Invalid project id"),
-    ("missing_fund_org", "Missing fund/org"),
-    ("invalid_fund_org", "Invalid fund/org"),
-    ("pattern_match", "Rule pattern"),
-    ("period_mismatch", "Other period"),
-    ("currency_mismatch", "Other currency"),
-    ("negative_amount", "Credit or negative"),
-    ("project_owner_change", "Project claimed by another PI"),
-    ("outside_award", "Outside the fund's award"),
-    ("disputed", "Disputed by the PI"),
-]
+REASONS = list(REASON_LABELS.items())
 
 
 class ReviewFilter(admin.SimpleListFilter):
@@ -66,15 +53,34 @@ class ReviewFilter(admin.SimpleListFilter):
 
 
 class PeriodFilter(admin.SimpleListFilter):
+    """Open periods unless another choice is made: charges of closed periods cannot be decided."""
+
     title = "period"
     parameter_name = "period"
+    OPEN, ALL = "open", "all"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(p, p) for p in BillingPeriod.objects.order_by("-period").values_list("period", flat=True)[:36]]
+        periods = BillingPeriod.objects.order_by("-period").values_list("period", "status")[:36]
+        return [(self.OPEN, "Open periods"), (self.ALL, "All periods")] + [
+            (p, p if status == BillingPeriod.Status.OPEN else f"{p} ({status})") for p, status in periods
+        ]
+
+    def choices(self, changelist: Any) -> Iterator[Any]:
+        current = self.value() or self.OPEN
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Charge]) -> QuerySet[Charge]:
-        value = self.value()
-        return queryset.filter(period__period=value) if value else queryset
+        value = self.value() or self.OPEN
+        if value == self.OPEN:
+            return queryset.filter(period__status=BillingPeriod.Status.OPEN)
+        if value == self.ALL:
+            return queryset
+        return queryset.filter(period__period=value)
 
 
 class FlagReasonFilter(admin.SimpleListFilter):

@@ -36,6 +36,7 @@ from django.utils.safestring import mark_safe
 
 from billing.ingest.reader import IngestError
 from billing.models import PERIOD_RE, ImportBatch, ImportFile, Source
+from billing.reasons import reason_words
 from billing.services.batches import (
     StagedUpload,
     batch_rollback,
@@ -51,7 +52,7 @@ from billing.services.ingest import IngestReport, batch_ingest
 from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
 from chargeback.audit import Actor
 from chargeback.errors import BillingError, ChoiceNeeded, DomainError
-from chargeback.formatting import money
+from chargeback.formatting import json_table, money, money_html
 
 from .invoices import mark_final
 
@@ -187,12 +188,19 @@ class ImportFileInline(ReadOnlyInline):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(ReadOnlyAdmin):
+    # Narrow enough for 1366 px with the side menu open (the list total is on each batch's page).
     list_display = [
-        "id", "source", "period", "status", "final", "file_links", "rows", "list_amount", "billed_amount", "flagged",
-        "actor", "created_at",
+        "id", "source", "period", "status", "final", "file_links", "rows", "billed_amount", "flagged", "imported",
     ]  # fmt: skip
     list_display_links = ["id"]
     list_filter = ["status", "source", "period"]
+    # The batch's page: amounts to the cent with their currency (exact on hover), JSON in words.
+    fields = (
+        "source", "period", "status", "supersedes", "content_sha256", "focus_version", "row_count", "list_shown",
+        "billed_shown", "flagged_rows", "flagged_shown", "currency_list", "periods_table", "flag_table",
+        "warning_list", "actor", "user", "created_at",
+    )  # fmt: skip
+    readonly_fields = fields
     list_select_related = ["source", "period"]
     inlines = [ImportFileInline]
     actions = [mark_final]
@@ -221,13 +229,41 @@ class ImportBatchAdmin(ReadOnlyAdmin):
     def rows(self, obj: ImportBatch) -> int:
         return obj.row_count
 
-    @admin.display(description="List total", ordering="list_total")
-    def list_amount(self, obj: ImportBatch) -> str:
-        return money(obj.list_total, _currency(obj.currencies))
-
     @admin.display(description="Billed total", ordering="billed_total")
     def billed_amount(self, obj: ImportBatch) -> str:
         return money(obj.billed_total, _currency(obj.currencies))
+
+    @admin.display(description="List total")
+    def list_shown(self, obj: ImportBatch) -> str:
+        return money_html(obj.list_total, _currency(obj.currencies))
+
+    @admin.display(description="Billed total")
+    def billed_shown(self, obj: ImportBatch) -> str:
+        return money_html(obj.billed_total, _currency(obj.currencies))
+
+    @admin.display(description="Flagged cost")
+    def flagged_shown(self, obj: ImportBatch) -> str:
+        return money_html(obj.flagged_cost, _currency(obj.currencies))
+
+    @admin.display(description="Currencies")
+    def currency_list(self, obj: ImportBatch) -> str:
+        return ", ".join(obj.currencies) or "-"
+
+    @admin.display(description="Rows per period in the files")
+    def periods_table(self, obj: ImportBatch) -> str:
+        return json_table(obj.periods_seen)
+
+    @admin.display(description="Rows per flag reason")
+    def flag_table(self, obj: ImportBatch) -> str:
+        return json_table({reason_words(k): v for k, v in (obj.flag_counts or {}).items()})
+
+    @admin.display(description="Warnings")
+    def warning_list(self, obj: ImportBatch) -> str:
+        return format_html_join(mark_safe("<br>"), "{}", ((str(w),) for w in obj.warnings or [])) or "-"  # noqa: S308
+
+    @admin.display(description="Imported", ordering="created_at")
+    def imported(self, obj: ImportBatch) -> str:
+        return format_html('{}<br><span class="oc-quiet">{}</span>', f"{obj.created_at:%Y-%m-%d %H:%M}", obj.actor)
 
     @admin.display(description="Flagged", ordering="flagged_rows")
     def flagged(self, obj: ImportBatch) -> str:

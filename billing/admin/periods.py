@@ -1,6 +1,9 @@
-"""Billing periods: close, reopen (with a reason) and finalize, each a confirmation page that
-calls billing.services.periods, the same as `openchargeback periods`. The period page and each
-move's page list the period's blockers and warnings (`billing.selectors.readiness`)."""
+"""Billing periods. A period's page is the month's cockpit: its figures, imports per source, what
+blocks its next step and its warnings (`billing.selectors.readiness`, the list `periods check`
+prints), the sections the apps above billing contribute (statements, journal; see
+`billing.cockpit`), the reconciliation with the provider's bill, the transition history and the
+next moves as buttons. Close, reopen (with a reason) and finalize call billing.services.periods,
+the same as `openchargeback periods`."""
 
 from __future__ import annotations
 
@@ -14,11 +17,14 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from billing.models import BillingPeriod, PeriodTransition
+from billing import cockpit
+from billing.models import BillingPeriod
 from billing.selectors import reevaluation_latest
+from billing.selectors.checklist import Check, period_checklist
+from billing.selectors.dashboard import PeriodRef, dashboard_figures, dashboard_periods
 from billing.selectors.readiness import NotReady, period_readiness
 from billing.services.periods import period_close, period_finalize, period_reopen
-from chargeback.admin_base import ReadOnlyAdmin, ReadOnlyInline
+from chargeback.admin_base import ReadOnlyAdmin
 from chargeback.audit import actor_for
 from chargeback.errors import BillingError
 
@@ -39,22 +45,12 @@ class TransitionForm(forms.Form):
     )
 
 
-class PeriodTransitionInline(ReadOnlyInline):
-    model = PeriodTransition
-    fields = ("created_at", "from_status", "to_status", "reason", "actor")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(BillingPeriod)
 class BillingPeriodAdmin(ReadOnlyAdmin):
     list_display = ["period", "status", "closed_at", "finalized_at"]
     list_filter = ["status"]
     fields = ("period", "status", "notes", "created_at", "closed_at", "finalized_at")
     readonly_fields = fields
-    inlines = [PeriodTransitionInline]
     change_form_template = "admin/billing/billingperiod/change_form.html"
 
     def get_urls(self) -> list[URLPattern]:
@@ -82,12 +78,34 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
         period = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if period is not None:
-            extra["moves"] = self.allowed_moves(request, period)
-            extra["reevaluation"] = reevaluation_latest(period=period)
-            if period.status != Status.FINALIZED:
-                extra["readiness"] = period_readiness(period)
-            extra.update(reconciliation_context(period))
+            extra.update(self.cockpit_context(request, period))
         return super().change_view(request, object_id, form_url, extra)
+
+    def cockpit_context(self, request: HttpRequest, period: BillingPeriod) -> dict[str, Any]:
+        ref = PeriodRef(period.pk, period.period, period.status, period.closed_at, period.finalized_at)
+        figures = dashboard_figures(period=ref, periods=dashboard_periods())
+        return {
+            "moves": self.allowed_moves(request, period),
+            "figures": figures,
+            "checklist": [(check, self.fix_url(request, period, check)) for check in period_checklist(figures)],
+            "sections": cockpit.sections(request, period),
+            "transitions": period.transitions.order_by("-created_at", "-id")[:50],
+            "reevaluation": reevaluation_latest(period=period),
+            "can_import": request.user.has_perm("billing.import_charges"),
+            "readiness": period_readiness(period) if period.status != Status.FINALIZED else None,
+            **reconciliation_context(period),
+        }
+
+    def fix_url(self, request: HttpRequest, period: BillingPeriod, check: Check) -> str | None:
+        """Where to fix a checklist line the user may fix; None when it is fine or not theirs."""
+        if check.ok:
+            return None
+        user = request.user
+        if check.key == "flagged" and user.has_perm("billing.view_charge"):
+            return f"{reverse('admin:billing_charge_changelist')}?period={period.period}"
+        if check.key == "imports" and period.status == Status.OPEN and user.has_perm("billing.import_charges"):
+            return reverse("admin:billing_importbatch_import")
+        return None
 
     def transition_view(self, request: HttpRequest, pk: int, to_status: str) -> HttpResponse:
         period = get_object_or_404(BillingPeriod, pk=pk)
@@ -109,9 +127,13 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
                     service(period=period.period, actor=actor_for(request), notes=reason)
             except NotReady as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+                if "cockpit" in request.POST:  # the period page lists the blockers itself
+                    return HttpResponseRedirect(change_url)
                 refused = exc.readiness
             except BillingError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+                if "cockpit" in request.POST:  # a button of the period page: back to it, the reason named
+                    return HttpResponseRedirect(change_url)
             else:
                 self.message_user(request, f"Period {period.period} is now {to_status}.", messages.SUCCESS)
                 return HttpResponseRedirect(change_url)

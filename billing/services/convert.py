@@ -26,7 +26,7 @@ from billing.converters.storage import convert_storage
 from billing.ingest.reader import IngestError
 from billing.models import Source
 from chargeback.audit import Actor
-from chargeback.errors import BillingError
+from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.models import Organization
 from chargeback.money import ZERO
 
@@ -156,7 +156,9 @@ def convert_and_ingest(
     if period is None:
         found = [m for m in (PERIOD_IN_NAME.search(n) for n in names) if m]
         if not found:
-            raise BillingError("cannot tell the billing period from the file names; give --period")
+            raise ChoiceNeeded(
+                "cannot tell the billing period from the file names", cli="give --period", web="choose the period"
+            )
         period = f"{found[0].group(1)}-{found[0].group(2)}"
     source_name = source_name or DEFAULT_SOURCE.get(kind)
     output = folder / f"{source_name}-{period}-{kind}.csv"

@@ -206,7 +206,10 @@ def _batch_ingest(
     if period is None:
         period = detect_period(paths)
         if period is None:
-            raise BillingError("cannot tell the billing period from the file names or contents; give --period")
+            raise ChoiceNeeded(
+                "cannot tell the billing period from the file names or contents", cli="give --period",
+                web="choose the period",
+            )  # fmt: skip
     try:
         validate_period(period)
     except Exception:

@@ -225,6 +225,12 @@ class TestUploadPreviewConfirm:
         confirm(finance, again)
         assert ImportBatch.objects.get().source.name == "hpc"
 
+    def test_an_undetectable_period_is_asked_for_in_the_admin_s_words(self, finance, focus_files: FocusFiles):
+        response = upload(finance, focus_files.write("hpc-usage.csv", []))  # no period in its name or rows
+        error = response.context["error"]
+        assert error == "cannot tell the billing period from the file names or contents; choose the period"
+        assert "--period" not in response.content.decode()
+
     def test_a_closed_period_is_refused_in_the_preview(self, finance, focus_files: FocusFiles):
         imported(focus_files.write("hpc-2025-01.csv", [minimal_row("1")]))
         period_close(period="2025-01", actor=Actor.cli())
@@ -450,10 +456,19 @@ class TestHistoryAndDownloads:
         html = finance.get(reverse("admin:billing_importbatch_changelist")).content.decode()
         file_url = reverse("admin:billing_importbatch_file", args=[batch.files.get().pk])
         assert f'<a href="{file_url}">hpc-2025-01.csv</a>' in html
-        assert "1,234.50 USD" in html and "2,000.00 USD" in html
+        assert "1,234.50 USD" in html  # billed; the list total is on the batch's own page
         assert "finance@example.edu" in html
         filtered = finance.get(reverse("admin:billing_importbatch_changelist"), {"status": "rolled_back"})
         assert file_url not in filtered.content.decode()
+
+    def test_a_batch_page_shows_money_to_the_cent_and_flag_counts_in_words(self, finance, focus_files: FocusFiles):
+        rows = [minimal_row("1234.5", listed="2000"), minimal_row("3.333", tag_json=tags(pi=None))]
+        confirm(finance, upload(finance, focus_files.write("hpc-2025-01.csv", rows)))
+        batch = ImportBatch.objects.get()
+        html = finance.get(reverse("admin:billing_importbatch_change", args=[batch.pk])).content.decode()
+        assert 'title="2003.333 USD">2,003.33 USD<' in html  # list total: to the cent, exact on hover
+        assert '<tr><th scope="row">Missing PI</th><td>1</td></tr>' in html
+        assert "2003.3330000000" not in html and "missing_pi" not in html
 
     def test_the_download_serves_the_stored_original(self, finance, focus_files: FocusFiles):
         path = focus_files.write("storage-2025-01.csv.gz", [minimal_row("3")], gz=True)

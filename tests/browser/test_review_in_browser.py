@@ -45,7 +45,7 @@ def test_a_reviewer_approves_a_flagged_charge_with_a_note(page, focus_files):
     page.fill("textarea[name=note]", "confirmed with the lab manager")
     page.get_by_role("button", name="Approve charges").click()
 
-    assert "Approved 1 charges (20.25)." in page.inner_text(".messagelist")
+    assert "Approved 1 charge (20.25)." in page.inner_text(".messagelist")
     assert page.locator("#result_list tbody tr").count() == 1
     assert "orphan-vm" not in page.inner_text("#result_list")
     orphan = Charge.objects.get(resource_id="orphan-vm")

@@ -29,7 +29,7 @@ def test_a_finance_admin_generates_downloads_and_sends_statements(page, focus_fi
 
     sign_in(page, "finance@example.edu", "pw-finance@example.edu")
     page.goto(f"/admin/billing/billingperiod/{period.pk}/change/")
-    page.get_by_role("link", name="Statements…").click()
+    page.get_by_role("link", name="Generate statements").click()
     page.get_by_label("I have reviewed the flagged charges of 2025-01").check()
     page.get_by_role("button", name="Generate statements").click()
     assert "2 statements (2 new or new versions, 0 unchanged)" in page.inner_text(".messagelist")

@@ -61,14 +61,15 @@ def test_the_log_filters_by_actor_action_object_type_and_period(client, finance_
     assert filters["period"] == ["All", "2025-01"]
 
 
-def test_the_detail_page_shows_before_and_after_as_json(client, viewer, events):
+def test_the_detail_page_shows_before_and_after_as_key_value_tables(client, viewer, events):
     client.force_login(viewer)
     event = events["flagpattern.change"]
     page = client.get(reverse("admin:chargeback_auditevent_change", args=[event.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert '<pre style="white-space: pre-wrap">{\n  &quot;pattern&quot;: &quot;gpu&quot;\n}</pre>' in html
-    assert "&quot;note&quot;: &quot;Zürich &lt;lab&gt;&quot;" in html
+    assert '<tr><th scope="row">pattern</th><td>gpu</td></tr>' in html
+    assert '<tr><th scope="row">note</th><td>Zürich &lt;lab&gt;</td></tr>' in html
+    assert "Source IP" in html and "Source ip" not in html
     assert 'name="_save"' not in html
 
 

@@ -174,7 +174,11 @@ def test_the_month_chart_shows_billed_per_period_up_to_the_selected_one(admin_cl
         ("2025-01", "1,234,975.33 USD", False),
         ("2025-02", "10.00 USD", True),
     ]
-    assert chart["columns"][0]["height"] == "162.0" and chart["columns"][1]["height"] == "0.0"
+    assert chart["columns"][0]["height"] == "148.0" and chart["columns"][1]["height"] == "0.0"
+    # Each column is labelled with its value (the exact amount is in its tooltip and the table).
+    assert [c["short"] for c in chart["columns"]] == ["1.23M", "10"]
+    html, _ = page(admin_client)
+    assert '<text class="ocb-value" x="' in html and ">1.23M</text>" in html
 
 
 def test_the_default_period_is_the_newest_open_one_else_the_newest(run, admin_client, two_periods):
@@ -223,7 +227,12 @@ def test_a_period_without_imports_asks_for_files(run, admin_client, two_periods)
 def test_flagged_charges_are_the_next_step_and_the_link_opens_their_review_queue(admin_client, two_periods):
     html, _ = page(admin_client, "?period=2025-01")
     url = "/admin/billing/charge/?period=2025-01&review=flagged"
-    assert action_links(html) == [(url, "Review 1 flagged charge")]
+    period = BillingPeriod.objects.get(period="2025-01")
+    # Review, and then close: an open period with flags is never a dead end.
+    assert action_links(html) == [
+        (url, "Review 1 flagged charge"),
+        (f"/admin/billing/billingperiod/{period.pk}/move/closed/", "Close the period"),
+    ]
     queue = admin_client.get(url)
     assert queue.status_code == 200
     assert list(queue.context["cl"].queryset.values_list("resource_id", flat=True)) == ["a2"]
@@ -265,23 +274,28 @@ def test_with_nothing_flagged_the_next_step_is_closing_then_finalizing(
     assert f"Finalized on {period.finalized_at:%Y-%m-%d}" in html
 
 
-def test_a_closed_period_with_flagged_charges_must_be_reopened_first(run, admin_client, two_periods):
-    # Closed before closing checked readiness: the only way forward is reopening.
+def test_a_closed_period_with_flagged_charges_offers_review_and_the_way_forward(run, admin_client, two_periods):
+    # Closed before closing checked readiness (closing is refused while flags remain).
     BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     period = BillingPeriod.objects.get(period="2025-01")
-    html, _ = page(admin_client, "?period=2025-01")
+    html, d = page(admin_client, "?period=2025-01")
     assert action_links(html) == [
-        (f"/admin/billing/billingperiod/{period.pk}/move/open/", "Reopen the period to review 1 flagged charge")
-    ]
+        (f"/admin/billing/billingperiod/{period.pk}/move/open/", "Reopen the period to review 1 flagged charge"),
+        ("/admin/statements/statement/period/2025-01/", "Generate statements"),
+        (f"/admin/journals/journalexport/period/{period.pk}/", "Export journal"),
+    ]  # fmt: skip
+    assert d["next_steps"][1].note == "flagged charges are left out until approved"
+    assert f'href="/admin/billing/billingperiod/{period.pk}/change/"' in html  # the period page
 
 
 def test_each_role_gets_the_links_its_permissions_allow(run, finance_admin, reviewer, two_periods):
     as_finance, as_reviewer = logged_in(finance_admin), logged_in(reviewer)
+    period = BillingPeriod.objects.get(period="2025-01")
     review = [("/admin/billing/charge/?period=2025-01&review=flagged", "Review 1 flagged charge")]
-    assert action_links(page(as_finance, "?period=2025-01")[0]) == review
+    closing = [(f"/admin/billing/billingperiod/{period.pk}/move/closed/", "Close the period")]
+    assert action_links(page(as_finance, "?period=2025-01")[0]) == review + closing
     assert action_links(page(as_reviewer, "?period=2025-01")[0]) == review
     run("review", "approve", "-p", "2025-01")
-    period = BillingPeriod.objects.get(period="2025-01")
     close = [(f"/admin/billing/billingperiod/{period.pk}/move/closed/", "Close the period")]
     assert action_links(page(as_finance, "?period=2025-01")[0]) == close
     html, d = page(as_reviewer, "?period=2025-01")
@@ -302,7 +316,8 @@ def test_a_viewer_sees_the_figures_but_no_action_links(run, viewer_client, two_p
     assert action_links(html) == []
     dashboard = html[html.index('<section class="ocb-dashboard"') : html.index("</section>")]
     links = re.findall(r'href="([^"]+)"', dashboard)
-    assert all(re.fullmatch(r"/admin/billing/importbatch/\d+/change/", url) for url in links), links
+    pages = r"/admin/billing/(importbatch|billingperiod)/\d+/change/"  # batches and the period page, to read
+    assert all(re.fullmatch(pages, url) for url in links), links
     if step != "import":
         assert d["totals"][0]["billed"] == ("1,234,975.33 USD" if step == "review" else "1,234,995.58 USD")
 

@@ -28,11 +28,25 @@ def test_the_defaults_are_an_embedded_sqlite_eager_celery_and_file_email(tmp_pat
 
     result = probe(tmp_path, DEBUG="true")
     data = json.loads(result.stdout)
-    assert data["eager"] is True and data["broker"] == "memory://"  # in-process, no connection
+    assert data["eager"] is True and data["broker"] == "memory://localhost//"  # in-process
     assert data["email"] == "django.core.mail.backends.filebased.EmailBackend"
     assert data["db"] == "django.db.backends.sqlite3"
     assert data["name"] == str(tmp_path / "openchargeback.sqlite3")
     assert data["media"] == str(tmp_path / "media")
+
+
+def test_the_embedded_broker_connects_without_a_warning(tmp_path):
+    # `make demo` queues its emails through this in-process broker; it must print nothing.
+    connect = (
+        "import django, logging; logging.basicConfig(); django.setup(); from chargeback.celery import app\n"
+        "with app.producer_or_acquire(): print('connected')"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+    base.update({"DJANGO_SETTINGS_MODULE": "chargeback.settings", "OPENCHARGEBACK_DATA_DIR": str(tmp_path)})
+    base.update({"OPENCHARGEBACK_ENV_FILE": str(tmp_path / "none.env"), "DEBUG": "true"})
+    result = subprocess.run([sys.executable, "-c", connect], capture_output=True, text=True, env=base, cwd=ROOT)
+    assert result.stdout.strip() == "connected"
+    assert "hostname" not in result.stderr.lower() and "warning" not in result.stderr.lower()
 
 
 def test_production_values_select_redis_postgres_and_smtp(tmp_path):

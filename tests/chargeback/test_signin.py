@@ -206,8 +206,15 @@ def test_the_sign_in_page_wears_the_admin_look_and_dark_mode(client: Client) -> 
     assert 'id="site-name"' in page and ">OpenChargeback</a>" in page
 
 
-def test_the_root_still_leads_to_the_admin(client: Client) -> None:
+def test_the_front_door_sends_staff_to_the_admin_pis_to_the_portal_and_others_to_sign_in(
+    client: Client, viewer: Any
+) -> None:
+    assert client.get("/")["Location"] == LOGIN  # not the admin's 403
+    client.force_login(viewer)
     assert client.get("/")["Location"] == "/admin/"
+    pi = User.objects.create_user("alice", "alice@example.edu", "pw")
+    client.force_login(pi)
+    assert client.get("/")["Location"] == "/portal/"
 
 
 def test_the_demo_staff_sign_in_by_email(client: Client) -> None:
