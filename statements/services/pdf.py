@@ -7,7 +7,8 @@ frozen lines and totals; nothing here computes an amount.
 
 Files the template names (fonts, a letterhead image) are resolved by `AssetResolver`: a plain
 file name inside the override folder, the statement assets (statements/static/statements, with
-the DejaVu Sans fonts embedded as subsets so any name renders) or the uploaded branding folder.
+the DejaVu Sans fonts embedded as subsets, for names in most scripts) or the uploaded branding
+folder.
 A URL or a path outside those folders is refused, and the render fails naming it; xhtml2pdf's
 own resource policy is set to the same folders with the network off, so nothing is fetched even
 through a path the callback never sees.
@@ -82,6 +83,8 @@ def build_statement_pdf(ctx: dict[str, Any]) -> tuple[bytes, int]:
     return data, laid_out
 
 
+# An estimate only: a wrong one costs a second layout, never a wrong page count (`make mutate` skips it).
+# pragma: no mutate start
 def estimate_pages(ctx: dict[str, Any]) -> int:
     """About how many pages the default template gives, from the text lines of its tables."""
 
@@ -94,6 +97,9 @@ def estimate_pages(ctx: dict[str, Any]) -> int:
     total += 3 + len(ctx["org"].payment_instructions) // 100 if ctx["org"].payment_instructions else 0
     first, later = 24, 66  # lines on the first page (below the letterhead and summary) and on the next ones
     return 1 if total <= first else 2 + (total - first) // later
+
+
+# pragma: no mutate end
 
 
 def _layout(html: str, folders: list[Path]) -> bytes:
