@@ -135,7 +135,7 @@ class OrganizationForm(forms.ModelForm):
     class Meta:
         model = Organization
         fields = [
-            "name", "expected_currency", "address", "contact_email", "contact_phone", "website", "logo",
+            "name", "expected_currency", "address", "contact_name", "contact_email", "contact_phone", "website", "logo",
             "payment_instructions", "footer_text", "statement_email_subject", "statement_email_intro",
         ]  # fmt: skip
 

@@ -46,15 +46,22 @@ class Organization(models.Model):
     expected_currency = models.CharField(
         max_length=3, default="USD", help_text="ISO 4217 code; charges in another currency are flagged"
     )
-    address = models.TextField(blank=True)
-    contact_email = models.EmailField(blank=True)
+    address = models.TextField(blank=True, help_text="Postal address, shown under the name at the top of statements")
+    contact_name = models.CharField(
+        max_length=200, blank=True, help_text="Who answers questions about statements, e.g. Research Computing Billing"
+    )
+    contact_email = models.EmailField(
+        blank=True, help_text="Shown on statements for questions; replies to statement emails go here"
+    )
     contact_phone = models.CharField(max_length=50, blank=True)
     website = models.URLField(blank=True)
     logo = models.FileField(upload_to="branding/", blank=True, help_text="PNG or JPEG shown at the top of statements")
     payment_instructions = models.TextField(
         blank=True, help_text="How the amount due is paid, e.g. the journal transfer that will be made"
     )
-    footer_text = models.TextField(blank=True)
+    footer_text = models.TextField(
+        blank=True, help_text="Printed at the foot of every statement page; a line or two (longer text is cut)"
+    )
     statement_email_subject = models.CharField(
         max_length=200,
         blank=True,

@@ -50,6 +50,17 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_dir(name: str) -> str:
+    """An existing directory (absolute), or "" when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a directory")
+    return str(path)
+
+
 def env_seconds_list(name: str, default: str) -> list[int]:
     values = env_list(name, default)
     if not values or not all(v.isdigit() and int(v) > 0 for v in values):
@@ -130,10 +141,13 @@ MIDDLEWARE = [
 ROOT_URLCONF = "chargeback.urls"
 WSGI_APPLICATION = "chargeback.wsgi.application"
 
+# An installation's own templates (the statement PDF, say: statements/statement_pdf.html) in this
+# folder are found before the project's, so a letterhead needs no change to the code.
+OPENCHARGEBACK_TEMPLATE_DIR = env_dir("OPENCHARGEBACK_TEMPLATE_DIR")
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [*([OPENCHARGEBACK_TEMPLATE_DIR] if OPENCHARGEBACK_TEMPLATE_DIR else []), BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

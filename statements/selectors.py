@@ -11,7 +11,7 @@ from django.db.models import Case, CharField, Count, DateTimeField, Q, QuerySet,
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from billing.models import BillingPeriod, Charge
+from billing.models import BillingPeriod, Charge, Source
 from billing.selectors import Basis
 from billing.selectors import billed_charges as billing_billed_charges
 from billing.selectors.readiness import Problem
@@ -134,6 +134,12 @@ def statement_detail(*, number: str, version: int | None = None) -> dict[str, An
             for ln in st.lines.order_by("position")
         ],
     }
+
+
+def source_display_names(names: set[str]) -> dict[str, str]:
+    """Each source name as people read it: its display name, or the name itself without one."""
+    shown = dict(Source.objects.filter(name__in=names).exclude(display_name="").values_list("name", "display_name"))
+    return {name: shown.get(name, name) for name in names}
 
 
 def line_kind() -> Case:

@@ -1,8 +1,10 @@
 """Move an OpenChargeback `config.yaml` (the older YAML-configured tool) into the database.
 
-Only the business rules move: tag mapping, review patterns, known sources and the GL journal
-settings. Runtime settings (SMTP, web, database, paths, logging) are environment variables here,
-so those keys are reported as ignored, with where their replacement lives. Values are taken as
+Only the business rules move: tag mapping, review patterns, known sources, the GL journal
+settings, and the contact statements give (`email.from_address` and `from_name`, which the old
+tool printed on its statements as the address for questions). Runtime settings (SMTP, web,
+database, paths, logging) are environment variables here, so those keys are reported as
+ignored, with where their replacement lives. Values are taken as
 written: `${VAR}` references are not expanded and the old tool's defaults are not filled in.
 
 `config_load` reads the file; `config_import` validates everything first, then applies it in one
@@ -19,15 +21,17 @@ from typing import Any
 
 import yaml
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils.text import slugify
 
 from billing.models import FlagPattern, FundOrgPattern, Source, TagMapping
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
+from chargeback.models import Organization
 from journals.models import JournalFormat
 
-KINDS = ("tag_mappings", "flag_patterns", "fund_org_patterns", "sources", "journal_formats")
+KINDS = ("tag_mappings", "flag_patterns", "fund_org_patterns", "sources", "journal_formats", "organization")
 
 # The old tool searched these columns with each review.flag_patterns regex.
 FLAG_FIELDS = "service_name,resource_id,resource_name"
@@ -97,6 +101,7 @@ class _Plan:
     fund_org_patterns: list[str] = field(default_factory=list)
     sources: list[_SourceSpec] = field(default_factory=list)
     journal: dict[str, str] | None = None
+    contact: dict[str, str] = field(default_factory=dict)  # Organization field -> value
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -182,6 +187,8 @@ def _plan(data: Mapping[str, Any], report: ConfigImportReport) -> _Plan:
             _ignore_top_level(key, value, report)
         elif key not in IMPORTED_TOP_LEVEL:
             report.ignored[key] = "not an OpenChargeback config key"
+
+    plan.contact = _contact(data.get("email"))
 
     tag_mapping = _mapping(data.get("tag_mapping"), "tag_mapping")
     fields = {str(f) for f in TagMapping.Field.values}
@@ -274,13 +281,36 @@ def _plan(data: Mapping[str, Any], report: ConfigImportReport) -> _Plan:
     return plan
 
 
+def _contact(email: Any) -> dict[str, str]:
+    """The old tool's sender, which its statements gave for questions, as the Organization's contact."""
+    if not isinstance(email, dict):
+        return {}
+    contact = {}
+    address = _text(email.get("from_address"), "email.from_address").strip()
+    if address:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise BillingError(f"email.from_address: {address!r} is not an email address") from None
+        contact["contact_email"] = address
+    name = _text(email.get("from_name"), "email.from_name").strip()
+    if name:
+        if len(name) > Organization._meta.get_field("contact_name").max_length:  # type: ignore[operator]
+            raise BillingError("email.from_name: the name is too long")
+        contact["contact_name"] = name
+    return contact
+
+
 def _ignore_top_level(key: str, value: Any, report: ConfigImportReport) -> None:
     reason = IGNORED_TOP_LEVEL[key]
     if key == "email" and isinstance(value, dict) and isinstance(value.get("from_address"), str):
         sender = value["from_address"]
         if isinstance(value.get("from_name"), str) and value["from_name"]:
             sender = f"{value['from_name']} <{sender}>"
-        reason = f'set DEFAULT_FROM_EMAIL="{sender}" in the environment'
+        reason = (
+            f'the sender: set DEFAULT_FROM_EMAIL="{sender}" in the environment (the address and name '
+            "are imported as the Organization's contact, shown on statements)"
+        )
     if key == "web" and isinstance(value, dict) and "users" in value:
         report.ignored["web.users"] = (
             "create accounts in the admin (the first with `openchargeback createsuperuser`); "
@@ -325,6 +355,7 @@ def config_import(*, data: dict[str, Any], actor: Actor, dry_run: bool = False) 
         _apply_fund_org_patterns(plan, report, write)
         _apply_sources(plan, report, write)
         _apply_journal(plan, report, write)
+        _apply_contact(plan, report, write)
         if write:
             audit_record(actor=actor, action="config.import", after=report.as_dict())
     return report
@@ -484,3 +515,20 @@ def _apply_journal(plan: _Plan, report: ConfigImportReport, write: bool) -> None
         fmt.save(update_fields=changed)
     report.updated[kind] += 1
     report.changes.append(f"journal format {GL_FORMAT}: changed " + ", ".join(changed))
+
+
+def _apply_contact(plan: _Plan, report: ConfigImportReport, write: bool) -> None:
+    if not plan.contact:
+        return
+    kind = "organization"
+    org = Organization.objects.select_for_update().order_by("pk").first() or Organization()
+    changed = [f"{k} {getattr(org, k)!r} → {v!r}" for k, v in plan.contact.items() if getattr(org, k) != v]
+    if not changed:
+        report.unchanged[kind] += 1
+        return
+    for k, v in plan.contact.items():
+        setattr(org, k, v)
+    if write:
+        org.save()
+    report.updated[kind] += 1
+    report.changes.append("organization contact (on statements): " + ", ".join(changed))

@@ -1,261 +1,117 @@
-"""The statement PDF, laid out with ReportLab's platypus (the engine under xhtml2pdf).
+"""The statement PDF: the Django template `statements/statement_pdf.html` laid out by xhtml2pdf.
 
-xhtml2pdf turns every table cell into a styled paragraph after a CSS cascade: about 2,000
-Python calls a cell, so a statement with twenty detail lines took ten times the design's
-budget of 5 statements a second per worker. The same page built from platypus flowables costs
-a tenth of that, so statements are drawn here directly; the layout is a plain function of
-the statement's frozen data (`statement_context`), tested through its extracted text.
+An installation makes the statement its own without touching code: a template of the same name
+in `OPENCHARGEBACK_TEMPLATE_DIR` is found first (settings put that folder ahead of the project's
+templates). The template reads only `statement_context`, whose figures are the statement's
+frozen lines and totals; nothing here computes an amount.
 
-Fonts are DejaVu Sans (shipped in statements/static/statements/fonts, embedded as subsets),
-so any name renders; long values wrap inside their cell instead of running into the next.
+Files the template names (fonts, a letterhead image) are resolved by `AssetResolver`: a plain
+file name inside the override folder, the statement assets (statements/static/statements, with
+the DejaVu Sans fonts embedded as subsets, for names in most scripts) or the uploaded branding
+folder.
+A URL or a path outside those folders is refused, and the render fails naming it; xhtml2pdf's
+own resource policy is set to the same folders with the network off, so nothing is fetched even
+through a path the callback never sees.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
+from urllib.parse import urlsplit
 
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.lib.units import cm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from django.conf import settings
+from django.template.loader import render_to_string
+from pypdf import PdfReader
+from xhtml2pdf import pisa
+from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from statements.templatetags.statement_tags import cents, qty  # the figures read as on the HTML email
+from chargeback.errors import RenderError
 
-FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "statements" / "fonts"
-FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
-INK, MUTED, RULE, SHADE, BOX = (colors.HexColor(c) for c in ("#1f2933", "#616e7c", "#d9dee3", "#e4e7eb", "#9aa5b1"))
-DUE = colors.HexColor("#f0f4f8")
-MARGIN = 1.5 * cm
-WIDTH = A4[0] - 2 * MARGIN
+TEMPLATE = "statements/statement_pdf.html"
+ASSETS = Path(__file__).resolve().parent.parent / "static" / "statements"
 
 
-# Layout only from here to build_statement_pdf: `make mutate` leaves it alone.
+def asset_folders() -> list[Path]:
+    """Where a file the template names may come from, searched in this order."""
+    folders = [ASSETS, Path(settings.MEDIA_ROOT) / "branding"]
+    if settings.OPENCHARGEBACK_TEMPLATE_DIR:
+        folders.insert(0, Path(settings.OPENCHARGEBACK_TEMPLATE_DIR))
+    return [f.resolve() for f in folders]
+
+
+class AssetResolver:
+    """xhtml2pdf's link_callback: a name in the template → a file inside one of `folders`.
+
+    Anything else (a URL, a `data:` URI, `../`, a file that does not exist) is recorded in
+    `refused` and pointed at a name that does not exist, so the render can fail naming it.
+    """
+
+    def __init__(self, folders: list[Path]) -> None:
+        self.folders = folders
+        self.refused: list[str] = []
+
+    def __call__(self, uri: str, rel: str | None = None) -> str:
+        name = str(uri).strip()
+        if name and not urlsplit(name).scheme:
+            for folder in self.folders:
+                path = (folder / name).resolve()
+                if folder in path.parents and path.is_file():
+                    return str(path)
+        self.refused.append(name)
+        return str(self.folders[-1] / "refused-resource")
+
+
+def build_statement_pdf(ctx: dict[str, Any]) -> tuple[bytes, int]:
+    """The PDF bytes and page count of a statement from `statement_context`.
+
+    The footer's "Page N of M" takes M from `page_count` in the context, first an estimate from
+    the number of lines; when the PDF has another number of pages it is laid out again with the
+    count it has. The footer sits in its own frame, so M never moves the body: the second layout
+    has the same pages. (xhtml2pdf's <pdf:pagecount/> would lay out every statement twice.)
+    """
+    folders = asset_folders()
+    pages = estimate_pages(ctx)
+    for _attempt in range(3):
+        html = render_to_string(TEMPLATE, {**ctx, "page_count": pages})
+        data = _layout(html, folders)
+        laid_out = len(PdfReader(io.BytesIO(data)).pages)
+        if laid_out == pages:
+            break
+        pages = laid_out
+    return data, laid_out
+
+
+# An estimate only: a wrong one costs a second layout, never a wrong page count (`make mutate` skips it).
 # pragma: no mutate start
-@cache
-def _fonts() -> None:
-    pdfmetrics.registerFont(TTFont(FONT, str(FONT_DIR / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(BOLD, str(FONT_DIR / "DejaVuSans-Bold.ttf")))
-    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=BOLD, italic=FONT, boldItalic=BOLD)
+def estimate_pages(ctx: dict[str, Any]) -> int:
+    """About how many pages the default template gives, from the text lines of its tables."""
 
+    def lines(*cells: tuple[str, int]) -> int:  # (text, characters that fit in its column)
+        return max(1, *(-(-len(text) // width) for text, width in cells))
 
-def _style(
-    size: float = 8.5, *, bold: bool = False, color: Any = INK, right: bool = False, **kw: Any
-) -> ParagraphStyle:
-    return ParagraphStyle(
-        "s", fontName=BOLD if bold else FONT, fontSize=size, leading=size * 1.3, textColor=color,
-        alignment=TA_RIGHT if right else 0, splitLongWords=1, **kw,
-    )  # fmt: skip
-
-
-def _p(text: object, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape(str(text)).replace("\n", "<br/>"), style)
-
-
-class _NumberedCanvas(Canvas):
-    """Holds each page until the end so the footer can say "Page N of M"."""
-
-    footer_left = ""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pages: list[dict[str, Any]] = []
-
-    def showPage(self) -> None:  # noqa: N802 - ReportLab's name
-        self._pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        total = len(self._pages)
-        for state in self._pages:
-            self.__dict__.update(state)
-            self.setFont(FONT, 7.5)
-            self.setFillColor(MUTED)
-            self.drawString(MARGIN, 1.0 * cm, self.footer_left[:150])
-            self.drawRightString(A4[0] - MARGIN, 1.0 * cm, f"Page {self._pageNumber} of {total}")
-            super().showPage()
-        super().save()
-
-
-def _draft_watermark(canvas: Canvas, doc: Any) -> None:
-    canvas.saveState()
-    canvas.setFont(BOLD, 90)
-    canvas.setFillColor(colors.HexColor("#e6b0aa"))
-    canvas.translate(A4[0] / 2, A4[1] / 2)
-    canvas.rotate(35)
-    canvas.drawCentredString(0, 0, "DRAFT")
-    canvas.restoreState()
-
-
-def _grid(rows: Sequence[Sequence[Any]], widths: Sequence[float], *, numeric_from: int, header: bool = True,
-          total: bool = False) -> Table:  # fmt: skip
-    table = Table(list(rows), colWidths=[WIDTH * w for w in widths], repeatRows=1 if header else 0)
-    style = [
-        ("FONT", (0, 0), (-1, -1), FONT, 8),
-        ("TEXTCOLOR", (0, 0), (-1, -1), INK),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("ALIGN", (numeric_from, 0), (-1, -1), "RIGHT"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.3, RULE),
-    ]
-    if header:
-        style += [("FONT", (0, 0), (-1, 0), BOLD, 8), ("BACKGROUND", (0, 0), (-1, 0), SHADE)]
-    if total:
-        style += [("FONT", (0, -1), (-1, -1), BOLD, 8), ("LINEABOVE", (0, -1), (-1, -1), 0.8, INK)]
-    table.setStyle(TableStyle(style))
-    return table
-
-
-def _wrap_if_long(text: str, width_chars: int, style: ParagraphStyle) -> Any:
-    """A plain string where it fits (cheap), a wrapping paragraph where it does not."""
-    return text if len(text) <= width_chars else _p(text, style)
+    total = sum(lines((s["source"], 16), (s["service"], 40)) for s in ctx["services"])
+    total += sum(4 + sum(lines((ln["service"], 34)) for ln in sec["lines"]) for sec in ctx["sections"])
+    total += sum(lines((d.label, 24), (d.service, 19)) for d in ctx["details"])
+    total += 3 + len(ctx["org"].payment_instructions) // 100 if ctx["org"].payment_instructions else 0
+    first, later = 24, 66  # lines on the first page (below the letterhead and summary) and on the next ones
+    return 1 if total <= first else 2 + (total - first) // later
 
 
 # pragma: no mutate end
-def build_statement_pdf(ctx: dict[str, Any]) -> tuple[bytes, int]:
-    """The PDF bytes and page count of a statement from `statement_context`."""
-    _fonts()
-    st, org, currency, draft = ctx["st"], ctx["org"], ctx["currency"], ctx["draft"]
-    small, muted, cell = _style(8), _style(8, color=MUTED), _style(8)
-    story: list[Any] = []
 
-    # pragma: no mutate start
-    # Header: the organization on the left, the statement's identity on the right.
-    left: list[Any] = []
-    if ctx["logo_path"]:
-        left.append(Image(ctx["logo_path"], width=4 * cm, height=1.4 * cm, kind="proportional", hAlign="LEFT"))
-    left.append(_p(org.name, _style(15, bold=True)))
-    contact = " · ".join(x for x in (org.contact_email, org.contact_phone) if x)
-    for text in (org.address, contact, org.website):
-        if text:
-            left.append(_p(text, muted))
-    ident = Table(
-        [["Number", f"{st.number}" + (f" v{st.version}" if st.version > 1 else "")],
-         ["Date", f"{ctx['issued']:%Y-%m-%d}"], ["Billing period", ctx["period"]], ["Currency", currency]],
-        colWidths=[WIDTH * 0.2, WIDTH * 0.2],
-        style=TableStyle([("FONT", (0, 0), (-1, -1), FONT, 8.5), ("TEXTCOLOR", (0, 0), (0, -1), MUTED),
-                          ("ALIGN", (0, 0), (-1, -1), "RIGHT"), ("TOPPADDING", (0, 0), (-1, -1), 1),
-                          ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]),
-    )  # fmt: skip
-    title = _p("DRAFT statement" if draft else "Statement", _style(15, bold=True, right=True))
-    story.append(Table([[left, [title, Spacer(1, 4), ident]]], colWidths=[WIDTH * 0.58, WIDTH * 0.42],
-                       style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, 0), 0),
-                                         ("RIGHTPADDING", (-1, 0), (-1, 0), 0)])))  # fmt: skip
-    story.append(Spacer(1, 10))
 
-    # Who and what: PI, project, fund/org; long values wrap in their cell.
-    pi, project = ctx["pi"], ctx["project"]
-    pi_cell = ([_p(pi.name, _style(8.5, bold=True))] if pi.name else []) + [_p(pi.email, cell)]
-    project_cell = [_p(project.code if project else "(no project)", _style(8.5, bold=True))]
-    if project is not None and project.title:
-        project_cell.append(_p(project.title, cell))
-    who = Table(
-        [[_p("PI", muted), pi_cell, _p("Project", muted), project_cell],
-         [_p("Fund/org", muted), _p(st.fund_orgs or "—", cell), _p("Charges", muted), str(st.charge_count)]],
-        colWidths=[WIDTH * w for w in (0.12, 0.38, 0.12, 0.38)],
-        style=TableStyle([("BOX", (0, 0), (-1, -1), 0.8, BOX), ("INNERGRID", (0, 0), (-1, -1), 0.3, RULE),
-                          ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONT", (0, 0), (-1, -1), FONT, 8.5)]),
-    )  # fmt: skip
-    story += [who, Spacer(1, 10)]
-
-    # pragma: no mutate end
-    # Summary boxes: list price (struck through when fully subsidised), discount, amount due.
-    list_text = f"{currency} {cents(st.list_total)}"
-    if ctx["fully_subsidised"]:
-        list_text = f"<strike>{escape(list_text)}</strike>"
-    boxes = Table(
-        [[[_p("List price", muted), Paragraph(list_text, _style(13, bold=True))],
-          [_p(f"Discount / subsidy ({st.discount_percent}%)", muted),
-           _p(f"{currency} {cents(st.discount_total)}", _style(13, bold=True))],
-          [_p(ctx["amount_label"], muted), _p(f"{currency} {cents(st.amount_due)}", _style(13, bold=True))]]],
-        colWidths=[WIDTH / 3] * 3,
-        style=TableStyle([("BOX", (0, 0), (0, 0), 0.8, BOX), ("BOX", (1, 0), (1, 0), 0.8, BOX),
-                          ("BOX", (2, 0), (2, 0), 0.8, BOX), ("BACKGROUND", (2, 0), (2, 0), DUE),
-                          ("VALIGN", (0, 0), (-1, -1), "TOP")]),
-    )  # fmt: skip
-    story.append(boxes)
-    if ctx["amount_label"] != "Amount due":
-        story.append(_p("Amortized cost: commitment purchases are spread over the usage they cover (FOCUS "
-                        "EffectiveCost); the purchases themselves are not billed.", muted))  # fmt: skip
-    if ctx["fully_subsidised"]:
-        story.append(_p("This project's usage is fully subsidised this period: nothing is due.", muted))
-
-    def heading(text: str) -> Paragraph:
-        return _p(text, _style(10.5, bold=True, spaceBefore=12, spaceAfter=4))
-
-    # Charges by service.
-    story.append(heading("Charges by service"))
-    rows: list[list[Any]] = [["Source", "Service", "Charges", f"List ({currency})", "Discount", "Amount"]]
-    for s in ctx["services"]:
-        rows.append([s["source"], _wrap_if_long(s["service"], 48, cell), str(s["count"]), cents(s["list"]),
-                     cents(s["discount"]), cents(s["amount"])])  # fmt: skip
-    if len(rows) == 1:
-        rows.append(["", "No usage this period.", "", "", "", ""])
-    story.append(_grid(rows, (0.14, 0.4, 0.09, 0.13, 0.12, 0.12), numeric_from=2))
-
-    if ctx["adjustments"]:
-        story.append(heading("Credits and adjustments"))
-        rows = [["Kind", "Source", "Service", "List", "Discount", "Amount"]]
-        for ln in ctx["adjustments"]:
-            service = ln.service_name + (f" (corrects {ln.corrects})" if ln.corrects else "")
-            rows.append([ln.get_kind_display(), ln.source, _wrap_if_long(service, 40, cell),
-                         cents(ln.list_amount), cents(ln.list_amount - ln.amount), cents(ln.amount)])  # fmt: skip
-        story.append(_grid(rows, (0.14, 0.14, 0.36, 0.12, 0.12, 0.12), numeric_from=3))
-
-    story.append(Spacer(1, 6))
-    story.append(_grid([[f"Amount due ({currency})", cents(st.amount_due)]], (0.66, 0.34), numeric_from=1,
-                       header=False, total=True))  # fmt: skip
-    if org.payment_instructions:
-        story += [heading("Payment"), _p(org.payment_instructions, _style(8.5))]
-
-    # Charge details, one line per resource, service and kind; the header repeats on each page.
-    story.append(heading("Charge details"))
-    rows = [["Date", "Resource", "Service", "Quantity", "List", "Discount", "Amount"]]
-    for d in ctx["details"]:
-        resource = d.resource + (f" ({d.kind})" if d.kind != "usage" else "") + (f" ×{d.count}" if d.count > 1 else "")
-        rows.append([
-            f"{d.date:%Y-%m-%d}" if d.date else "—", _wrap_if_long(resource, 30, small),
-            _wrap_if_long(d.service, 22, small), _wrap_if_long(f"{qty(d.quantity)} {d.unit}".strip(), 14, small),
-            cents(d.list_amount), cents(d.discount), cents(d.amount),
-        ])  # fmt: skip
-    rows.append(["Total", "", "", "", cents(st.list_total), cents(st.discount_total), cents(st.amount_due)])
-    story.append(_grid(rows, (0.11, 0.27, 0.2, 0.12, 0.1, 0.1, 0.1), numeric_from=3, total=True))
-    # pragma: no mutate start
-    notes = []
-    if ctx["folded"]:
-        notes.append(
-            f"The {ctx['folded']} smallest resources are summed on one line; every charge is listed in the "
-            "portal and its CSV download."
-        )
-    notes.append(
-        "Amounts and discounts are the provider's exact costs rounded once per statement to cents; lines are "
-        "rounded so that they add up to the totals, and each line's list price is its amount plus its discount. "
-        f"Questions: {org.contact_email or 'your research computing office'}."
-    )
-    story.append(KeepTogether([Spacer(1, 6)] + [_p(n, muted) for n in notes]))
-
-    footer = f"{org.name} · Statement {st.number}" + (f" (version {st.version})" if st.version > 1 else "")
-    if draft:
-        footer += " · DRAFT, not a bill"
-    if org.footer_text:
-        footer += f" · {org.footer_text}"
-    canvas_class = type("StatementCanvas", (_NumberedCanvas,), {"footer_left": " ".join(footer.split())})
+def _layout(html: str, folders: list[Path]) -> bytes:
+    resolver = AssetResolver(folders)
+    policy = ResourceAccessPolicy(allow_remote=False, base_dir=folders[0], extra_roots=tuple(folders[1:]))
     out = io.BytesIO()
-    doc = SimpleDocTemplate(
-        out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=1.6 * cm, bottomMargin=2.0 * cm,
-        title=f"Statement {st.number}", author=org.name, subject=f"{ctx['period']} research computing charges",
-    )  # fmt: skip
-    on_page = _draft_watermark if draft else (lambda canvas, doc: None)
-    doc.build(story, onFirstPage=on_page, onLaterPages=on_page, canvasmaker=canvas_class)
-    # pragma: no mutate end
-    return out.getvalue(), doc.page
+    status = pisa.CreatePDF(html, dest=out, link_callback=resolver, resource_policy=policy, encoding="utf-8")
+    if resolver.refused:
+        raise RenderError(
+            f"the statement template asks for {resolver.refused[0]!r}, which is not a file in "
+            + " or ".join(str(f) for f in folders)
+        )
+    if status.err:
+        raise RenderError(f"xhtml2pdf reported {status.err} error(s) laying out the statement template")
+    return out.getvalue()

@@ -1,4 +1,4 @@
-"""Statement PDFs: the data a statement shows, and rendering it once (see `pdf.py` for the layout).
+"""Statement PDFs: the data a statement shows, and rendering it once (`pdf.py` lays out the template).
 
 Rendering is idempotent: a worker renders a draft statement, then marks it final with a
 conditional update; if another worker got there first, its file is kept and this one discarded.
@@ -24,6 +24,15 @@ from chargeback.errors import RenderError
 from chargeback.models import Organization
 from chargeback.money import ZERO, allocate_lines
 from statements.models import Statement, StatementLine
+from statements.templatetags import statement_tags
+
+# The headings the non-usage lines are shown under, in this order; usage is "Charges by service".
+Kind = StatementLine.Kind
+SECTIONS = (
+    ("Purchases", (Kind.PURCHASE,)),
+    ("Tax", (Kind.TAX,)),
+    ("Credits and adjustments", (Kind.CREDIT, Kind.ADJUSTMENT, Kind.CORRECTION)),
+)
 
 
 @dataclass
@@ -43,6 +52,16 @@ class DetailLine:
     @property
     def discount(self) -> Decimal:
         return self.list_amount - self.amount
+
+    @property
+    def label(self) -> str:
+        """The resource as a statement shows it: its kind when not usage, how many charges it sums."""
+        kind = f" ({self.kind})" if self.kind != Kind.USAGE else ""
+        return self.resource + kind + (f" ×{self.count}" if self.count > 1 else "")
+
+    @property
+    def quantity_text(self) -> str:
+        return f"{statement_tags.qty(self.quantity)} {self.unit}".strip()
 
 
 def statement_details(st: Statement, limit: int | None = None) -> tuple[list[DetailLine], int]:
@@ -88,14 +107,14 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
             line.quantity = (line.quantity or ZERO) + qty
         if start is not None and (line.date is None or start < line.date):
             line.date = start
-    lines = sorted(groups.values(), key=lambda d: (d.kind != StatementLine.Kind.USAGE, d.service, d.resource))
+    lines = sorted(groups.values(), key=lambda d: (d.kind != Kind.USAGE, d.service, d.resource))
     folded = 0
     if len(lines) > limit:
         keep = sorted(lines, key=lambda d: -abs(d.billed_exact))[: limit - 1]
         kept = {id(d) for d in keep}
         rest = [d for d in lines if id(d) not in kept]
         folded = len(rest)
-        other = DetailLine(None, f"{folded} other resources", "", StatementLine.Kind.USAGE, None, "",
+        other = DetailLine(None, f"{folded} other resources", "", Kind.USAGE, None, "",
                            sum((d.list_exact for d in rest), ZERO), sum((d.billed_exact for d in rest), ZERO),
                            sum(d.count for d in rest))  # fmt: skip
         lines = [d for d in lines if id(d) in kept] + [other]
@@ -109,13 +128,21 @@ def statement_details(st: Statement, limit: int | None = None) -> tuple[list[Det
 
 
 def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
+    """Everything the statement template shows (see templates/statements/statement_pdf.html).
+
+    Amounts are the statement's frozen lines and totals, grouped but never recomputed; sources
+    are shown by their display names.
+    """
+    from statements.selectors import source_display_names
+
     org = Organization.current()
     lines = list(st.lines.all())
     details, folded = statement_details(st)
+    names = source_display_names({ln.source for ln in lines})
     by_service: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {"list": ZERO, "amount": ZERO, "count": 0})
     for ln in lines:
-        if ln.kind == StatementLine.Kind.USAGE:
-            row = by_service[(ln.source, ln.service_name)]
+        if ln.kind == Kind.USAGE:
+            row = by_service[(names[ln.source], ln.service_name)]
             row["list"] += ln.list_amount
             row["amount"] += ln.amount
             row["count"] += ln.charge_count
@@ -124,24 +151,29 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
          "discount": v["list"] - v["amount"], "count": v["count"]}
         for (src, svc), v in sorted(by_service.items())
     ]  # fmt: skip
-    adjustments = [ln for ln in lines if ln.kind != StatementLine.Kind.USAGE]
-    logo_path = ""
-    if org.logo:
-        # Only a file inside the media folder's branding/ (never a URL or another path).
-        try:
-            path = Path(org.logo.path).resolve()
-        except SuspiciousFileOperation:
-            path = Path("/nonexistent")
-        if (Path(settings.MEDIA_ROOT) / "branding").resolve() in path.parents and path.is_file():
-            logo_path = str(path)
+    sections = []
+    for title, kinds in SECTIONS:
+        rows = [
+            {"kind": ln.get_kind_display(), "source": names[ln.source], "service": _service_text(ln),
+             "list": ln.list_amount, "discount": ln.list_amount - ln.amount, "amount": ln.amount}
+            for ln in lines if ln.kind in kinds
+        ]  # fmt: skip
+        if rows:
+            sections.append({"title": title, "lines": rows})
     return {
         "org": org, "st": st, "pi": st.pi, "project": st.project, "period": st.period.period,
-        "lines": lines, "services": services, "adjustments": adjustments, "details": details,
-        "folded": folded, "currency": st.currency, "draft": draft, "logo_path": logo_path,
+        "lines": lines, "services": services, "sections": sections, "details": details,
+        "folded": folded, "currency": st.currency, "draft": draft, "logo_path": _logo_path(org),
+        "contact_line": " · ".join(x for x in (org.contact_name, org.contact_email, org.contact_phone) if x),
         "fully_subsidised": st.list_total > 0 and st.amount_due == 0,
         "amount_label": amount_label(lines),
         "issued": timezone.localdate(),
     }  # fmt: skip
+
+
+def _service_text(ln: StatementLine) -> str:
+    """A line's service, with the month a correction corrects (FOCUS ChargeClass=Correction)."""
+    return (ln.service_name or "—") + (f" (corrects {ln.corrects})" if ln.corrects else "")
 
 
 def amount_label(lines: list[StatementLine]) -> str:
@@ -150,6 +182,17 @@ def amount_label(lines: list[StatementLine]) -> str:
     if not amortized:
         return "Amount due"
     return "Amount due (amortized cost)" if len(amortized) == len(lines) else "Amount due (partly amortized cost)"
+
+
+def _logo_path(org: Organization) -> str:
+    """The uploaded logo's file, only inside the media folder's branding/ (never a URL or another path)."""
+    if not org.logo:
+        return ""
+    try:
+        path = Path(org.logo.path).resolve()
+    except SuspiciousFileOperation:
+        return ""
+    return str(path) if (Path(settings.MEDIA_ROOT) / "branding").resolve() in path.parents and path.is_file() else ""
 
 
 def statement_render_to_bytes(st: Statement, *, draft: bool = False) -> tuple[bytes, int]:
@@ -163,7 +206,9 @@ def context_render_to_bytes(context: dict[str, Any], *, label: str) -> tuple[byt
 
     try:
         return build_statement_pdf(context)
-    except Exception as exc:  # a layout error has no common base class in ReportLab
+    except RenderError as exc:
+        raise RenderError(f"statement {label}: {exc}") from exc
+    except Exception as exc:  # a template or layout error has no common base class
         raise RenderError(f"statement {label}: the PDF could not be laid out ({type(exc).__name__}: {exc})") from exc
 
 

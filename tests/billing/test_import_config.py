@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from billing.models import FlagPattern, FundOrgPattern, Source, TagMapping
-from chargeback.models import AuditEvent
+from chargeback.models import AuditEvent, Organization
 from journals.models import JournalFormat
 
 # The shape of the old tool's config.example.yaml, with the documentation's realistic values.
@@ -187,6 +187,38 @@ def test_an_empty_value_never_blanks_what_a_source_already_has(run: Run, tmp_pat
     aws = Source.objects.get(name="aws")
     assert (aws.file_pattern, aws.credit_fund_org, aws.gl_account) == ("aws-* aws_*", "IT-CLOUD", "54999")
     assert result.json()["updated"]["sources"] == 1
+
+
+@pytest.mark.django_db
+def test_the_old_sender_becomes_the_contact_statements_give_for_questions(run: Run, old_config: Path) -> None:
+    """The old tool printed email.from_address on its statements ("please contact …")."""
+    org = Organization.current()
+    org.contact_phone = "+1 555 0100"
+    org.save()
+
+    dry = run("import-config", str(old_config), "--dry-run", "--format", "json").json()
+    assert dry["updated"]["organization"] == 1 and Organization.current().contact_email == ""
+
+    result = run("import-config", str(old_config))
+
+    assert result.code == 0, result.err
+    assert "organization contact (on statements): contact_email '' → 'hpc-billing@example.edu'" in result.out
+    org.refresh_from_db()
+    assert (org.contact_email, org.contact_name, org.contact_phone) == (
+        "hpc-billing@example.edu", "Research Computing Billing", "+1 555 0100",
+    )  # fmt: skip
+    assert run("import-config", str(old_config), "--format", "json").json()["unchanged"]["organization"] == 1
+
+
+@pytest.mark.django_db
+def test_a_sender_that_is_not_an_email_address_refuses_the_import(run: Run, tmp_path: Path) -> None:
+    config = write_config(tmp_path, OLD_CONFIG.replace("hpc-billing@example.edu", "${FROM_ADDRESS}"))
+
+    result = run("import-config", str(config))
+
+    assert result.code == 1
+    assert result.err == "email.from_address: '${FROM_ADDRESS}' is not an email address"
+    assert Organization.current().contact_email == ""
 
 
 @pytest.mark.django_db
@@ -385,6 +417,7 @@ def test_json_output_has_counts_per_kind(run: Run, old_config: Path) -> None:
         "fund_org_patterns": 2,
         "sources": 1,  # azure-local; aws and hpc are seeded
         "journal_formats": 1,
+        "organization": 0,  # there is always one: its contact is updated
     }
     assert report["updated"]["sources"] == 2
     assert report["updated"]["tag_mappings"] == 2  # project_id and reference_1 keys moved after the new ones

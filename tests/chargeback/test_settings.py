@@ -78,3 +78,36 @@ def test_a_value_that_is_not_a_boolean_is_refused(tmp_path):
     result = probe(tmp_path, DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+TEMPLATE_PROBE = (
+    "import django, json; from django.conf import settings; django.setup(); "
+    "from django.template.loader import get_template; "
+    "print(json.dumps({'dir': settings.OPENCHARGEBACK_TEMPLATE_DIR, "
+    "'statement': get_template('statements/statement_pdf.html').origin.name, "
+    "'email': get_template('statements/email.html').origin.name}))"
+)
+
+
+def test_an_installation_template_dir_is_searched_before_the_projects_templates(tmp_path):
+    import json
+
+    folder = tmp_path / "letterhead"
+    (folder / "statements").mkdir(parents=True)
+    (folder / "statements" / "statement_pdf.html").write_text("ours", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "OPENCHARGEBACK_TEMPLATE_DIR"}
+    env.update(DJANGO_SETTINGS_MODULE="chargeback.settings", DEBUG="true", OPENCHARGEBACK_DATA_DIR=str(tmp_path),
+               OPENCHARGEBACK_ENV_FILE=str(tmp_path / "none.env"), OPENCHARGEBACK_TEMPLATE_DIR=str(folder))  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", TEMPLATE_PROBE], capture_output=True, text=True, env=env, cwd=ROOT)
+
+    data = json.loads(result.stdout)
+    assert data["dir"] == str(folder)
+    assert data["statement"] == str(folder / "statements" / "statement_pdf.html")
+    assert data["email"] == str(ROOT / "templates" / "statements" / "email.html")  # the others are the project's
+
+
+def test_a_template_dir_that_is_not_a_folder_is_refused(tmp_path):
+    result = probe(tmp_path, DEBUG="true", OPENCHARGEBACK_TEMPLATE_DIR=str(tmp_path / "missing"))
+
+    assert result.returncode != 0
+    assert f"OPENCHARGEBACK_TEMPLATE_DIR='{tmp_path / 'missing'}' is not a directory" in result.stderr

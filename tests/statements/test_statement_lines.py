@@ -38,8 +38,9 @@ def stored_lines(st):
 
 
 def pdf_detail(text, resource):
-    """(list, discount, amount) of a resource's line under "Charge details" (the extractor gives a cell a line)."""
-    cells = text.split("Charge details", 1)[1].splitlines()
+    """(list, discount, amount) of a resource's line under "Charge details" (the extractor gives a cell a line,
+    a right-aligned one with a space before it)."""
+    cells = [c.strip() for c in text.split("Charge details", 1)[1].splitlines()]
     at = cells.index(resource)
     return tuple(c for c in cells[at + 1 :] if CENTS.match(c))[:3]
 

@@ -14,13 +14,15 @@ LABELS = {
     "fund_org_patterns": "fund/org patterns",
     "sources": "sources",
     "journal_formats": "journal formats",
+    "organization": "organization",
 }
 
 
 class Command(ChargebackCommand):
     help = (
         "Load the rules of an OpenChargeback config.yaml (the older YAML-configured tool): tag mapping, "
-        "review flag and fund/org patterns, known sources and the GL journal settings. All or nothing: "
+        "review flag and fund/org patterns, known sources, the GL journal settings and the contact address "
+        "statements give (email.from_address and from_name). All or nothing: "
         "a bad value names its key and changes nothing. Running it again changes nothing. Runtime "
         "settings (smtp, web, database, …) are listed as ignored with where they live now."
     )
