@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "benchmarks" / "out"
@@ -80,3 +81,14 @@ def focus_file(rows: int, focusgen: Path) -> Path:
         raise BenchError(f"{focusgen} failed: {proc.stderr.decode(errors='replace').strip()}")
     partial.replace(target)
     return target
+
+
+def month_ready(period: str, actor: Any) -> None:
+    """What a finance office does before it closes a month, so `periods check` finds no blocker:
+    each source has its journal credit side, and the flagged charges are decided (approved here)."""
+    from billing.models import Source
+    from billing.services.review import charges_approve
+
+    Source.objects.filter(credit_fund_org="").update(credit_fund_org="RC-OPS")
+    Source.objects.filter(gl_account="").update(gl_account="54000")
+    charges_approve(period=period, actor=actor, note="benchmark: decided before the close")

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from focusfiles import DEFAULT_FOCUSGEN, PERIOD, SOURCE, BenchError, focus_file, log, use_app_env
+from focusfiles import DEFAULT_FOCUSGEN, PERIOD, SOURCE, BenchError, focus_file, log, month_ready, use_app_env
 from ingest import DEFAULT_POSTGRES_URL, Postgres
 
 BUDGET_SECONDS = 10.0
@@ -71,6 +71,7 @@ def build_and_measure(path: Path, repeat: int) -> dict[str, Any]:
             setup["ingest"], report = timed(
                 "ingest", lambda: batch_ingest(paths=[path], source_name=SOURCE, period=PERIOD, actor=actor)
             )
+            month_ready(PERIOD, actor)
             setup["close"], _ = timed("close", lambda: period_close(period=PERIOD, actor=actor))
             setup["generate"], generated = timed("generate", lambda: statements_generate(period=PERIOD, actor=actor))
         except BillingError as exc:

@@ -28,7 +28,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from focusfiles import DEFAULT_FOCUSGEN, BenchError, focus_file, use_app_env  # noqa: E402
+from focusfiles import DEFAULT_FOCUSGEN, BenchError, focus_file, month_ready, use_app_env  # noqa: E402
 from ingest import Postgres  # noqa: E402
 
 BUDGET_MS = 300
@@ -205,6 +205,7 @@ def portal_pages(pi_email: str, repeat: int) -> list[str]:
     actor = Actor.system("bench")
     started = time.perf_counter()
     try:
+        month_ready("2025-01", actor)
         period_transition(period="2025-01", to_status="closed", actor=actor)
         with mock.patch("statements.tasks.render_statement.delay"):
             report = statements_generate(period="2025-01", actor=actor)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from focusfiles import DEFAULT_FOCUSGEN, BenchError, use_app_env  # noqa: E402
+from focusfiles import DEFAULT_FOCUSGEN, BenchError, month_ready, use_app_env  # noqa: E402
 
 PER_WORKER_BUDGET = 5.0  # PDFs per second per worker
 PERIOD_BUDGET_S = 120.0
@@ -96,7 +96,6 @@ def build_period(args: argparse.Namespace, data_dir: Path) -> None:
 
     from billing.services.ingest import batch_ingest
     from billing.services.periods import period_close
-    from billing.services.review import charges_approve
     from chargeback.audit import Actor
     from chargeback.errors import BillingError
     from statements.services.generate import statements_generate
@@ -118,7 +117,7 @@ def build_period(args: argparse.Namespace, data_dir: Path) -> None:
     actor = Actor.system("bench")
     try:
         report = batch_ingest(paths=[csv_path], source_name="aws", period="2025-01", actor=actor)
-        charges_approve(period="2025-01", actor=actor)
+        month_ready("2025-01", actor)
         period_close(period="2025-01", actor=actor)
         t = time.perf_counter()
         gen = statements_generate(period="2025-01", actor=actor)

@@ -73,9 +73,10 @@ def test_the_migration_anchors_built_in_patterns_still_on_their_old_default() ->
     executor.migrate([("billing", "0008_import_file_role")])
     old_apps: Any = executor.loader.project_state([("billing", "0008_import_file_role")]).apps
     old_source = old_apps.get_model("billing", "Source")
-    old_source.objects.filter(name="storage").update(file_pattern="*storage*")
-    old_source.objects.filter(name="aws").update(file_pattern="*aws*")
-    old_source.objects.filter(name="hpc").update(file_pattern="cluster-*.csv")  # someone's own choice
+    # (A transactional test before this one may have emptied the seeded sources: make them.)
+    old_source.objects.update_or_create(name="storage", defaults={"file_pattern": "*storage*"})
+    old_source.objects.update_or_create(name="aws", defaults={"file_pattern": "*aws*"})
+    old_source.objects.update_or_create(name="hpc", defaults={"file_pattern": "cluster-*.csv"})  # someone's own
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())

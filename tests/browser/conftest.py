@@ -39,14 +39,17 @@ def chromium() -> Iterator[Any]:
 
 def reseed() -> None:
     """Transactional tests empty every table afterwards, including the rows the data migrations
-    seeded (sources, tag mapping, role groups); put them back."""
+    seeded (sources, tag mapping, role groups); put them back, with the sources' credit side a
+    configured installation has (tests/conftest.py)."""
     from django.apps import apps
 
     from billing.defaults import defaults_seed
     from chargeback.roles import roles_sync
+    from tests.conftest import give_sources_a_credit_side
 
     defaults_seed(apps)
     roles_sync(apps)
+    give_sources_a_credit_side()
 
 
 @pytest.fixture

@@ -232,7 +232,9 @@ def test_the_roles_exist_after_migrate_alone() -> None:
     assert "chargeback.delete_auditevent" not in finance  # the audit trail is append-only
     assert all(p.split(".")[1].startswith("view_") for p in viewer)
     assert {"billing.view_charge", "chargeback.view_auditevent", "chargeback.view_organization"} <= viewer
-    assert reviewer - viewer == {"billing.approve_charge", "billing.change_charge", "statements.send_statement"}
+    assert reviewer - viewer == {
+        "billing.approve_charge", "billing.change_charge", "statements.send_statement", "statements.resolve_dispute",
+    }  # fmt: skip
     assert {"statements.generate_statement", "statements.send_statement"} <= finance
     assert "billing.finalize_period" not in reviewer
 

@@ -73,6 +73,10 @@ def test_a_month_runs_from_the_command_line_and_the_journal_matches_the_statemen
     conversion = ingest.json()["conversion"]
     assert conversion["subsidies"] == {"chen-startup": "5", "debug-free": "0.08"}
     assert SubsidyUsage.objects.get(rule__code="chen-startup").amount == Decimal("5.00")
+    # The unmapped sandbox job is flagged: a reviewer rejects it (not recharged) before the close.
+    flagged = ok(run("review", "list", "-p", "2025-01", "--format", "json")).json()["charges"]
+    assert len(flagged) == 1
+    ok(run("review", "reject", "--id", str(flagged[0]["id"]), "--note", "sandbox: not recharged"))
     ok(run("periods", "close", "2025-01"))
     with django_capture_on_commit_callbacks(execute=True):  # the PDFs and emails, after the commit
         generated = ok(run("generate", "-p", "2025-01", "--send", "--format", "json")).json()
@@ -80,9 +84,9 @@ def test_a_month_runs_from_the_command_line_and_the_journal_matches_the_statemen
     statements = ok(run("statements", "list", "-p", "2025-01", "--format", "json")).json()
 
     due = sum((Decimal(s["amount_due"]) for s in statements), Decimal(0))
-    assert due == Decimal("33.32")  # 38.48 list - 0.08 debug - 5.00 start-up - 0.08 sandbox (flagged)
+    assert due == Decimal("33.32")  # 38.48 list - 0.08 debug - 5.00 start-up - 0.08 sandbox (rejected)
     assert Decimal(journal["debit_total"]) == Decimal(journal["credit_total"]) == due
     assert Decimal(journal["statements_due"]) == due
-    assert generated["statements"] == 2 and generated["excluded_flagged_charges"] == 1
+    assert generated["statements"] == 2 and generated["rejected_charges"] == 1
     assert sorted(m.to[0] for m in mailoutbox) == ["alice.chen@example.edu", "bob.diaz@example.edu"]
     assert all(len(m.attachments) == 1 for m in mailoutbox)
