@@ -210,16 +210,19 @@ class ChargeAdmin(RowReviewMixin, FilteredExportMixin, ExportMixin, ReadOnlyAdmi
 
     @admin.display(description="Flags")
     def flags(self, obj: Charge) -> str:
-        return flag_badges(obj)
+        return self._with_dispute(obj, flag_badges(obj))
 
     @admin.display(description="Flag reasons")
     def reasons(self, obj: Charge) -> str:
-        reasons = ", ".join(reason_words(r) for r in obj.flag_reason_list) or "-"
+        return self._with_dispute(obj, ", ".join(reason_words(r) for r in obj.flag_reason_list) or "-")
+
+    @staticmethod
+    def _with_dispute(obj: Charge, shown: str) -> str:
+        """A disputed charge shows what the PI wrote, from its own review history (few are disputed)."""
         if "disputed" not in obj.flag_reason_list:
-            return reasons
-        # What the PI wrote, from the charge's own review history (few charges are disputed).
+            return shown
         dispute = obj.decisions.filter(decision=ReviewDecision.Decision.DISPUTE).order_by("-id").first()
-        return format_html('{} <q class="oc-dispute">{}</q>', reasons, dispute.note if dispute else "")
+        return format_html('{} <q class="oc-dispute">{}</q>', shown, dispute.note if dispute else "")
 
     @admin.display(description="From")
     def origin(self, obj: Charge) -> str:

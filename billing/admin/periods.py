@@ -126,7 +126,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
                 else:
                     service(period=period.period, actor=actor_for(request), notes=reason)
             except NotReady as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+                self.message_user(request, exc.web_message, messages.ERROR)
                 if "cockpit" in request.POST:  # the period page lists the blockers itself
                     return HttpResponseRedirect(change_url)
                 refused = exc.readiness

@@ -78,6 +78,8 @@ class NotReady(BillingError):
     def __init__(self, step: str, readiness: Readiness) -> None:
         self.readiness = readiness
         listed = "; ".join(p.message for p in readiness.blockers)
+        # The admin shows this one; the command line's adds where to see the list again.
+        self.web_message = f"Period {readiness.period} cannot {step} yet: {listed}."
         super().__init__(
             f"period {readiness.period} cannot {step} yet: {listed} "
             f"(see 'openchargeback periods check {readiness.period}')"
@@ -130,8 +132,7 @@ def _flagged(period: BillingPeriod) -> Iterable[Problem]:
     if n:
         yield Problem(
             "flagged",
-            f"{n} flagged {'charge' if n == 1 else 'charges'} not yet decided: approve or reject them "
-            f"(openchargeback review list -p {period.period})",
+            f"{n} flagged {'charge' if n == 1 else 'charges'} not yet decided: approve or reject them",
             n,
         )
 

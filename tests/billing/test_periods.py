@@ -75,7 +75,7 @@ def test_closing_is_refused_while_flagged_charges_remain_and_names_them(run, foc
     result = run("periods", "close", "2025-01")
     assert (result.code, result.err) == (1, (
         "period 2025-01 cannot be closed yet: 1 flagged charge not yet decided: approve or reject them "
-        "(openchargeback review list -p 2025-01) (see 'openchargeback periods check 2025-01')"
+        "(see 'openchargeback periods check 2025-01')"
     ))  # fmt: skip
     assert BillingPeriod.objects.get().status == "open"
     assert Charge.objects.get().billed_cost == Decimal("1")

@@ -20,7 +20,7 @@ def test_a_finance_admin_drops_a_file_previews_and_confirms(page, focus_files):
     sign_in(page, "finance@example.edu", "pw-finance@example.edu")
 
     page.goto("/admin/billing/importbatch/")
-    page.get_by_role("link", name="Import files").click()
+    page.locator("#content-main").get_by_role("link", name="Import files").click()
     page.wait_for_selector("[data-dropzone-hint]:not([hidden])")  # the drop zone's script is ready
     transfer = page.evaluate_handle(
         """([name, text]) => {

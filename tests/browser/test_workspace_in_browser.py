@@ -76,7 +76,7 @@ def test_the_review_badge_shows_the_flagged_count_and_drops_after_an_approval(pa
     page.get_by_role("button", name="Go").click()
     page.get_by_role("button", name="Approve charges").click()
 
-    assert "Approved 1 charges" in page.inner_text(".messagelist")
+    assert "Approved 1 charge" in page.inner_text(".messagelist")
     assert badge.inner_text().split()[0] == "1"
 
 
