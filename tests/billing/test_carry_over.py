@@ -40,7 +40,7 @@ def test_an_approval_a_rejection_and_a_reattribution_carry_over_to_identical_lin
 
     newcomer = minimal_row("4.0000000001", resource="job-9", service="HPC", tag_json=tags(pi=None))
     v2 = focus_files.write("aws-2025-01-v2.csv", [newcomer, minimal_row("1"), ORPHAN, ORPHAN, ORPHAN])
-    report = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--format", "json").json()
+    report = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--replace", "--format", "json").json()
 
     assert report["carried_decisions"] == 3
     assert ImportBatch.objects.get(status="applied").pk == report["batch_id"]
