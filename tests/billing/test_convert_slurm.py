@@ -22,6 +22,7 @@ import hashlib
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,21 +159,28 @@ class TestConvert:
 
     def test_a_price_change_mid_period_gives_a_line_per_price(self, run, cluster, tmp_path):
         # The documented way: end the old rate on the last day, start the new one (same name) the day after.
+        # A job on each of those two days is priced at the rate of its day.
         Rate.objects.filter(name="cpu-su").update(effective_to=date(2025, 1, 19))
         Rate.objects.create(name="cpu-su", kind="slurm", applies_to="cpu", unit="SU", price=Decimal("0.02"),
                             effective_from=date(2025, 1, 20))  # fmt: skip
         jobs = tmp_path / "sacct-2025-01.txt"
         jobs.write_text(
             SACCT.read_text().splitlines()[0] + "\n"
-            "3001|sol|chen-lab|achen|cpu|normal|2025-01-10T08:00:00|2025-01-10T08:00:00|2025-01-10T09:00:00|3600|"
+            "3001|sol|chen-lab|achen|cpu|normal|2025-01-19T08:00:00|2025-01-19T08:00:00|2025-01-19T09:00:00|3600|"
             "COMPLETED|100|billing=100,cpu=100,node=1\n"
-            "3002|sol|chen-lab|achen|cpu|normal|2025-01-25T08:00:00|2025-01-25T08:00:00|2025-01-25T09:00:00|3600|"
+            "3002|sol|chen-lab|achen|cpu|normal|2025-01-20T08:00:00|2025-01-20T08:00:00|2025-01-20T09:00:00|3600|"
             "COMPLETED|100|billing=100,cpu=100,node=1\n"
         )
         out = tmp_path / "jan.csv"
         assert run("convert", "slurm", str(jobs), "-p", "2025-01", "-o", str(out)).code == 0
         lines = sorted((r["ListUnitPrice"], r["PricingQuantity"], r["ListCost"]) for r in read(out))
         assert lines == [("0.01", "100.0", "1.0"), ("0.02", "100.0", "2.0")]  # each line: quantity x its price
+
+    def test_december_ends_at_midnight_on_new_years_eve(self, run, cluster):
+        """Job 1007 runs from 31 Dec 20:00 to 1 Jan 04:00: December bills its 4 h x 10 SU x 0.01 = 0.40."""
+        report = run("convert", "slurm", str(SACCT), "-p", "2024-12", "--dry-run", "--format", "json").json()
+        assert totals(report) == (Decimal("0.40"), Decimal(0), Decimal("0.40"))
+        assert report["lines_billed"] == 1
 
     def test_billable_states_can_be_narrowed(self, run, cluster):
         report = run("convert", "slurm", str(SACCT), "-p", "2025-01", "--dry-run", "--states", "COMPLETED",
@@ -287,6 +295,62 @@ class TestFiscalYearCap:
         february = run("convert", "slurm", str(jobs), "-p", "2025-02", "-o", out, "--format", "json").json()
         july = run("convert", "slurm", str(jobs), "-p", "2025-07", "-o", out, "--format", "json").json()
         assert (january["subsidy_total"], february["subsidy_total"], july["subsidy_total"]) == ("5", "0", "10")
+
+
+class TestWhichSubsidiesApply:
+    """Four subsidy rules, spent in priority order job by job as the jobs ended (2 h x billing=4 = 8 SU
+    x 2.50 = 20.00 a gpu job; the cpu job is 8 SU x 0.01 = 0.08):
+
+      early-jan      50 % of gpu usage from 1 to 10 January (inclusive)
+      genomics-gpu   25 % of what is left, service "hpc COMPUTE (gpu PARTITION)" (any case), genomics only
+      bob-grant      Bob's jobs: everything up to 3.00 a month (a cap without a percent)
+      climate-tenth  10 % of what is left, climate-model only
+
+      4001 genomics gpu 10 Jan: 10.00 + 25 % of 10.00 = 2.50 -> 12.50, billed 7.50
+      4002 genomics gpu 20 Jan: (early-jan has ended) 25 % of 20.00 = 5.00, billed 15.00
+      4003 climate  gpu 20 Jan: bob-grant 3.00, then 10 % of 17.00 = 1.70 -> 4.70, billed 15.30
+      4004 genomics cpu 20 Jan: another service, no rule -> billed 0.08
+      4005 climate  gpu 25 Jan: bob-grant is spent, so climate-tenth still gives 2.00, billed 18.00
+    Totals: list 80.08, subsidies 24.20, billed 55.88."""
+
+    def test_rules_apply_only_within_their_dates_service_project_and_cap(self, run, cluster, focus_files, tmp_path):
+        hpc = Source.objects.get(name="hpc")
+        genomics, climate = Project.objects.get(code="genomics-core"), Project.objects.get(code="climate-model")
+        bob = PI.objects.get(email="bob.diaz@example.edu")
+        rules: list[dict[str, Any]] = [
+            {"code": "early-jan", "percent": Decimal(50), "partition": "gpu", "effective_to": date(2025, 1, 10)},
+            {"code": "genomics-gpu", "percent": Decimal(25), "service_name": "hpc COMPUTE (gpu PARTITION)",
+             "project": genomics},
+            {"code": "bob-grant", "cap": Decimal(3), "pi": bob},
+            {"code": "climate-tenth", "percent": Decimal(10), "partition": "gpu", "project": climate},
+        ]  # fmt: skip
+        for priority, rule in enumerate(rules, start=1):
+            SubsidyRule.objects.create(label=rule["code"], priority=priority, source=hpc,
+                                       effective_from=date(2025, 1, 1), **rule)  # fmt: skip
+        jobs = focus_files.raw("sacct.txt", HEADER + "".join(
+            f"{job}|sol|{account}|u|{partition}|normal|2025-01-{day}T08:00:00|2025-01-{day}T10:00:00|7200"
+            "|COMPLETED|8|billing=4\n"
+            for job, account, partition, day in (
+                (4001, "chen-lab", "gpu", 10), (4002, "chen-lab", "gpu", 20), (4003, "diaz-lab", "gpu", 20),
+                (4004, "chen-lab", "cpu", 20), (4005, "diaz-lab", "gpu", 25),
+            )
+        ))  # fmt: skip
+        out = tmp_path / "jan.csv"
+        report = run("convert", "slurm", str(jobs), "-p", "2025-01", "-o", str(out), "--per-job",
+                     "--format", "json").json()  # fmt: skip
+        figures = {
+            r["ResourceId"].rsplit("/", 1)[1]: (Decimal(r["ListCost"]), Decimal(r["x_SubsidyAmount"] or 0),
+                                                Decimal(r["BilledCost"]))
+            for r in read(out)
+        }  # fmt: skip
+        assert figures == {
+            "4001": (Decimal("20.00"), Decimal("12.50"), Decimal("7.50")),
+            "4002": (Decimal("20.00"), Decimal("5.00"), Decimal("15.00")),
+            "4003": (Decimal("20.00"), Decimal("4.70"), Decimal("15.30")),
+            "4004": (Decimal("0.08"), Decimal(0), Decimal("0.08")),
+            "4005": (Decimal("20.00"), Decimal("2.00"), Decimal("18.00")),
+        }
+        assert totals(report) == (Decimal("80.08"), Decimal("24.20"), Decimal("55.88"))
 
 
 class TestIngestFromSlurm:

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from billing.models import PI
 from statements.models import Statement
-from tests.conftest import MINIMAL_HEADER, minimal_row
+from tests.conftest import MINIMAL_HEADER, minimal_row, tags
 from tests.portal.conftest import portal_user
 
 from .conftest import pdf_text
@@ -156,3 +156,98 @@ def test_pdf_detail_lines_with_sub_cent_parts_add_up_to_the_amount_due(run, focu
                        ("2.12", "0.00", "2.12")]  # fmt: skip
     assert sum(Decimal(amount) for _, _, amount in details) == st.amount_due == Decimal("3.13")
     assert pdf_detail(text, "Total") == ("3.27", "0.14", "3.13")
+
+
+def charge(billed, resource, *, listed=None, start=None, name=True):
+    """A usage row; `start` moves its charge period start, `name=False` leaves ResourceName blank."""
+    row = minimal_row(billed, listed=listed, resource=resource, service="Compute")
+    if start:
+        row[MINIMAL_HEADER.index("ChargePeriodStart")] = start
+    if not name:
+        row[MINIMAL_HEADER.index("ResourceName")] = ""
+    return row
+
+
+def detail_row(text, resource):
+    """(date, list, discount, amount) of a resource's line under "Charge details"."""
+    cells = text.split("Charge details", 1)[1].splitlines()
+    at = cells.index(resource)
+    return (cells[at - 1], *pdf_detail(text, resource))
+
+
+def test_the_charges_of_one_resource_are_one_detail_line_counted_summed_and_dated_by_the_first(
+    run, focus_files, seeded
+):
+    """vm-1 has three charges: billed 1.005 (list 1.50, from 15 Jan), 2.0025 (at list, from 3 Jan) and
+    0.50 (list 0.75, from 20 Jan): one line "vm-1 ×3" dated 2025-01-03, billed 3.5075, list 4.2525,
+    discount 0.745. i-2 has no ResourceName, so its ResourceId names it: billed 1.00 at list, 2025-01-01.
+
+    Amount due 4.5075 -> 4.51: cut to cents 3.50 + 1.00 = 4.50, the cent to vm-1 (remainder 0.0075):
+    3.51. Discount 0.745 -> 0.75: cut 0.74, the cent to vm-1: 0.75. vm-1's list 3.51 + 0.75 = 4.26."""
+    st = generate(run, focus_files, [
+        charge("1.005", "vm-1", listed="1.50", start="2025-01-15"),
+        charge("2.0025", "vm-1", start="2025-01-03"),
+        charge("0.50", "vm-1", listed="0.75", start="2025-01-20"),
+        charge("1.00", "i-2", name=False),
+    ])  # fmt: skip
+    text = pdf_text(st.pdf.read())
+    assert detail_row(text, "vm-1 ×3") == ("2025-01-03", "4.26", "0.75", "3.51")
+    assert detail_row(text, "i-2") == ("2025-01-01", "1.00", "0.00", "1.00")
+    assert pdf_detail(text, "Total") == ("5.26", "0.75", "4.51")
+    assert "smallest resources are summed" not in text  # nothing was folded
+
+
+def test_beyond_the_limit_the_smallest_resources_are_summed_on_one_line(run, focus_files, seeded, settings):
+    """At most 3 detail lines: the 2 largest (r-a 5.00, r-b 4.00) keep theirs, and r-c (0.105, list
+    0.20), r-d (0.10) and r-e (2.00) make "3 other resources ×3": billed 2.205, list 2.30.
+
+    Amount due 11.205 -> 11.21: cut 5.00 + 4.00 + 2.20 = 11.20, the cent to the folded line
+    (remainder 0.005): 2.21. Discount 0.095 -> 0.10, all on the folded line; its list 2.31."""
+    settings.OPENCHARGEBACK_STATEMENT_DETAIL_LINES = 3
+    st = generate(run, focus_files, [
+        charge("5.00", "r-a"), charge("4.00", "r-b"), charge("0.105", "r-c", listed="0.20"),
+        charge("0.10", "r-d"), charge("2.00", "r-e"),
+    ])  # fmt: skip
+    text = pdf_text(st.pdf.read())
+    assert pdf_detail(text, "r-a") == ("5.00", "0.00", "5.00")
+    assert pdf_detail(text, "r-b") == ("4.00", "0.00", "4.00")
+    assert pdf_detail(text, "3 other resources ×3") == ("2.31", "0.10", "2.21")
+    assert "r-c" not in text.split("Charge details", 1)[1]
+    assert "The 3 smallest resources are summed on one line" in " ".join(text.split())
+
+
+def pdf_cells(text, section, end, first):
+    """The cells of the row starting at `first` in the PDF's section `section` (up to `end`)."""
+    cells = [c.strip() for c in text.split(section, 1)[1].split(end, 1)[0].splitlines()]
+    at = cells.index(first)
+    return tuple(cells[at : at + 6])
+
+
+def test_charges_by_service_add_a_services_lines_and_credits_are_listed_apart(run, focus_files, seeded):
+    """Compute is billed on two fund/orgs (two statement lines): 1.005 (list 1.50) on BIO-1 and 2.0025
+    on BIO-2; Storage 0.50; a refund of -0.25 on Compute is a credit line of its own.
+
+    Amount due 3.2575 -> 3.26: cut 1.00 + 2.00 + 0.50 - 0.25 = 3.25, the cent to BIO-1's Compute
+    (remainder 0.005): 1.01. Discount 0.495 -> 0.50, all on that line: its list 1.51.
+    Charges by service (usage only): Compute 2 charges, list 1.51 + 2.00 = 3.51, discount 0.50,
+    amount 1.01 + 2.00 = 3.01; Storage 1 charge, 0.50, 0.00, 0.50. Credits: Compute -0.25."""
+    rows = [
+        minimal_row("1.005", listed="1.50", resource="a", service="Compute", tag_json=tags(fund="BIO-1")),
+        minimal_row("2.0025", resource="b", service="Compute", tag_json=tags(fund="BIO-2")),
+        minimal_row("0.50", resource="c", service="Storage"),
+        minimal_row("-0.25", resource="refund", service="Compute"),
+    ]
+    path = focus_files.write("aws-2025-01.csv", rows, MINIMAL_HEADER)
+    assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+    assert run("review", "approve", "-p", "2025-01").code == 0
+    assert run("periods", "close", "2025-01").code == 0
+    assert run("generate", "-p", "2025-01").code == 0
+    st = Statement.objects.exclude(status="superseded").get()
+    assert st.amount_due == Decimal("3.26")
+    text = pdf_text(st.pdf.read())
+    by_service = ("Charges by service", "Credits and adjustments")
+    assert pdf_cells(text, *by_service, "Compute")[1:5] == ("2", "3.51", "0.50", "3.01")
+    assert pdf_cells(text, *by_service, "Storage")[1:5] == ("1", "0.50", "0.00", "0.50")
+    credits = [c.strip() for c in text.split("Credits and adjustments", 1)[1].split("Amount due (", 1)[0].splitlines()]
+    row = [c for c in credits[credits.index("Credit") :] if c]  # the source's display name may wrap
+    assert "Compute" in row and row[-3:] == ["-0.25", "0.00", "-0.25"]
