@@ -18,7 +18,7 @@ from billing.selectors.readiness import Problem
 from billing.services.periods import period_validate
 from chargeback.errors import BillingError
 from chargeback.money import CENT
-from statements.models import Delivery, Dispute, Statement, StatementLine
+from statements.models import Delivery, Dispute, Statement, StatementLine, StatementLineShare
 
 Kind = StatementLine.Kind
 
@@ -237,3 +237,20 @@ def statement_counts(*, period: BillingPeriod) -> dict[str, int]:
     for status, n in Statement.objects.filter(period=period).order_by().values_list("status").annotate(n=Count("id")):
         counts[status] = n
     return counts
+
+
+def statement_fund_amounts(st: Statement) -> list[tuple[str, Decimal]]:
+    """What each fund pays of a statement, in cents: a split line's stored shares (allocated by
+    largest remainder when it was generated), any other line's amount on its own fund/org. They add
+    up exactly to the amount due, as the journal's debits do."""
+    totals: dict[str, Decimal] = {}
+    split_lines: set[int] = set()
+    for line_id, fund_org, amount in StatementLineShare.objects.filter(line__statement=st).values_list(
+        "line_id", "fund_org", "amount"
+    ):
+        split_lines.add(line_id)
+        totals[fund_org] = totals.get(fund_org, Decimal(0)) + amount
+    for pk, fund_org, amount in st.lines.values_list("pk", "fund_org", "amount"):
+        if pk not in split_lines:
+            totals[fund_org] = totals.get(fund_org, Decimal(0)) + amount
+    return sorted((fund, cents(amount)) for fund, amount in totals.items())

@@ -133,7 +133,7 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
     Amounts are the statement's frozen lines and totals, grouped but never recomputed; sources
     are shown by their display names.
     """
-    from statements.selectors import source_display_names
+    from statements.selectors import source_display_names, statement_fund_amounts
 
     org = Organization.current()
     lines = list(st.lines.all())
@@ -167,6 +167,7 @@ def statement_context(st: Statement, *, draft: bool) -> dict[str, Any]:
         "contact_line": " · ".join(x for x in (org.contact_name, org.contact_email, org.contact_phone) if x),
         "fully_subsidised": st.list_total > 0 and st.amount_due == 0,
         "amount_label": amount_label(lines),
+        "fund_amounts": statement_fund_amounts(st),
         "issued": timezone.localdate(),
     }  # fmt: skip
 

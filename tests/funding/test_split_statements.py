@@ -42,6 +42,16 @@ def test_a_60_40_split_with_odd_cents_adds_up_per_fund_in_statement_and_journal(
     assert shares == {("aws", "NIH-R01"): D("60.01"), ("aws", "NSF-CAREER"): D("40.00"),
                       ("hpc", "NIH-R01"): D("0.02"), ("hpc", "NSF-CAREER"): D("0.01")}  # fmt: skip
     assert per_fund(st) == {"NIH-R01": D("60.03"), "NSF-CAREER": D("40.01")}
+    # The statement shows the same amount per fund (the selector its PDF reads, worked out above).
+    from statements.selectors import statement_fund_amounts
+    from statements.services.render import statement_render
+    from tests.statements.conftest import pdf_text
+
+    assert statement_fund_amounts(st) == [("NIH-R01", D("60.03")), ("NSF-CAREER", D("40.01"))]
+    statement_render(statement_id=st.pk)
+    st.refresh_from_db()
+    text = " ".join(pdf_text(st.pdf.read()).split())
+    assert "Amount due by fund" in text and "NIH-R01 60.03" in text and "NSF-CAREER 40.01" in text
     assert st.fund_orgs == "NIH-R01, NSF-CAREER"
 
     debits, debit_total, credit_total, due = gl_debits()
