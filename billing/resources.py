@@ -3,6 +3,10 @@
 Imports run a dry run first (the admin's preview is a real import rolled back), so nothing here
 has side effects beyond saving the row itself. Master data is matched on its natural key (source
 name, PI email, project code); PI emails are matched and stored lower-case.
+
+One module for every kind `openchargeback data` and the admin import and export (about 540
+lines): the kinds share their widgets, the formula escaping and the row validation, and a reader
+finds every column of every file in one place.
 """
 
 from __future__ import annotations
