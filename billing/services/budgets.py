@@ -83,7 +83,9 @@ def _evaluate(status: BudgetStatus, report: EvaluationReport, *, actor: Actor, d
     budget, span = status.budget, status.span
     assert span is not None
     with transaction.atomic():
-        Budget.objects.select_for_update().filter(pk=budget.pk).first()  # one evaluation of a budget at a time
+        Budget.objects.select_for_update(of=("self",)).filter(
+            pk=budget.pk
+        ).first()  # one evaluation of a budget at a time
         standing = list(BudgetAlert.objects.filter(budget=budget, span_key=span.key, cleared_at__isnull=True))
         fallen = [a for a in standing if status.percent < a.threshold]
         report.cleared += len(fallen)
@@ -124,7 +126,7 @@ def budget_save(
 ) -> Budget:
     """Create or change a project's budget for `span` (validated like the admin's and the import's)."""
     with transaction.atomic():
-        budget = Budget.objects.select_for_update().filter(project=project, span=span).first()
+        budget = Budget.objects.select_for_update(of=("self",)).filter(project=project, span=span).first()
         before = {"amount": f"{budget.amount:f}", "currency": budget.currency, "thresholds": budget.thresholds} if (
             budget is not None) else None  # fmt: skip
         budget = budget or Budget(project=project, span=span)
