@@ -212,9 +212,7 @@ class ExactDecimalWidget(widgets.Widget):
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
         if value is None or value == "":  # "" is an unsaved instance's default
             return ""
-        # The same text from SQLite and PostgreSQL (which keeps the column's ten decimal places).
-        text = f"{Decimal(value):f}"
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return f"{Decimal(value):f}"
 
 
 class ChargeResource(ConfigResource):

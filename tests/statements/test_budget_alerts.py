@@ -3,6 +3,8 @@ budget's own span; each threshold is raised once per span and emailed once, at m
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -181,4 +183,7 @@ def test_a_fund_budget_over_the_award_ends_with_the_projects_fund_end_date(month
 def test_budgets_export_as_they_import(month: Any, run: Any, tmp_path: Path) -> None:
     month.budgets("genomics,,100.5,usd,award,80/100\n")
     result = run("data", "export", "budgets")
-    assert "genomics,,100.5,USD,award,80/100" in result.out
+    [row] = list(csv.DictReader(io.StringIO(result.out)))
+    # The amount is exact decimal text (PostgreSQL keeps the column's ten places): the same number.
+    assert (row["project_code"], row["fund_org"], Decimal(row["amount"])) == ("genomics", "", Decimal("100.5"))
+    assert (row["currency"], row["span"], row["thresholds"]) == ("USD", "award", "80/100")
