@@ -11,6 +11,7 @@ with its table and row id.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
@@ -138,6 +139,11 @@ def _copy_table(
 
 def _insert(model: type[models.Model], target: BaseDatabaseWrapper, sql: str, batch: list[list[Any]]) -> None:
     """Insert a chunk; if the target refuses it, find and name the row it refused."""
+    # psycopg logs the aborted pipeline of a refused chunk as a warning of its own; the refusal is
+    # reported once, below, with the row it is about.
+    psycopg_log = logging.getLogger("psycopg")
+    level = psycopg_log.level
+    psycopg_log.setLevel(logging.ERROR)
     try:
         with transaction.atomic(using=target.alias), target.cursor() as cursor:
             cursor.executemany(sql, batch)
@@ -153,6 +159,8 @@ def _insert(model: type[models.Model], target: BaseDatabaseWrapper, sql: str, ba
                     f"({_first_line(exc)}); nothing was kept"
                 ) from None
         raise
+    finally:
+        psycopg_log.setLevel(level)
 
 
 def _first_line(exc: BaseException) -> str:
