@@ -33,7 +33,7 @@ from chargeback.models import Organization
 from chargeback.money import ZERO, allocate_lines, round_cents
 from statements.models import GenerationRun, Statement, StatementLine, StatementLineShare
 from statements.selectors import billed_charges, corrected_month, line_kind, month_text
-from statements.services.funding import funded_rows, split_shares
+from statements.services.funding import GROUPING, funded_rows, split_shares
 
 Kind = StatementLine.Kind
 
@@ -179,18 +179,7 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
         charges = charges.exclude(project_id__in=list(funding.splits))
     rows = (
         charges.annotate(kind=line_kind(), corrects=corrected_month())
-        .values(
-            "pi_id",
-            "project_id",
-            "source_id",
-            "source__name",
-            "service_name",
-            "fund_org",
-            "account_code",
-            "kind",
-            "corrects",
-            "billing_currency",
-        )  # fmt: skip
+        .values(*GROUPING)  # the same line grouping as split-funded projects' rows
         .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
