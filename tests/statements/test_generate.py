@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import BillingPeriod, Source
+from billing.models import BillingPeriod, Charge, Source
 from chargeback.models import AuditEvent
 from chargeback.money import round_cents
 from statements.models import Statement, StatementLine
@@ -208,3 +208,58 @@ def test_generate_close_closes_an_open_month_only_when_nothing_blocks_it(run, fo
     assert done.code == 0, done.err
     assert done.json()["closed_first"] is True and done.json()["statements"] == Statement.objects.count() > 0
     assert BillingPeriod.objects.get(period="2025-01").status == "closed"
+
+
+def test_a_months_statements_and_excluded_figures_count_that_month_and_that_pi_only(run, focus_files, seeded):
+    """Two months, two PIs, each with billed, flagged (left undecided) and rejected charges.
+
+    Worked by hand. January: Alice bills 10.00 and has a flagged -1.25 and a rejected -2.50; Bob
+    bills 20.00 and has a flagged -4.00 and two rejected (-8.00, -16.00). February: Alice bills 100.00,
+    flagged -32.00, rejected -64.00; Bob bills 200.00, rejected -128.00. A January preview for the
+    whole month: statements 10.00 + 20.00 = 30.00, flagged 2 charges -1.25 + -4.00 = -5.25,
+    rejected 1 + 2 = 3. For Alice only: 10.00, flagged 1 (-1.25), rejected 1. None of February's
+    charges, and none of Bob's in Alice's preview, may appear in either.
+    """
+    alice, bob = tags(ALICE, "genomics", "BIO-1"), tags(BOB, "climate", "GEO-7")
+    months = {
+        "2025-01": [
+            ("10.00", "10.00", "vm-a", "Compute", alice, "ok"),
+            ("-1.25", "-1.25", "refund-a1", "Compute", alice, "flagged"),
+            ("-2.50", "-2.50", "refund-a2", "Compute", alice, "rejected"),
+            ("20.00", "20.00", "job-b", "HPC", bob, "ok"),
+            ("-4.00", "-4.00", "refund-b1", "HPC", bob, "flagged"),
+            ("-8.00", "-8.00", "refund-b2", "HPC", bob, "rejected"),
+            ("-16.00", "-16.00", "refund-b3", "HPC", bob, "rejected"),
+        ],
+        "2025-02": [
+            ("100.00", "100.00", "vm-a-feb", "Compute", alice, "ok"),
+            ("-32.00", "-32.00", "refund-a3", "Compute", alice, "flagged"),
+            ("-64.00", "-64.00", "refund-a4", "Compute", alice, "rejected"),
+            ("200.00", "200.00", "job-b-feb", "HPC", bob, "ok"),
+            ("-128.00", "-128.00", "refund-b4", "HPC", bob, "rejected"),
+        ],
+    }
+    for month, rows in months.items():
+        path = focus_files.write(
+            f"aws-{month}.csv",
+            [
+                minimal_row(b, listed=lst, period=month, resource=r, service=s, tag_json=t)
+                for b, lst, r, s, t, _ in rows
+            ],
+        )
+        assert run("ingest", str(path), "-s", "aws", "-p", month).code == 0
+        for *_, resource, _, _, state in rows:
+            charge = Charge.objects.get(resource_id=resource)
+            assert charge.review_state == ("ok" if state == "ok" else "flagged"), resource  # refunds are flagged
+            if state == "rejected":
+                assert run("review", "reject", "--id", str(charge.pk), "--note", "not ours").code == 0
+
+    whole = run("generate", "-p", "2025-01", "--dry-run", "--format", "json").json()
+    assert (whole["statements"], whole["pis"], whole["total_due"]) == (2, 2, {"USD": "30.00"})
+    assert (whole["excluded_flagged_charges"], Decimal(whole["excluded_flagged_cost"])) == (2, Decimal("-5.25"))
+    assert whole["rejected_charges"] == 3
+
+    one = run("generate", "-p", "2025-01", "--dry-run", "--pi", ALICE, "--format", "json").json()
+    assert (one["statements"], one["pis"], one["total_due"]) == (1, 1, {"USD": "10.00"})
+    assert (one["excluded_flagged_charges"], Decimal(one["excluded_flagged_cost"])) == (1, Decimal("-1.25"))
+    assert one["rejected_charges"] == 1
