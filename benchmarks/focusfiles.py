@@ -91,4 +91,4 @@ def month_ready(period: str, actor: Any) -> None:
 
     Source.objects.filter(credit_fund_org="").update(credit_fund_org="RC-OPS")
     Source.objects.filter(gl_account="").update(gl_account="54000")
-    charges_approve(period=period, actor=actor, note="benchmark: decided before the close")
+    charges_approve(month=period, actor=actor, note="benchmark: decided before the close")

@@ -72,7 +72,7 @@ def build_and_measure(path: Path, repeat: int) -> dict[str, Any]:
                 "ingest", lambda: batch_ingest(paths=[path], source_name=SOURCE, period=PERIOD, actor=actor)
             )
             month_ready(PERIOD, actor)
-            setup["close"], _ = timed("close", lambda: period_close(period=PERIOD, actor=actor))
+            setup["close"], _ = timed("close", lambda: period_close(month=PERIOD, actor=actor))
             setup["generate"], generated = timed("generate", lambda: statements_generate(period=PERIOD, actor=actor))
         except BillingError as exc:
             raise BenchError(f"the period could not be built: {exc}") from None
@@ -96,7 +96,7 @@ def build_and_measure(path: Path, repeat: int) -> dict[str, Any]:
         try:
             for _ in range(repeat):
                 seconds, exported = timed(
-                    f"export {name}", lambda n=name: journal_export(period=PERIOD, format_name=n, actor=actor)
+                    f"export {name}", lambda n=name: journal_export(month=PERIOD, format_name=n, actor=actor)
                 )
                 if best is None or seconds < best[0]:
                     best = (seconds, exported)

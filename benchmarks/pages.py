@@ -206,7 +206,7 @@ def portal_pages(pi_email: str, repeat: int) -> list[str]:
     started = time.perf_counter()
     try:
         month_ready("2025-01", actor)
-        period_transition(period="2025-01", to_status="closed", actor=actor)
+        period_transition(month="2025-01", to_status="closed", actor=actor)
         with mock.patch("statements.tasks.render_statement.delay"):
             report = statements_generate(period="2025-01", actor=actor)
     except BillingError as exc:

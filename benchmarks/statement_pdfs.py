@@ -118,7 +118,7 @@ def build_period(args: argparse.Namespace, data_dir: Path) -> None:
     try:
         report = batch_ingest(paths=[csv_path], source_name="aws", period="2025-01", actor=actor)
         month_ready("2025-01", actor)
-        period_close(period="2025-01", actor=actor)
+        period_close(month="2025-01", actor=actor)
         t = time.perf_counter()
         gen = statements_generate(period="2025-01", actor=actor)
     except BillingError as exc:

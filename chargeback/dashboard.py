@@ -22,7 +22,6 @@ from billing.selectors.dashboard import (
     CostRow,
     CurrencyTotals,
     PeriodFigures,
-    PeriodRef,
     dashboard_default_period,
     dashboard_figures,
     dashboard_periods,
@@ -64,7 +63,9 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     return {"dashboard": _present(request, figures, periods, notice)}
 
 
-def _selected_period(raw: str | None, periods: Sequence[PeriodRef], default: PeriodRef) -> tuple[PeriodRef, str]:
+def _selected_period(
+    raw: str | None, periods: Sequence[BillingPeriod], default: BillingPeriod
+) -> tuple[BillingPeriod, str]:
     """The period asked for with ?period=YYYY-MM, or the default with a notice saying why."""
     if raw is None or not raw.strip():
         return default, ""
@@ -77,16 +78,20 @@ def _selected_period(raw: str | None, periods: Sequence[PeriodRef], default: Per
     return found, ""
 
 
-def _present(request: HttpRequest, f: PeriodFigures, periods: Sequence[PeriodRef], notice: str) -> dict[str, Any]:
+def _present(request: HttpRequest, f: PeriodFigures, periods: Sequence[BillingPeriod], notice: str) -> dict[str, Any]:
     period = f.period
     totals = f.totals or [CurrencyTotals(currency="")]
-    statuses = {s.batch_id: s for s in data_status(period=BillingPeriod(pk=period.id, period=period.period))}
+    statuses = {s.batch_id: s for s in data_status(period=period)}
     return {
         "empty": False,
         "notice": notice,
         "period": period,
         "periods": [
-            {"value": p.period, "label": f"{p.period} ({p.status_label.lower()})", "selected": p.id == period.id}
+            {
+                "value": p.period,
+                "label": f"{p.period} ({p.get_status_display().lower()})",
+                "selected": p.id == period.id,
+            }
             for p in periods
         ],
         "next_steps": next_steps(request, f),

@@ -131,7 +131,7 @@ class JournalExportAdmin(ReadOnlyAdmin):
             name = form.cleaned_data["journal_format"]
             try:
                 if "export" in request.POST:
-                    report = journal_export(period=period.period, format_name=name, actor=actor_for(request))
+                    report = journal_export(month=period.period, format_name=name, actor=actor_for(request))
                     self.message_user(
                         request,
                         f"Exported journal {report.number}: {report.lines} lines, debits "
@@ -140,7 +140,7 @@ class JournalExportAdmin(ReadOnlyAdmin):
                         messages.SUCCESS,
                     )
                     return HttpResponseRedirect(here)
-                journal, head = journal_preview(period=period.period, format_name=name, limit=PREVIEW_LINES)
+                journal, head = journal_preview(month=period.period, format_name=name, limit=PREVIEW_LINES)
                 preview = {
                     "format": name, "text": head, "lines": len(journal.lines),
                     "shown": min(len(journal.lines), PREVIEW_LINES),

@@ -141,7 +141,7 @@ class StatementAdmin(ReadOnlyAdmin):
         for pi_email, period in set(queryset.values_list("pi__email", "period__period")):
             try:
                 queued += deliveries_queue(
-                    period=period, actor=actor_for(request), pi_email=pi_email, resend=True
+                    month=period, actor=actor_for(request), pi_email=pi_email, resend=True
                 ).queued
             except BillingError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
@@ -177,7 +177,7 @@ class StatementAdmin(ReadOnlyAdmin):
                 elif action == "send":
                     if not self.has_send_permission(request):
                         raise PermissionDenied
-                    result = deliveries_queue(period=period, actor=actor_for(request))
+                    result = deliveries_queue(month=period, actor=actor_for(request))
                     self.message_user(
                         request, f"{result.queued} emails queued ({result.skipped} PIs already sent or queued).",
                         messages.SUCCESS,
@@ -185,7 +185,7 @@ class StatementAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(here)
-        progress = generation_progress(period=period)
+        progress = generation_progress(month=period)
         current = (
             Statement.objects.filter(period=obj).exclude(status=Statement.Status.SUPERSEDED)
             .select_related("pi", "project").order_by("number")
@@ -207,7 +207,7 @@ class StatementAdmin(ReadOnlyAdmin):
             "plan_error": plan_error,
             "pis": {p.pk: p for p in PI.objects.filter(pk__in=[p.pi_id for p in planned])},
             "projects": {p.pk: p for p in Project.objects.filter(pk__in=[p.project_id for p in planned])},
-            "outbox": outbox_summary(period=period),
+            "outbox": outbox_summary(month=period),
             "failed": Delivery.objects.filter(period=obj, status__in=["failed", "sending"]).select_related("pi"),
             "runs": GenerationRun.objects.filter(period=obj)[:5],
             "can_generate": self.has_generate_permission(request) and obj.status == BillingPeriod.Status.CLOSED,

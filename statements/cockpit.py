@@ -20,10 +20,10 @@ def statements_section(request: HttpRequest, period: BillingPeriod) -> Section |
         return None
     counts = statement_counts(period=period)
     current = sum(n for status, n in counts.items() if status != Statement.Status.SUPERSEDED)
-    outbox = outbox_summary(period=period.period)
+    outbox = outbox_summary(month=period.period)
     attention = [
-        *outbox_rows(period=period.period, status=Delivery.Status.FAILED, limit=20),
-        *outbox_rows(period=period.period, status=Delivery.Status.SENDING, limit=20),
+        *outbox_rows(month=period.period, status=Delivery.Status.FAILED, limit=20),
+        *outbox_rows(month=period.period, status=Delivery.Status.SENDING, limit=20),
     ]
     page = reverse("admin:statements_statement_period", args=[period.period])
     actions = []

@@ -59,7 +59,7 @@ def project_finance_view(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "project")
     project = get_object_or_404(Project.objects.select_related("pi"), pk=pk)
     access = project_access(project)
-    detail = project_detail(access, project, period=request.GET.get("period"))
+    detail = project_detail(access, project, month=request.GET.get("period"))
     context = {
         **_frame(request, f"Project {project.code}"),
         "project": project,

@@ -24,10 +24,10 @@ Kind = StatementLine.Kind
 
 
 def statement_rows(
-    *, period: str, pi_email: str | None = None, include_superseded: bool = False
+    *, month: str, pi_email: str | None = None, include_superseded: bool = False
 ) -> list[dict[str, Any]]:
-    period_validate(period)
-    qs = Statement.objects.filter(period__period=period).select_related("pi", "project")
+    period_validate(month)
+    qs = Statement.objects.filter(period__period=month).select_related("pi", "project")
     if not include_superseded:
         qs = qs.exclude(status=Statement.Status.SUPERSEDED)
     if pi_email:
@@ -172,22 +172,22 @@ def statements_unrendered() -> list[int]:
     )
 
 
-def generation_progress(*, period: str) -> dict[str, int]:
+def generation_progress(*, month: str) -> dict[str, int]:
     """How far the PDFs of a period's current statements are (drafts are still rendering)."""
     counts = (
-        Statement.objects.filter(period__period=period)
+        Statement.objects.filter(period__period=month)
         .exclude(status=Statement.Status.SUPERSEDED)
         .aggregate(total=Count("id"), pending=Count("id", filter=Q(status=Statement.Status.DRAFT)))
     )
     return {"total": counts["total"], "pending": counts["pending"], "done": counts["total"] - counts["pending"]}
 
 
-def outbox_rows(*, period: str | None = None, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def outbox_rows(*, month: str | None = None, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """Deliveries, newest first: who, what state, how many attempts, what the server last said."""
     qs = Delivery.objects.select_related("period")
-    if period:
-        period_validate(period)
-        qs = qs.filter(period__period=period)
+    if month:
+        period_validate(month)
+        qs = qs.filter(period__period=month)
     if status:
         qs = qs.filter(status=status)
     return [
@@ -207,9 +207,9 @@ def outbox_rows(*, period: str | None = None, status: str | None = None, limit: 
     ]
 
 
-def outbox_stuck(*, period: str | None = None) -> list[dict[str, Any]]:
+def outbox_stuck(*, month: str | None = None) -> list[dict[str, Any]]:
     """Deliveries in `sending`: a person checks whether they reached the recipient."""
-    return outbox_rows(period=period, status=Delivery.Status.SENDING)
+    return outbox_rows(month=month, status=Delivery.Status.SENDING)
 
 
 def open_dispute_problems(period: BillingPeriod) -> list[Problem]:

@@ -68,18 +68,18 @@ class BudgetAdmin(AuditedAdminMixin, ImportExportMixin, admin.ModelAdmin):
     inlines = [BudgetAlertInline]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
-        period = open_period()
-        near = budgets_near_or_over(period=period) if period else []
-        extra = {"title": f"Budgets ({len(near)} near or over in {period})" if period else "Budgets"}
+        month = open_period()
+        near = budgets_near_or_over(month=month) if month else []
+        extra = {"title": f"Budgets ({len(near)} near or over in {month})" if month else "Budgets"}
         self._statuses: dict[int, Any] = {}
-        self._period = period
+        self._month = month
         return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def _status(self, obj: Budget) -> Any:
-        if self._period is None:
+        if self._month is None:
             return None
         if obj.pk not in self._statuses:
-            self._statuses[obj.pk] = budget_status(obj, period=self._period)
+            self._statuses[obj.pk] = budget_status(obj, month=self._month)
         return self._statuses[obj.pk]
 
     @admin.display(description="Budget")

@@ -75,18 +75,18 @@ def _currency(currencies: list[str]) -> str:
 
 
 def _import(
-    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, period: str | None, dry_run: bool,
+    request: HttpRequest, staged: StagedUpload, *, kind: str, source: str | None, month: str | None, dry_run: bool,
     replace: bool = False,
 ) -> IngestReport:  # fmt: skip
     """The staged files imported (or previewed): FOCUS as they are, usage files converted first."""
     if not kind:
         return batch_ingest(
-            paths=staged.paths, source_name=source, period=period, actor=_actor(request), dry_run=dry_run,
+            paths=staged.paths, source_name=source, period=month, actor=_actor(request), dry_run=dry_run,
             display_names=staged.names, replace=replace,
         )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
         _, report = convert_and_ingest(
-            kind=kind, paths=staged.paths, period=period, source_name=source, actor=_actor(request),
+            kind=kind, paths=staged.paths, period=month, source_name=source, actor=_actor(request),
             folder=Path(folder), dry_run=dry_run, display_names=staged.names, replace=replace,
         )  # fmt: skip
     return report
@@ -308,9 +308,9 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     @staticmethod
-    def _import_url(source: str = "", period: str = "") -> str:
+    def _import_url(source: str = "", month: str = "") -> str:
         url = reverse("admin:billing_importbatch_import")
-        query = {k: v for k, v in (("source", source), ("period", period)) if v}
+        query = {k: v for k, v in (("source", source), ("period", month)) if v}
         return f"{url}?{urlencode(query)}" if query else url
 
     def _context(self, request: HttpRequest, title: str, **more: Any) -> dict[str, Any]:
@@ -380,7 +380,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         try:
             report = _import(
                 request, staged, kind=kind, source=form.cleaned_data["source"] or None,
-                period=form.cleaned_data["period"] or None, dry_run=True,
+                month=form.cleaned_data["period"] or None, dry_run=True,
             )  # fmt: skip
         except IngestError as exc:
             # The file itself is bad: nothing to keep.
@@ -438,7 +438,7 @@ class ImportBatchAdmin(ReadOnlyAdmin):
         try:
             report = _import(
                 request, staged, kind=form.cleaned_data["kind"], source=form.cleaned_data["source"],
-                period=form.cleaned_data["period"], dry_run=False, replace=request.POST.get("replace") == "on",
+                month=form.cleaned_data["period"], dry_run=False, replace=request.POST.get("replace") == "on",
             )  # fmt: skip
         except DomainError as exc:
             # Something changed since the preview (a period closed, say); the files stay staged.

@@ -21,7 +21,7 @@ from billing import cockpit
 from billing.models import BillingPeriod
 from billing.selectors import reevaluation_latest
 from billing.selectors.checklist import Check, period_checklist
-from billing.selectors.dashboard import PeriodRef, dashboard_figures, dashboard_periods
+from billing.selectors.dashboard import dashboard_figures, dashboard_periods
 from billing.selectors.readiness import NotReady, period_readiness
 from billing.services.periods import period_close, period_finalize, period_reopen
 from chargeback.admin_base import ReadOnlyAdmin
@@ -82,8 +82,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
         return super().change_view(request, object_id, form_url, extra)
 
     def cockpit_context(self, request: HttpRequest, period: BillingPeriod) -> dict[str, Any]:
-        ref = PeriodRef(period.pk, period.period, period.status, period.closed_at, period.finalized_at)
-        figures = dashboard_figures(period=ref, periods=dashboard_periods())
+        figures = dashboard_figures(period=period, periods=dashboard_periods())
         return {
             "moves": self.allowed_moves(request, period),
             "figures": figures,
@@ -122,9 +121,9 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
             reason = form.cleaned_data["reason"]
             try:
                 if to_status == "open":
-                    service(period=period.period, actor=actor_for(request), reason=reason)
+                    service(month=period.period, actor=actor_for(request), reason=reason)
                 else:
-                    service(period=period.period, actor=actor_for(request), notes=reason)
+                    service(month=period.period, actor=actor_for(request), notes=reason)
             except NotReady as exc:
                 self.message_user(request, exc.web_message, messages.ERROR)
                 if "cockpit" in request.POST:  # the period page lists the blockers itself

@@ -90,7 +90,7 @@ class RulesAdmin(AuditedAdminMixin, admin.ModelAdmin):
         report, reason_rows = None, []
         if form.is_valid():
             try:
-                report = rules_preview(period=form.cleaned_data["period"])
+                report = rules_preview(month=form.cleaned_data["period"])
             except BillingError as exc:
                 form.add_error("period", str(exc))
             else:
@@ -110,7 +110,7 @@ class RulesAdmin(AuditedAdminMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             period = form.cleaned_data["period"]
             try:
-                run = reevaluation_request(period=period, actor=actor_for(request))
+                run = reevaluation_request(month=period, actor=actor_for(request))
             except BillingError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:

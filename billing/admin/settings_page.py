@@ -129,11 +129,11 @@ class SettingsPage:
                     changed += _save_formset(s["formset"], actor)
         return changed
 
-    def test(self, period: str) -> RulesReport:
+    def test(self, month: str) -> RulesReport:
         """`rules_preview` of the period under the rules as edited here; nothing is kept."""
         with transaction.atomic():
             self.save(Actor.system("settings-test"), rules_only=True)
-            report = rules_preview(period=period)
+            report = rules_preview(month=month)
             transaction.set_rollback(True)
         return report
 

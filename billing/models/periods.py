@@ -1,4 +1,8 @@
-"""Billing periods (YYYY-MM) and every move of their status."""
+"""Billing periods and every move of their status.
+
+One name per meaning across the code: `month` is the text "YYYY-MM"; `period` is a `BillingPeriod`
+row (its `period` field holds the month's text, a column name kept for the schema's sake).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,10 @@ def validate_period(value: str) -> None:
         raise ValidationError(f"{value!r} is not a billing period (YYYY-MM)")
 
 
-def period_validate(period: str) -> None:
+def period_validate(month: str) -> None:
     """Refuse anything that is not YYYY-MM with a message a person can act on."""
-    if not PERIOD_RE.match(period):
-        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)")
+    if not PERIOD_RE.match(month):
+        raise BillingError(f"{month!r} is not a billing period (use YYYY-MM)")
 
 
 class BillingPeriod(models.Model):
@@ -53,6 +57,16 @@ class BillingPeriod(models.Model):
 
     def __str__(self) -> str:
         return self.period
+
+    @classmethod
+    def of(cls, month: str, *, for_update: bool = False) -> BillingPeriod:
+        """The period of `month`, or a BillingError naming what is wrong (not YYYY-MM, no such period)."""
+        period_validate(month)
+        qs = cls.objects.select_for_update() if for_update else cls.objects
+        period = qs.filter(period=month).first()
+        if period is None:
+            raise BillingError(f"period {month} does not exist")
+        return period
 
     @property
     def accepts_changes(self) -> bool:

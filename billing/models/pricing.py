@@ -177,13 +177,13 @@ class SubsidyRule(models.Model):
         if self.effective_to is not None and self.effective_from and self.effective_to < self.effective_from:
             raise ValidationError({"effective_to": "The last day comes before the first."})
 
-    def window(self, period: str) -> str:
+    def window(self, month: str) -> str:
         """The cap window a billing period falls in: the period itself, or FY<year it ends>."""
         if self.cap_period == self.CapPeriod.MONTH:
-            return period
-        year, month = int(period[:4]), int(period[5:7])
+            return month
+        year, number = int(month[:4]), int(month[5:7])
         start = self.fiscal_year_start_month
-        return f"FY{year + 1 if start > 1 and month >= start else year}"
+        return f"FY{year + 1 if start > 1 and number >= start else year}"
 
 
 class SubsidyUsage(models.Model):

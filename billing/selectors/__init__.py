@@ -107,28 +107,28 @@ def batch_replacement(batch: ImportBatch) -> dict[str, Any]:
     }
 
 
-def review_queue(*, period: str | None = None) -> QuerySet[Charge]:
+def review_queue(*, month: str | None = None) -> QuerySet[Charge]:
     return (
-        active_charges(period=period)
+        active_charges(month=month)
         .filter(review_state=FLAGGED)
         .select_related("pi", "project", "source", "period")
         .order_by("period__period", "id")
     )
 
 
-def pi_period_summary(*, email: str, period: str) -> dict[str, Any] | None:
+def pi_period_summary(*, email: str, month: str) -> dict[str, Any] | None:
     """One PI's charges in a period, per project and fund/org. None when the PI is unknown.
 
     `charges`, `list_cost` and `billed_cost` are the billed charges (what the statements bill);
     flagged and rejected charges are counted beside them.
     """
-    period_validate(period)
+    period_validate(month)
     pi = PI.objects.filter(email=email.strip().lower()).first()
     if pi is None:
         return None
     basis = Basis.of()
     rows = (
-        active_charges(period=period)
+        active_charges(month=month)
         .filter(pi=pi)
         .exclude(basis.off_bill())
         .values("project__code", "fund_org", "review_state")
@@ -164,7 +164,7 @@ def pi_period_summary(*, email: str, period: str) -> dict[str, Any] | None:
         )
     return {
         "pi_email": pi.email,
-        "period": period,
+        "period": month,
         "projects": projects,
         "total_list_cost": quantize(total.billed.listed),
         "total_billed_cost": quantize(total.billed.cost),

@@ -49,10 +49,10 @@ class Span:
     end: date | None = None
 
 
-def budget_span(budget: Budget, *, period: str) -> Span | None:
-    """The span of `budget` that the month `period` falls in; None when the award's dates are unknown."""
+def budget_span(budget: Budget, *, month: str) -> Span | None:
+    """The span of `budget` that `month` falls in; None when the award's dates are unknown."""
     if budget.span == Budget.Span.MONTH:
-        return Span(key=period, label=period, period=period)
+        return Span(key=month, label=month, period=month)
     award: tuple[date | None, date] | None = None
     if budget.project_id:
         end = budget.project.fund_end_date if budget.project else None
@@ -70,7 +70,7 @@ def budget_span(budget: Budget, *, period: str) -> Span | None:
 
 def budget_charges(budget: Budget, span: Span) -> QuerySet[Charge]:
     """The charges the budget counts in `span` (billed and pending review, in its currency)."""
-    qs = unrejected_charges(period=span.period).filter(billing_currency=budget.currency)
+    qs = unrejected_charges(month=span.period).filter(billing_currency=budget.currency)
     qs = qs.filter(project_id=budget.project_id) if budget.project_id else qs.filter(fund_org=budget.fund_org)
     if span.period is None:
         assert span.end is not None
@@ -104,12 +104,12 @@ class RunRate:
         return self.spend / self.charge_days * self.days_in_month
 
 
-def month_run_rate(qs: QuerySet[Charge], *, period: str) -> RunRate:
-    """`qs`'s charges of the month `period` by the day they were used."""
-    year, month = (int(x) for x in period.split("-"))
-    rate = RunRate(period=period, days_in_month=calendar.monthrange(year, month)[1])
+def month_run_rate(qs: QuerySet[Charge], *, month: str) -> RunRate:
+    """`qs`'s charges of `month` by the day they were used."""
+    year, number = (int(x) for x in month.split("-"))
+    rate = RunRate(period=month, days_in_month=calendar.monthrange(year, number)[1])
     rows = (
-        qs.filter(period__period=period)
+        qs.filter(period__period=month)
         .annotate(day=TruncDate("charge_period_start"))
         .values("day")
         .annotate(cost=MoneySum("billed_cost"))
@@ -119,7 +119,7 @@ def month_run_rate(qs: QuerySet[Charge], *, period: str) -> RunRate:
     undated = ZERO
     for r in rows:
         day = r["day"]
-        if day is None or (day.year, day.month) != (year, month):
+        if day is None or (day.year, day.month) != (year, number):
             undated += r["cost"]  # no usage date in this month: counted, on the first day
             continue
         running += r["cost"]
@@ -166,14 +166,14 @@ class BudgetStatus:
         return "near" if self.reached is not None or self.forecast_percent >= 100 else "ok"
 
 
-def budget_status(budget: Budget, *, period: str) -> BudgetStatus:
-    """Spend and forecast of `budget` in the span that holds the month `period`."""
-    span = budget_span(budget, period=period)
-    status = BudgetStatus(budget=budget, span=span, period=period)
+def budget_status(budget: Budget, *, month: str) -> BudgetStatus:
+    """Spend and forecast of `budget` in the span that holds `month`."""
+    span = budget_span(budget, month=month)
+    status = BudgetStatus(budget=budget, span=span, period=month)
     if span is None:
         return status
     charges = budget_charges(budget, span)
-    status.run_rate = month_run_rate(charges, period=period)
+    status.run_rate = month_run_rate(charges, month=month)
     status.spend = status.run_rate.spend if span.period else charge_sum(charges)
     status.forecast = status.spend - status.run_rate.spend + status.run_rate.forecast
     return status
@@ -202,10 +202,10 @@ def budget_projects(budget: Budget) -> QuerySet[Project]:
     return Project.objects.filter(fund_org=budget.fund_org)
 
 
-def budgets_near_or_over(*, period: str | None = None) -> list[BudgetStatus]:
+def budgets_near_or_over(*, month: str | None = None) -> list[BudgetStatus]:
     """Every budget whose spend reached a threshold or whose forecast passes its amount."""
-    period = period or open_period()
-    if period is None:
+    month = month or open_period()
+    if month is None:
         return []
-    statuses = [budget_status(b, period=period) for b in Budget.objects.select_related("project")]
+    statuses = [budget_status(b, month=month) for b in Budget.objects.select_related("project")]
     return sorted((s for s in statuses if s.level in ("near", "over")), key=lambda s: -s.percent)

@@ -47,19 +47,6 @@ REEVALUATE = "period.reevaluate"  # the audit action of billing.services.rules.p
 _CACHE_PREFIX = "billing.dashboard.v2"
 
 
-@dataclass(frozen=True)
-class PeriodRef:
-    id: int
-    period: str
-    status: str
-    closed_at: datetime | None
-    finalized_at: datetime | None
-
-    @property
-    def status_label(self) -> str:
-        return BillingPeriod.Status(self.status).label
-
-
 @dataclass
 class CurrencyTotals:
     """A period's figures in one currency: `charges`, `billed` and `listed` are the billed charges
@@ -117,7 +104,7 @@ class CostRow:
 
 @dataclass
 class PeriodFigures:
-    period: PeriodRef
+    period: BillingPeriod
     totals: list[CurrencyTotals]
     pis: int
     projects: int
@@ -148,18 +135,17 @@ class PeriodFigures:
         return any(not i.missing for i in self.imports)
 
 
-def dashboard_periods() -> list[PeriodRef]:
-    """Every billing period, newest first."""
-    rows = BillingPeriod.objects.order_by("-period").values_list("id", "period", "status", "closed_at", "finalized_at")
-    return [PeriodRef(*row) for row in rows]
+def dashboard_periods() -> list[BillingPeriod]:
+    """Every billing period, newest first (the fields the dashboard shows)."""
+    return list(BillingPeriod.objects.order_by("-period").only("id", "period", "status", "closed_at", "finalized_at"))
 
 
-def dashboard_default_period(periods: Sequence[PeriodRef]) -> PeriodRef | None:
+def dashboard_default_period(periods: Sequence[BillingPeriod]) -> BillingPeriod | None:
     """The newest open period, else the newest period; None when there are none."""
     return next((p for p in periods if p.status == BillingPeriod.Status.OPEN), periods[0] if periods else None)
 
 
-def dashboard_figures(*, period: PeriodRef, periods: Sequence[PeriodRef]) -> PeriodFigures:
+def dashboard_figures(*, period: BillingPeriod, periods: Sequence[BillingPeriod]) -> PeriodFigures:
     """Everything the dashboard shows for `period`; `periods` (newest first) gives the months."""
     months = sorted((p for p in periods if p.period <= period.period), key=lambda p: p.period)[-MONTHS:]
     month_ids = [p.id for p in months]
@@ -263,7 +249,7 @@ class _Attribution:
     per_pi: dict[tuple[int, str], Decimal]  # (pi id, currency) -> cost of the charges not rejected
 
 
-def _top_pis(period: PeriodRef, people: _Attribution) -> list[tuple[int, str, Decimal]]:
+def _top_pis(period: BillingPeriod, people: _Attribution) -> list[tuple[int, str, Decimal]]:
     """The top PIs of each currency by billed cost: the cached totals minus each PI's flagged charges."""
     per_pi = dict(people.per_pi)
     flagged = (
@@ -286,7 +272,7 @@ def _top_pis(period: PeriodRef, people: _Attribution) -> list[tuple[int, str, De
     return top
 
 
-def _attribution(period: PeriodRef, batches: Sequence[ImportBatch]) -> _Attribution:
+def _attribution(period: BillingPeriod, batches: Sequence[ImportBatch]) -> _Attribution:
     if not batches:
         return _Attribution(0, 0, {})
     # Approving a flagged charge changes neither its cost nor its PI or project (the cached totals

@@ -43,33 +43,36 @@ _CACHE_PREFIX = "billing.figures.v2"
 Split = dict[int, list[tuple[str, int, Decimal, Decimal]]]
 
 
-def active_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
-    """*Imported*: the charges of applied batches (not replaced, not rolled back)."""
+def active_charges(*, period: BillingPeriod | None = None, month: str | None = None) -> QuerySet[Charge]:
+    """*Imported*: the charges of applied batches (not replaced, not rolled back), of `period` or
+    `month` when one is given, else of every period."""
     qs = Charge.objects.filter(active=True)
-    if isinstance(period, BillingPeriod):
+    if period is not None:
         return qs.filter(period=period)
-    if period:
-        period_validate(period)
-        qs = qs.filter(period__period=period)
+    if month:
+        period_validate(month)
+        qs = qs.filter(period__period=month)
     return qs
 
 
-def billed_charges(*, period: str | BillingPeriod | None = None, basis: Basis | None = None) -> QuerySet[Charge]:
+def billed_charges(
+    *, period: BillingPeriod | None = None, month: str | None = None, basis: Basis | None = None
+) -> QuerySet[Charge]:
     """*Billed*: what the statements bill, active charges never flagged or approved (and not a
     commitment purchase of a source billed on the effective basis)."""
     basis = basis or Basis.of()
-    qs = active_charges(period=period).filter(review_state__in=BILLED_STATES)
+    qs = active_charges(period=period, month=month).filter(review_state__in=BILLED_STATES)
     return qs.exclude(basis.off_bill()) if basis.effective else qs
 
 
-def flagged_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
+def flagged_charges(*, period: BillingPeriod | None = None, month: str | None = None) -> QuerySet[Charge]:
     """*Flagged*: active charges held for review."""
-    return active_charges(period=period).filter(review_state=State.FLAGGED)
+    return active_charges(period=period, month=month).filter(review_state=State.FLAGGED)
 
 
-def unrejected_charges(*, period: str | BillingPeriod | None = None) -> QuerySet[Charge]:
+def unrejected_charges(*, period: BillingPeriod | None = None, month: str | None = None) -> QuerySet[Charge]:
     """Billed and flagged charges: what a PI may see (flagged ones as under review)."""
-    return active_charges(period=period).exclude(review_state=State.REJECTED)
+    return active_charges(period=period, month=month).exclude(review_state=State.REJECTED)
 
 
 def list_or_billed(basis: Basis | None = None) -> MoneySum:

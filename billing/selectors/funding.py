@@ -46,7 +46,7 @@ class FundingRow:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
 
 
-def charge_day(charge_period_start: datetime | date | str | None, period: str) -> date:
+def charge_day(charge_period_start: datetime | date | str | None, month: str) -> date:
     """The day that picks a charge's split and is checked against its funds' awards."""
     if isinstance(charge_period_start, datetime):
         if charge_period_start.tzinfo is not None:
@@ -56,7 +56,7 @@ def charge_day(charge_period_start: datetime | date | str | None, period: str) -
         return charge_period_start
     if isinstance(charge_period_start, str) and len(charge_period_start) >= 10:
         return date.fromisoformat(charge_period_start[:10])
-    return date.fromisoformat(f"{period}-01")
+    return date.fromisoformat(f"{month}-01")
 
 
 def split_label(split: Split) -> str:
@@ -151,12 +151,12 @@ class FundingMap:
         return set(self.awards)
 
 
-def fund_costs(*, period: str, funding: FundingMap) -> dict[tuple[int, str], Decimal]:
+def fund_costs(*, month: str, funding: FundingMap) -> dict[tuple[int, str], Decimal]:
     """Each (project id, fund/org)'s exact share of the month's billed cost so far (not rounded)."""
-    if not BillingPeriod.objects.filter(period=period).exists():
+    if not BillingPeriod.objects.filter(period=month).exists():
         return {}
     rows = (
-        billed_charges(period=period)
+        billed_charges(month=month)
         .filter(project__isnull=False)
         .annotate(day=TruncDate("charge_period_start", tzinfo=UTC))
         .values("project_id", "fund_org", "day")
@@ -165,7 +165,7 @@ def fund_costs(*, period: str, funding: FundingMap) -> dict[tuple[int, str], Dec
     )
     costs: dict[tuple[int, str], Decimal] = {}
     for r in rows:
-        for fund, percent in funding.funds(r["project_id"], r["fund_org"], charge_day(r["day"], period)):
+        for fund, percent in funding.funds(r["project_id"], r["fund_org"], charge_day(r["day"], month)):
             key = (r["project_id"], fund)
             costs[key] = costs.get(key, Decimal(0)) + r["billed"] * percent / HUNDRED
     return costs

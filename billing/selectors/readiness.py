@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from billing.models import BillingPeriod, FundOrgPattern, ImportBatch, Source, period_validate
+from billing.models import BillingPeriod, FundOrgPattern, ImportBatch, Source
 from chargeback.errors import BillingError
 from chargeback.models import Organization
 
@@ -97,21 +97,15 @@ def register(check: ReadinessCheck) -> ReadinessCheck:
     return check
 
 
-def period_readiness(period: str | BillingPeriod) -> Readiness:
+def period_readiness(period: BillingPeriod) -> Readiness:
     """Every blocker and warning of the period, billing's first, then those the apps above registered."""
-    if isinstance(period, str):
-        period_validate(period)
-        obj = BillingPeriod.objects.filter(period=period).first()
-        if obj is None:
-            raise BillingError(f"period {period} does not exist")
-        period = obj
     readiness = Readiness(period=period.period)
     for check in [*BUILT_IN, *_checks]:
         readiness.problems.extend(check(period))
     return readiness
 
 
-def readiness_require(period: str | BillingPeriod, *, step: str, left_to_caller: Collection[str] = ()) -> Readiness:
+def readiness_require(period: BillingPeriod, *, step: str, left_to_caller: Collection[str] = ()) -> Readiness:
     """The period's readiness, or `NotReady` naming every blocker of `step` ("be closed", …).
 
     `left_to_caller`: codes of blockers the step itself reports more precisely (the journal export

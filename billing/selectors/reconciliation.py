@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db.models import Count
 
-from billing.models import BillingPeriod, Charge, ProviderInvoice, period_validate
+from billing.models import BillingPeriod, Charge, ProviderInvoice
 from chargeback.errors import BillingError
 from chargeback.models import Organization
 from chargeback.money import CENT, ZERO, MoneySum
@@ -136,10 +136,7 @@ def invoice_lines(period: BillingPeriod) -> list[InvoiceLine]:
 
 def month_reconciliation(*, month: str, currency: str | None = None) -> Reconciliation:
     """The reconciliation of a month in one currency (the month's only one unless `currency` is given)."""
-    period_validate(month)
-    period = BillingPeriod.objects.filter(period=month).first()
-    if period is None:
-        raise BillingError(f"period {month} does not exist")
+    period = BillingPeriod.of(month)
     groups = _row_groups(period)
     invoices = invoice_lines(period)
     currencies = {r["billing_currency"] for r in groups} | {i.currency for i in invoices}

@@ -14,7 +14,7 @@ from functools import partial
 
 from django.db import transaction
 
-ImportHook = Callable[..., None]  # hook(*, period: str, batch_id: int | None)
+ImportHook = Callable[..., None]  # hook(*, month: str, batch_id: int | None)
 
 _hooks: list[ImportHook] = []
 log = logging.getLogger("openchargeback.billing")
@@ -27,18 +27,18 @@ def register(hook: ImportHook) -> ImportHook:
     return hook
 
 
-def schedule(*, period: str, batch_id: int | None) -> None:
+def schedule(*, month: str, batch_id: int | None) -> None:
     """Run every registered hook after the current transaction commits."""
     for hook in list(_hooks):
-        transaction.on_commit(partial(_run, hook, period=period, batch_id=batch_id))
+        transaction.on_commit(partial(_run, hook, month=month, batch_id=batch_id))
 
 
-def _run(hook: ImportHook, *, period: str, batch_id: int | None) -> None:
+def _run(hook: ImportHook, *, month: str, batch_id: int | None) -> None:
     # The import is committed; a failing hook must not turn it into an error for the importer.
     try:
-        hook(period=period, batch_id=batch_id)
+        hook(month=month, batch_id=batch_id)
     except Exception:
-        log.exception("after-import hook %s failed", getattr(hook, "__name__", hook), extra={"period": period})
+        log.exception("after-import hook %s failed", getattr(hook, "__name__", hook), extra={"period": month})
 
 
 def registered() -> tuple[ImportHook, ...]:

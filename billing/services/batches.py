@@ -76,7 +76,7 @@ def batch_rollback(*, batch_id: int, actor: Actor, reason: str) -> ImportBatch:
             actor=actor, action="batch.rollback", obj=batch, period=period.period, before=before,
             after={"status": ImportBatch.Status.ROLLED_BACK, "reason": reason},
         )  # fmt: skip
-        after_import_schedule(period=period.period, batch_id=batch.pk)  # spend fell: budget alerts may clear
+        after_import_schedule(month=period.period, batch_id=batch.pk)  # spend fell: budget alerts may clear
     return batch
 
 

@@ -71,7 +71,7 @@ def budget_alerts_evaluate(*, actor: Actor, periods: Iterable[str] = (), dry_run
         report.budgets += 1
         # A monthly budget has a span per month; an award budget one span (the newest month's forecast).
         for period in months if budget.span == Budget.Span.MONTH else months[-1:]:
-            status = budget_status(budget, period=period)
+            status = budget_status(budget, month=period)
             if status.span is None:
                 report.unknown_spans.append(budget.subject)
                 continue

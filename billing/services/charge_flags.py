@@ -46,7 +46,7 @@ def charges_flag(*, ids: list[int], reason: str, actor: Actor, note: str) -> Fla
     if not note:
         raise BillingError("flagging charges needs a note saying why")
     with transaction.atomic():
-        charges = _select(ids=ids, period=None, flagged_only=False)
+        charges = _select(ids=ids, month=None, flagged_only=False)
         for charge in charges:
             if not charge.active:
                 raise BillingError(f"charge {charge.pk} belongs to a replaced or rolled-back batch")
@@ -86,7 +86,7 @@ def charges_unflag(*, ids: list[int], reason: str, actor: Actor) -> int:
     if reason not in LATE_REASONS:
         raise BillingError(f"{reason!r} is not a flag reason that can be taken off a charge")
     with transaction.atomic():
-        charges = [c for c in _select(ids=ids, period=None, flagged_only=False) if reason in c.flag_reason_list]
+        charges = [c for c in _select(ids=ids, month=None, flagged_only=False) if reason in c.flag_reason_list]
         events = []
         for charge in charges:
             before = charge.review_state

@@ -261,7 +261,7 @@ def _batch_ingest(
     writer: ChargeWriter | None = None
     try:
         with staging_on_disk(), transaction.atomic():
-            period_obj = period_get_or_open(period=period, actor=actor, for_update=True)
+            period_obj = period_get_or_open(month=period, actor=actor, for_update=True)
             if not period_obj.accepts_changes:
                 raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
             previous = _applied_batch(source, period_obj, for_update=True)
@@ -327,7 +327,7 @@ def _batch_ingest(
             )  # fmt: skip
             if subsidy_ledger is not None:
                 subsidy_usage_record(ledger=subsidy_ledger, actor=actor)
-            after_import_schedule(period=period, batch_id=batch.pk)
+            after_import_schedule(month=period, batch_id=batch.pk)
     except BaseException:
         for name in stored:
             default_storage.delete(name)

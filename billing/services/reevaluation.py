@@ -35,12 +35,12 @@ def progress_key(reevaluation_id: int) -> str:
     return f"openchargeback:reevaluation:{reevaluation_id}"
 
 
-def reevaluation_request(*, period: str, actor: Actor) -> Reevaluation:
+def reevaluation_request(*, month: str, actor: Actor) -> Reevaluation:
     """Queue a re-evaluation of an open period; refused while another one of it is under way."""
     from billing.tasks import reevaluate_period
 
     with transaction.atomic():
-        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=period).first(), period)
+        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=month).first(), month)
         busy = (
             Reevaluation.objects.filter(period=period_obj, status__in=[Status.QUEUED, Status.RUNNING])
             .filter(created_at__gte=timezone.now() - STALE_AFTER)
@@ -48,13 +48,13 @@ def reevaluation_request(*, period: str, actor: Actor) -> Reevaluation:
         )
         if busy is not None:
             raise BillingError(
-                f"a re-evaluation of {period} is already {busy.status} (requested by {busy.actor}); "
+                f"a re-evaluation of {month} is already {busy.status} (requested by {busy.actor}); "
                 "wait for it to finish"
             )
         run = Reevaluation.objects.create(
             period=period_obj, actor=actor.label, user_id=actor.user_id, source_ip=actor.source_ip
         )
-        audit_record(actor=actor, action="period.reevaluate_queued", obj=run, period=period)
+        audit_record(actor=actor, action="period.reevaluate_queued", obj=run, period=month)
         transaction.on_commit(partial(reevaluate_period.delay, run.pk))
     return run
 
@@ -73,7 +73,7 @@ def reevaluation_run(*, reevaluation_id: int) -> str:
     progress = partial(_progress, key)
     try:
         with transaction.atomic():
-            report = period_reevaluate(period=run.period.period, actor=actor, progress=progress)
+            report = period_reevaluate(month=run.period.period, actor=actor, progress=progress)
             Reevaluation.objects.filter(pk=run.pk).update(
                 status=Status.DONE, finished_at=timezone.now(), report=report.as_dict(sample=False)
             )

@@ -81,18 +81,18 @@ def _decide(*, charges: Iterable[Charge], decision: str, actor: Actor, note: str
 
 
 def charges_approve(
-    *, ids: list[int] | None = None, period: str | None = None, actor: Actor, note: str = ""
+    *, ids: list[int] | None = None, month: str | None = None, actor: Actor, note: str = ""
 ) -> ReviewResult:
     """Approve flagged (or previously rejected) charges by id, or every flagged charge of a period."""
     with transaction.atomic():
-        qs = _select(ids=ids, period=period, flagged_only=ids is None)
+        qs = _select(ids=ids, month=month, flagged_only=ids is None)
         return _decide(charges=qs, decision=ReviewDecision.Decision.APPROVE, actor=actor, note=note)
 
 
 def charges_reject(*, ids: list[int], actor: Actor, note: str = "") -> ReviewResult:
     """Reject charges: they stay stored and visible, but are never billed."""
     with transaction.atomic():
-        qs = _select(ids=ids, period=None, flagged_only=False)
+        qs = _select(ids=ids, month=None, flagged_only=False)
         return _decide(charges=qs, decision=ReviewDecision.Decision.REJECT, actor=actor, note=note)
 
 
@@ -113,9 +113,9 @@ def _lock_open_periods(period_ids: Iterable[int]) -> None:
         _check_open(period)
 
 
-def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) -> list[Charge]:
+def _select(*, ids: list[int] | None, month: str | None, flagged_only: bool) -> list[Charge]:
     """The charges, locked, after their periods (see `_lock_open_periods`)."""
-    if not ids and not period:
+    if not ids and not month:
         raise BillingError("give charge ids or a period")
     qs = Charge.objects.select_for_update(of=("self",)).select_related("period", "pi", "project")
     if ids:
@@ -132,11 +132,9 @@ def _select(*, ids: list[int] | None, period: str | None, flagged_only: bool) ->
         if missing:
             raise BillingError(f"no such charge: {', '.join(map(str, missing))}")
         return charges
-    period_obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
-    if period_obj is None:
-        raise BillingError(f"period {period} does not exist")
-    _check_open(period_obj)
-    qs = qs.filter(period__period=period, active=True)
+    period = BillingPeriod.of(month or "", for_update=True)  # `month` is given when `ids` are not
+    _check_open(period)
+    qs = qs.filter(period=period, active=True)
     if flagged_only:
         qs = qs.filter(review_state=State.FLAGGED)
     return list(qs.order_by("id"))
@@ -185,7 +183,7 @@ def charges_reattribute(
         if problem:
             raise BillingError(f"the {label} {value!r} {problem}")
     with transaction.atomic():
-        charges = _select(ids=ids, period=None, flagged_only=False)
+        charges = _select(ids=ids, month=None, flagged_only=False)
         for period in {c.period for c in charges}:
             _check_open(period)
         if any(not c.active for c in charges):

@@ -105,29 +105,26 @@ class RulesReport:
         return data
 
 
-def rules_preview(*, period: str) -> RulesReport:
+def rules_preview(*, month: str) -> RulesReport:
     """Evaluate the current rules against the period's current charges; nothing is written.
 
     Works for any period (also closed and finalized ones): it only reads.
     """
-    period_obj = BillingPeriod.objects.filter(period=period).first()
-    if period_obj is None:
-        raise BillingError(f"period {period} does not exist")
-    return _Evaluation(period_obj, write=False).run()
+    return _Evaluation(BillingPeriod.of(month), write=False).run()
 
 
-def period_reevaluable(period_obj: BillingPeriod | None, period: str) -> BillingPeriod:
+def period_reevaluable(period_obj: BillingPeriod | None, month: str) -> BillingPeriod:
     """The period, if its rules may be re-evaluated (it is open); else a BillingError saying why."""
     if period_obj is None:
-        raise BillingError(f"period {period} does not exist")
+        raise BillingError(f"period {month} does not exist")
     if period_obj.status == BillingPeriod.Status.FINALIZED:
-        raise BillingError(f"period {period} is finalized; its charges can no longer change")
+        raise BillingError(f"period {month} is finalized; its charges can no longer change")
     if period_obj.status != BillingPeriod.Status.OPEN:
-        raise BillingError(f"period {period} is {period_obj.status}; reopen it (with a reason) to re-evaluate it")
+        raise BillingError(f"period {month} is {period_obj.status}; reopen it (with a reason) to re-evaluate it")
     return period_obj
 
 
-def period_reevaluate(*, period: str, actor: Actor, progress: Callable[[int, int], None] | None = None) -> RulesReport:
+def period_reevaluate(*, month: str, actor: Actor, progress: Callable[[int, int], None] | None = None) -> RulesReport:
     """Apply the current rules to an open period's current charges, in one transaction.
 
     Attribution (PI, project, fund/org, cost center, account code, references) is taken again
@@ -140,10 +137,10 @@ def period_reevaluate(*, period: str, actor: Actor, progress: Callable[[int, int
     `progress(done, total)` is called after each chunk of charges.
     """
     with transaction.atomic():
-        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=period).first(), period)
+        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=month).first(), month)
         report = _Evaluation(period_obj, write=True, progress=progress).run()
         audit_record(
-            actor=actor, action="period.reevaluate", obj=period_obj, period=period,
+            actor=actor, action="period.reevaluate", obj=period_obj, period=month,
             after=report.as_dict(sample=False),
         )  # fmt: skip
         return report

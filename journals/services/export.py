@@ -78,15 +78,15 @@ def journal_format_get(name: str) -> JournalFormat:
     raise BillingError(f"no journal format {name!r}; choose from {', '.join(names)}")
 
 
-def journal_prepare(*, period: str, format_name: str) -> tuple[BillingPeriod, Journal]:
+def journal_prepare(*, month: str, format_name: str) -> tuple[BillingPeriod, Journal]:
     """Check the period and its statements, then build the journal (nothing is written)."""
-    period_validate(period)
-    obj = BillingPeriod.objects.filter(period=period).first()
+    period_validate(month)
+    obj = BillingPeriod.objects.filter(period=month).first()
     if obj is None:
-        raise BillingError(f"period {period} does not exist")
+        raise BillingError(f"period {month} does not exist")
     if obj.status == BillingPeriod.Status.OPEN:
         raise BillingError(
-            f"period {period} is open; a journal is built from statements, which exist only for closed periods: "
+            f"period {month} is open; a journal is built from statements, which exist only for closed periods: "
             f"close it and generate the statements first"
         )
     fmt = journal_format_get(format_name)
@@ -95,12 +95,12 @@ def journal_prepare(*, period: str, format_name: str) -> tuple[BillingPeriod, Jo
     statements = current_statements(obj)
     if not statements.exists():
         raise BillingError(
-            f"period {period} has no statements; generate them first (openchargeback generate -p {period})"
+            f"period {month} has no statements; generate them first (openchargeback generate -p {month})"
         )
     drafts = statements.filter(status=Statement.Status.DRAFT).count()
     if drafts:
         raise BillingError(
-            f"period {period} has {drafts} draft statement{'s' if drafts != 1 else ''} whose PDF is still being "
+            f"period {month} has {drafts} draft statement{'s' if drafts != 1 else ''} whose PDF is still being "
             "rendered; export the journal once every statement is final"
         )
     _check_statements_current(obj)
@@ -136,21 +136,21 @@ def _check_statements_current(period: BillingPeriod) -> None:
         )
 
 
-def journal_preview(*, period: str, format_name: str, limit: int = 20) -> tuple[Journal, str]:
+def journal_preview(*, month: str, format_name: str, limit: int = 20) -> tuple[Journal, str]:
     """The journal's totals and the first `limit` lines of its file, without saving anything."""
-    _, journal = journal_prepare(period=period, format_name=format_name)
-    return journal, "".join(render_lines(journal, reference=f"{period}-J(preview)", limit=limit))
+    _, journal = journal_prepare(month=month, format_name=format_name)
+    return journal, "".join(render_lines(journal, reference=f"{month}-J(preview)", limit=limit))
 
 
-def journal_export(*, period: str, format_name: str, actor: Actor) -> JournalReport:
+def journal_export(*, month: str, format_name: str, actor: Actor) -> JournalReport:
     """Write the journal of a closed or finalized period's current statements and record it.
 
     Every export is a new numbered file; earlier ones are kept. A finalized period can be exported
     again and gives the same figures (its statements can no longer change).
     """
     with transaction.atomic():
-        locked = BillingPeriod.objects.select_for_update().filter(period=period).first()
-        obj, journal = journal_prepare(period=period, format_name=format_name)
+        locked = BillingPeriod.objects.select_for_update().filter(period=month).first()
+        obj, journal = journal_prepare(month=month, format_name=format_name)
         assert locked is not None and locked.pk == obj.pk
         fmt = journal.format
         sequence = (JournalExport.objects.filter(period=obj).aggregate(m=Max("sequence"))["m"] or 0) + 1

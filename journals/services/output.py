@@ -61,10 +61,10 @@ def format_amount(amount: Decimal, number_format: str) -> str:
     return text.replace(".", ",") if number_format == JournalFormat.NumberFormat.COMMA else text
 
 
-def journal_date(period: str) -> dt.date:
+def journal_date(month: str) -> dt.date:
     """The posting date of a period's journal: its last day."""
-    year, month = (int(x) for x in period.split("-"))
-    return dt.date(year, month, calendar.monthrange(year, month)[1])
+    year, number = (int(x) for x in month.split("-"))
+    return dt.date(year, number, calendar.monthrange(year, number)[1])
 
 
 def line_values(journal: Journal, ln: JournalLine, reference: str) -> dict[str, Any]:

@@ -49,16 +49,16 @@ class OpenMonth:
     projects: list[ProjectMonth] = field(default_factory=list)
 
 
-def data_as_of(period: str) -> datetime | None:
+def data_as_of(month: str) -> datetime | None:
     """When the newest import of the month was applied."""
-    return ImportBatch.objects.filter(period__period=period, status=ImportBatch.Status.APPLIED).aggregate(
+    return ImportBatch.objects.filter(period__period=month, status=ImportBatch.Status.APPLIED).aggregate(
         newest=Max("created_at")
     )["newest"]
 
 
-def _amounts(access: Access, period: str, project_ids: list[int]) -> dict[int, dict[str, Money]]:
+def _amounts(access: Access, month: str, project_ids: list[int]) -> dict[int, dict[str, Money]]:
     rows: dict[int, dict[str, Money]] = defaultdict(dict)
-    for qs, kind in ((billed_charges(period=period), "billed"), (flagged_charges(period=period), "flagged")):
+    for qs, kind in ((billed_charges(month=month), "billed"), (flagged_charges(month=month), "flagged")):
         grouped = (
             qs.filter(access.charges_q(), project_id__in=project_ids)
             .values("project_id", "billing_currency")
@@ -93,9 +93,9 @@ def open_month(access: Access, *, project: Project | None = None) -> OpenMonth |
     return month
 
 
-def _services(access: Access, period: str, project: Project) -> list[dict[str, object]]:
+def _services(access: Access, month: str, project: Project) -> list[dict[str, object]]:
     lines: dict[tuple[str, str], dict[str, object]] = {}
-    for qs, kind in ((billed_charges(period=period), "billed"), (flagged_charges(period=period), "flagged")):
+    for qs, kind in ((billed_charges(month=month), "billed"), (flagged_charges(month=month), "flagged")):
         grouped = (
             qs.filter(access.charges_q(), project=project)
             .values("service_name", "billing_currency")
@@ -118,16 +118,16 @@ def disputable_charges(access: Access, project: Project) -> QuerySet[Charge]:
     return unrejected_charges().filter(access.charges_q(), project=project, period__status=BillingPeriod.Status.OPEN)
 
 
-def open_month_charges(access: Access, project: Project, period: str) -> QuerySet[Charge]:
+def open_month_charges(access: Access, project: Project, month: str) -> QuerySet[Charge]:
     """The project's charges of the open month the user may see: billed and pending review."""
-    billed = billed_charges(period=period).filter(access.charges_q(), project=project)
-    flagged = flagged_charges(period=period).filter(access.charges_q(), project=project)
+    billed = billed_charges(month=month).filter(access.charges_q(), project=project)
+    flagged = flagged_charges(month=month).filter(access.charges_q(), project=project)
     return Charge.objects.filter(Q(pk__in=billed.values("pk")) | Q(pk__in=flagged.values("pk")))
 
 
-def open_disputes(*, period: str | None = None) -> QuerySet[Dispute]:
+def open_disputes(*, month: str | None = None) -> QuerySet[Dispute]:
     qs = Dispute.objects.filter(status=Dispute.Status.OPEN)
-    return qs.filter(period__period=period) if period else qs
+    return qs.filter(period__period=month) if month else qs
 
 
 def portal_disputes(access: Access) -> QuerySet[Dispute]:
@@ -151,11 +151,11 @@ def reviewer_emails() -> list[str]:
 # Budgets --------------------------------------------------------------------------------------
 
 
-def portal_budgets(access: Access, project: Project, *, period: str) -> list[BudgetStatus]:
+def portal_budgets(access: Access, project: Project, *, month: str) -> list[BudgetStatus]:
     """The budgets of a project the user may see (its own and its default fund's), with spend and forecast."""
     if not Project.objects.filter(access.projects_q(), pk=project.pk).exists():
         return []
-    return [budget_status(b, period=period) for b in budgets_for_projects([project.pk]).order_by("pk")]
+    return [budget_status(b, month=month) for b in budgets_for_projects([project.pk]).order_by("pk")]
 
 
 def portal_alerts(access: Access) -> QuerySet[BudgetAlert]:
@@ -182,11 +182,11 @@ def budget_viewers(budget: Budget) -> list[str]:
     return sorted(emails)
 
 
-def budget_rows(access: Access, project: Project, period: str | None) -> list[tuple[object, str]]:
+def budget_rows(access: Access, project: Project, month: str | None) -> list[tuple[object, str]]:
     """(status, SVG) of the project's budgets in the open month."""
-    if period is None:
+    if month is None:
         return []
-    return [(s, budget_chart(s)) for s in portal_budgets(access, project, period=period)]
+    return [(s, budget_chart(s)) for s in portal_budgets(access, project, month=month)]
 
 
 def project_budgets(access: Access, project: Project) -> dict[str, object]:

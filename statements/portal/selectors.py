@@ -235,14 +235,14 @@ class ProjectDetail:
     fund_orgs: list[str] = field(default_factory=list)
 
 
-def project_detail(access: Access, project: Project, period: str | None = None) -> ProjectDetail:
+def project_detail(access: Access, project: Project, month: str | None = None) -> ProjectDetail:
     """Spend per period (the billed charges, those under review, and the statement), by service and top
     resources. Billed cost means what the statements bill (`billing.selectors.figures`)."""
     basis = Basis.of()
     charges = portal_charges(access).filter(project=project).exclude(basis.off_bill())
     periods = period_costs(access, project=project)
     period_names = [p["period"] for p in periods]
-    chosen = period if period in period_names else (period_names[0] if period_names else None)
+    chosen = month if month in period_names else (period_names[0] if period_names else None)
     detail = ProjectDetail(project=project, period=chosen, periods=periods)
     if chosen is None:
         return detail

@@ -83,10 +83,10 @@ def alert_digests_queue(*, day: date) -> list[Notice]:
     return written
 
 
-def alerts_after_import(*, period: str, batch_id: int | None) -> None:
+def alerts_after_import(*, month: str, batch_id: int | None) -> None:
     """The after-import hook: alerts of the month just imported (and every open month)."""
-    run = alerts_run(actor=Actor.system("alerts"), periods=[period])
+    run = alerts_run(actor=Actor.system("alerts"), periods=[month])
     log.info(
         "budget alerts after import: %s raised, %s cleared, %s notices",
-        len(run.evaluation.raised), run.evaluation.cleared, len(run.notices), extra={"period": period},
+        len(run.evaluation.raised), run.evaluation.cleared, len(run.notices), extra={"period": month},
     )  # fmt: skip

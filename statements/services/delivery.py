@@ -50,17 +50,17 @@ class QueueResult:
     resumed_ids: list[int] = field(default_factory=list)  # embedded mode: pending ones sent again
 
 
-def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, resend: bool = False) -> QueueResult:
+def deliveries_queue(*, month: str, actor: Actor, pi_email: str | None = None, resend: bool = False) -> QueueResult:
     """Write one pending delivery per PI with unsent statements (all current ones with `resend`)."""
     from statements.tasks import send_delivery
 
-    period_validate(period)
+    period_validate(month)
     with transaction.atomic():
-        obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
+        obj = BillingPeriod.objects.select_for_update().filter(period=month).first()
         if obj is None:
-            raise BillingError(f"period {period} does not exist")
+            raise BillingError(f"period {month} does not exist")
         if obj.status == BillingPeriod.Status.OPEN:
-            raise BillingError(f"period {period} is open; statements are sent once it is closed")
+            raise BillingError(f"period {month} is open; statements are sent once it is closed")
         readiness_require(obj, step="have its statements sent")
         current = Statement.objects.filter(period=obj).exclude(status=Statement.Status.SUPERSEDED)
         if pi_email:
@@ -73,7 +73,7 @@ def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, 
             by_pi.setdefault(st.pi_id, []).append(st)
         if not by_pi:
             raise BillingError(
-                f"period {period} has no statements{' for ' + pi_email if pi_email else ''}; generate first"
+                f"period {month} has no statements{' for ' + pi_email if pi_email else ''}; generate first"
             )
         in_flight = set(
             Delivery.objects.filter(
@@ -96,7 +96,7 @@ def deliveries_queue(*, period: str, actor: Actor, pi_email: str | None = None, 
             )  # fmt: skip
             d.statements.set(statements)
             audit_record(
-                actor=actor, action="delivery.resend" if resend else "delivery.queue", obj=d, period=period,
+                actor=actor, action="delivery.resend" if resend else "delivery.queue", obj=d, period=month,
                 after={"recipient": d.recipient, "copies": d.copies, "statements": [s.number for s in statements]},
             )  # fmt: skip
             created.append(d)
@@ -127,7 +127,7 @@ def _embedded_due(period: BillingPeriod, *, pi_ids: set[int]) -> list[int]:
 
 def delivery_resend(*, delivery_id: int, actor: Actor) -> QueueResult:
     d = Delivery.objects.select_related("period", "pi").get(pk=delivery_id)
-    return deliveries_queue(period=d.period.period, actor=actor, pi_email=d.pi.email, resend=True)
+    return deliveries_queue(month=d.period.period, actor=actor, pi_email=d.pi.email, resend=True)
 
 
 @dataclass
@@ -276,10 +276,10 @@ def deliveries_due() -> list[int]:
     )
 
 
-def outbox_summary(*, period: str | None = None) -> dict[str, Any]:
+def outbox_summary(*, month: str | None = None) -> dict[str, Any]:
     qs = Delivery.objects.all()
-    if period:
-        qs = qs.filter(period__period=period)
+    if month:
+        qs = qs.filter(period__period=month)
     counts = dict.fromkeys(Delivery.Status.values, 0)
     for status in qs.values_list("status", flat=True):
         counts[status] += 1

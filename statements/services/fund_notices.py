@@ -85,7 +85,7 @@ def notices_due(*, today: date) -> list[tuple[Fund, int, PI, list[list[str]], li
         if not by_pi:
             continue
         if costs is None:
-            costs = fund_costs(period=f"{today:%Y-%m}", funding=funding)
+            costs = fund_costs(month=f"{today:%Y-%m}", funding=funding)
         for projects in by_pi.values():
             pi = projects[0].pi
             assert pi is not None

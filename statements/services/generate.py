@@ -265,7 +265,7 @@ def statements_generate(
         and not dry_run
         and BillingPeriod.objects.filter(period=period, status=BillingPeriod.Status.OPEN).exists()
     ):
-        period_close(period=period, actor=actor, notes="closed by generate")
+        period_close(month=period, actor=actor, notes="closed by generate")
         report.closed_first = True
     drafts: list[tuple[Statement, dict[str, Any]]] = []
     with transaction.atomic():
@@ -350,7 +350,7 @@ def statements_generate(
             for st in new + unrendered:
                 transaction.on_commit(partial(render_statement.delay, st.pk))
             if send:
-                report.deliveries_queued = deliveries_queue(period=period, actor=actor, pi_email=pi_email).queued
+                report.deliveries_queued = deliveries_queue(month=period, actor=actor, pi_email=pi_email).queued
     if dry_run:
         return _render_drafts(report, drafts)
     return report

@@ -27,9 +27,9 @@ class RetryResult:
 
 
 def deliveries_retry(
-    *, actor: Actor, period: str | None = None, status: str = Delivery.Status.PENDING, force_stuck: bool = False
+    *, actor: Actor, month: str | None = None, status: str = Delivery.Status.PENDING, force_stuck: bool = False
 ) -> RetryResult:
-    """Queue the deliveries in `status` (of `period`, or all) to be sent now; see the module docstring."""
+    """Queue the deliveries in `status` (of `month`, or all) to be sent now; see the module docstring."""
     from statements.tasks import send_delivery
 
     if status not in RETRYABLE:
@@ -38,12 +38,12 @@ def deliveries_retry(
         raise BillingError(
             "a delivery in sending may already have reached the recipient; check, then add --force-stuck"
         )
-    if period:
-        period_validate(period)
+    if month:
+        period_validate(month)
     with transaction.atomic():
         rows = Delivery.objects.select_for_update().filter(status=status)
-        if period:
-            rows = rows.filter(period__period=period)
+        if month:
+            rows = rows.filter(period__period=month)
         picked = list(rows.select_related("period").order_by("pk"))
         for d in picked:
             before = {"status": d.status, "attempts": d.attempts, "last_error": d.last_error}

@@ -233,7 +233,7 @@ class TestUploadPreviewConfirm:
 
     def test_a_closed_period_is_refused_in_the_preview(self, finance, focus_files: FocusFiles):
         imported(focus_files.write("hpc-2025-01.csv", [minimal_row("1")]))
-        period_close(period="2025-01", actor=Actor.cli())
+        period_close(month="2025-01", actor=Actor.cli())
         response = upload(finance, focus_files.write("hpc-2025-01-v2.csv", [minimal_row("2")]))
         assert "period 2025-01 is closed; imports are refused" in response.context["error"]
         assert ImportBatch.objects.count() == 1
@@ -419,7 +419,7 @@ class TestRollback:
         assert batch.status == "applied"
 
     def test_it_is_refused_for_a_closed_period(self, finance, batch):
-        period_close(period="2025-01", actor=Actor.cli())
+        period_close(month="2025-01", actor=Actor.cli())
         page = finance.get(rollback_url(batch))
         assert "Period 2025-01 is closed" in page.content.decode()
         assert 'name="reason"' not in page.content.decode()

@@ -133,7 +133,7 @@ def test_the_expected_currency_is_edited_by_rule_managers_only_and_must_be_iso(c
 
 def test_the_preview_counts_what_the_current_rules_would_flag_and_writes_nothing(month):
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
-    report = rules_preview(period="2025-01")
+    report = rules_preview(month="2025-01")
     assert (report.charges, report.flagged_now, report.flagged) == (4, 1, 3)
     assert report.by_reason_now == {"missing_pi": 1}
     assert report.by_reason == {"missing_pi": 1, "pattern_match:gpu": 2}
@@ -147,14 +147,14 @@ def test_the_preview_counts_what_the_current_rules_would_flag_and_writes_nothing
 
 def test_unchanged_rules_change_nothing(month):
     FlagPattern.objects.create(name="sandbox", pattern="sandbox", fields="tags")
-    report = rules_preview(period="2025-01")
+    report = rules_preview(month="2025-01")
     assert (report.affected, report.reasons_changed, report.attribution_changed) == (0, 0, 0)
 
 
 def test_the_preview_shows_charges_that_would_no_longer_be_flagged(month):
     TagMapping.objects.create(field="pi_email", tag_key="owner", priority=5)
     Charge.objects.filter(resource_id="orphan").update(tags={"owner": "alice@example.edu", "project_id": "genomics"})
-    report = rules_preview(period="2025-01")
+    report = rules_preview(month="2025-01")
     assert (report.no_longer_flagged, report.newly_flagged, report.flagged) == (1, 0, 0)
     assert report.sample[0].resource == "orphan" and report.sample[0].new_review_state == "ok"
     assert report.sample[0].new_attribution["pi"] == "alice@example.edu"
@@ -164,7 +164,7 @@ def test_the_preview_shows_charges_that_would_no_longer_be_flagged(month):
 def test_the_preview_counts_new_pis_without_creating_them(month):
     TagMapping.objects.create(field="pi_email", tag_key="owner", priority=0)
     Charge.objects.filter(resource_id="orphan").update(tags={"owner": "bob@example.edu", "project_id": "genomics"})
-    report = rules_preview(period="2025-01")
+    report = rules_preview(month="2025-01")
     assert report.by_reason == {"project_owner_change": 1}  # genomics belongs to alice
     assert report.new_pis == 1 and not PI.objects.filter(email="bob@example.edu").exists()
 
@@ -188,7 +188,7 @@ def test_reevaluation_flags_charges_matching_a_new_pattern_and_keeps_approved_on
     charges_approve(ids=[month["orphan"].pk], actor=ACTOR, note="known")
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
     FlagPattern.objects.create(name="orphans", pattern="orphan", fields="resource_id")
-    report = period_reevaluate(period="2025-01", actor=ACTOR)
+    report = period_reevaluate(month="2025-01", actor=ACTOR)
     assert state(month["gpu-node-1"]) == ("flagged", ["pattern_match:gpu"])
     assert state(month["web-1"]) == ("ok", [])
     assert state(month["orphan"]) == ("approved", ["missing_pi", "pattern_match:orphans"])
@@ -205,7 +205,7 @@ def test_reevaluation_flags_charges_matching_a_new_pattern_and_keeps_approved_on
 def test_reevaluation_takes_attribution_again_from_the_tags(month):
     TagMapping.objects.create(field="pi_email", tag_key="owner", priority=0)
     Charge.objects.filter(resource_id="orphan").update(tags={"owner": "Carol@Example.edu", "project_id": "carol-lab"})
-    period_reevaluate(period="2025-01", actor=ACTOR)
+    period_reevaluate(month="2025-01", actor=ACTOR)
     orphan = Charge.objects.select_related("pi", "project").get(resource_id="orphan")
     assert (orphan.pi.email, orphan.project.code, orphan.project.pi.email) == (
         "carol@example.edu", "carol-lab", "carol@example.edu",
@@ -217,7 +217,7 @@ def test_an_attribution_fixed_by_a_reviewer_is_kept(month):
     charges_reattribute(ids=[month["orphan"].pk], actor=ACTOR, reason="lab manager", pi_email="dan@example.edu")
     Project.objects.filter(code="genomics").update(pi=PI.objects.get(email="dan@example.edu"))
     assert ReviewDecision.objects.filter(decision="reattribute").count() == 1
-    report = period_reevaluate(period="2025-01", actor=ACTOR)
+    report = period_reevaluate(month="2025-01", actor=ACTOR)
     orphan = Charge.objects.select_related("pi").get(resource_id="orphan")
     assert orphan.pi.email == "dan@example.edu" and report.kept_attributions == 1
     # The other genomics charges are now tagged with someone other than the project's PI.
@@ -229,7 +229,7 @@ def test_reevaluation_is_refused_for_a_closed_period(run, month):
     BillingPeriod.objects.filter(period="2025-01").update(status="closed")
     FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
     with pytest.raises(BillingError, match="period 2025-01 is closed; reopen it"):
-        period_reevaluate(period="2025-01", actor=ACTOR)
+        period_reevaluate(month="2025-01", actor=ACTOR)
     assert state(month["gpu-node-1"]) == ("ok", [])
     assert not AuditEvent.objects.filter(action="period.reevaluate").exists()
 

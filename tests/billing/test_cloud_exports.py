@@ -209,10 +209,10 @@ class TestReevaluation:
         assert not Charge.objects.filter(project__isnull=False).exists()
         # A mapping added after the import attributes the charges when the rules are re-evaluated.
         mapping("sub_account", "rc-genomics-chen", projects["genomics"])
-        period_reevaluate(period="2025-03", actor=Actor.cli())
+        period_reevaluate(month="2025-03", actor=Actor.cli())
         mapped = Charge.objects.filter(project__code="genomics-core")
         assert mapped.count() == 5
         assert set(mapped.values_list("attribution_rule", flat=True)) == {"sub_account:rc-genomics-chen"}
         # …and again changes nothing.
-        report = period_reevaluate(period="2025-03", actor=Actor.cli())
+        report = period_reevaluate(month="2025-03", actor=Actor.cli())
         assert report.affected == 0

@@ -62,7 +62,7 @@ def in_thread(work: Callable[[], Any], outcome: dict[str, Any], key: str) -> thr
 
 REVIEWS: dict[str, Callable[[Charge], Any]] = {
     "approve": lambda c: charges_approve(ids=[c.pk], actor=ACTOR),
-    "approve the period": lambda c: charges_approve(period="2025-01", actor=ACTOR),
+    "approve the period": lambda c: charges_approve(month="2025-01", actor=ACTOR),
     "reject": lambda c: charges_reject(ids=[c.pk], actor=ACTOR),
     "fix attribution": lambda c: charges_reattribute(ids=[c.pk], actor=ACTOR, reason="x", fund_org="CHEM-77"),
 }
@@ -78,7 +78,7 @@ def test_a_review_started_while_the_period_closes_waits_for_the_close_and_is_ref
 
     def close() -> BillingPeriod:
         with transaction.atomic():
-            closed = period_close(period="2025-01", actor=ACTOR)
+            closed = period_close(month="2025-01", actor=ACTOR)
             closing.set()
             release.wait(30)  # the close's transaction is still open
             return closed
@@ -106,14 +106,14 @@ def test_a_close_started_during_a_bulk_approval_waits_for_it_and_the_statements_
 
     def approve() -> Any:
         with transaction.atomic():
-            result = charges_approve(period="2025-01", actor=ACTOR)
+            result = charges_approve(month="2025-01", actor=ACTOR)
             reviewing.set()
             release.wait(30)  # the approval's transaction is still open
             return result
 
     reviewer = in_thread(approve, outcome, "review")
     assert reviewing.wait(30)
-    closer = in_thread(lambda: period_close(period="2025-01", actor=ACTOR), outcome, "close")
+    closer = in_thread(lambda: period_close(month="2025-01", actor=ACTOR), outcome, "close")
     closer.join(WAIT)
     waited = closer.is_alive()
     release.set()

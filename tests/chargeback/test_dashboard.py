@@ -406,7 +406,7 @@ def test_re_evaluating_the_rules_refreshes_the_pis_and_projects(admin_client, in
     _, d = page(admin_client)
     assert (d["pis"], d["projects"], d["top_pis"]) == (0, 1, [])
     TagMapping.objects.create(field="pi_email", tag_key="owner")
-    period_reevaluate(period="2025-01", actor=Actor.cli())
+    period_reevaluate(month="2025-01", actor=Actor.cli())
     _, d = page(admin_client)
     assert (d["pis"], d["projects"]) == (1, 1)
     assert [(p["label"], p["billed"]) for p in d["top_pis"]] == [("dana@example.edu", "5.00 USD")]
@@ -418,9 +418,9 @@ def test_the_batch_based_totals_agree_with_summing_the_charges(run, two_periods)
     summed = {row["period"]: row for row in period_summaries()}
     for ref in dashboard_periods():
         [usd] = dashboard_figures(period=ref, periods=dashboard_periods()).totals
-        billed = list(billed_charges(period=ref.period).values_list("billed_cost", "list_cost"))
+        billed = list(billed_charges(month=ref.period).values_list("billed_cost", "list_cost"))
         assert usd.charges == len(billed) == summed[ref.period]["charges"]
         assert usd.billed == sum((b for b, _ in billed), Decimal(0)) == summed[ref.period]["billed_cost"]
         assert usd.listed == sum((lc if lc is not None else b for b, lc in billed), Decimal(0))
-        flagged = list(flagged_charges(period=ref.period).values_list("billed_cost", flat=True))
+        flagged = list(flagged_charges(month=ref.period).values_list("billed_cost", flat=True))
         assert (usd.flagged_charges, usd.flagged_cost) == (len(flagged), sum(flagged, Decimal(0)))

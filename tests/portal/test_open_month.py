@@ -49,9 +49,9 @@ def test_the_open_month_shows_the_figures_the_statement_will_show(open_month: Wo
     text = page.content.decode()
     assert page.status_code == 200
     assert "Not yet billed — data as of" in text
-    genomics = billed_charges(period=OPEN).filter(project=open_month.genomics)
+    genomics = billed_charges(month=OPEN).filter(project=open_month.genomics)
     billed = genomics.aggregate(t=MoneySum("billed_cost"))["t"]
-    pending = flagged_charges(period=OPEN).filter(project=open_month.genomics).aggregate(t=MoneySum("billed_cost"))["t"]
+    pending = flagged_charges(month=OPEN).filter(project=open_month.genomics).aggregate(t=MoneySum("billed_cost"))["t"]
     assert (billed, pending) == (Decimal("82.25"), Decimal("-2.00"))  # the credit is held for review
     assert "82.25" in text and "-2.00" in text
     assert "astro" not in text  # Bob's
@@ -183,6 +183,6 @@ def test_a_disputed_charge_stays_disputed_when_the_rules_run_again(open_month: W
     vm = Charge.objects.get(resource_id="feb-gen-vm")
     signed_in(open_month.alice).post(f"/portal/projects/{open_month.genomics.pk}/disputes/",
                                      {"charge": [vm.pk], "comment": "not ours"})  # fmt: skip
-    period_reevaluate(period=OPEN, actor=Actor.cli())
+    period_reevaluate(month=OPEN, actor=Actor.cli())
     vm.refresh_from_db()
     assert (vm.review_state, vm.flag_reason_list) == ("flagged", ["disputed"])

@@ -98,7 +98,7 @@ def test_alerts_count_credits(month: Any) -> None:
     month.budgets("genomics,,100,USD,month,\n")
     month.ingest("90", "-30", replace=True)  # the credit is flagged for review and still counts
     budget = Budget.objects.get()
-    assert budget_status(budget, period=PERIOD).spend == Decimal("60")
+    assert budget_status(budget, month=PERIOD).spend == Decimal("60")
     assert list(BudgetAlert.objects.values_list("threshold", flat=True)) == [50]
 
 
@@ -118,7 +118,7 @@ def test_a_monthly_budget_counts_its_own_month_only(month: Any, focus_files: Any
     path = focus_files.write("aws-2024-12.csv", [minimal_row("70", period="2024-12")])
     assert run("ingest", str(path), "-s", "aws", "-p", "2024-12").code == 0
     month.ingest("40", replace=True)
-    assert budget_status(Budget.objects.get(), period=PERIOD).spend == Decimal("40")
+    assert budget_status(Budget.objects.get(), month=PERIOD).spend == Decimal("40")
     assert not BudgetAlert.objects.filter(span_key=PERIOD).exists()
     assert BudgetAlert.objects.get(span_key="2024-12").threshold == 50
 
@@ -153,7 +153,7 @@ def test_the_forecast_runs_the_month_to_date_rate_by_charge_days(month: Any, foc
         rows.append(row)
     path = focus_files.write("aws-2025-01-days.csv", rows, MINIMAL_HEADER)
     assert run("ingest", str(path), "-s", "aws", "-p", PERIOD, "--replace").code == 0
-    status = budget_status(Budget.objects.get(), period=PERIOD)
+    status = budget_status(Budget.objects.get(), month=PERIOD)
     assert status.spend == Decimal("30")
     assert status.forecast == Decimal("93")  # 30 over 10 days, 31 days in January
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from billing.models import BillingPeriod
 from billing.selectors import period_summaries
 from billing.selectors.readiness import period_readiness
 from billing.services.periods import period_close, period_finalize, period_open, period_reopen
@@ -51,24 +52,24 @@ class Command(ChargebackCommand):
             self._check(period, options)
             return
         if action == "open":
-            obj = period_open(period=period, actor=self.actor)
+            obj = period_open(month=period, actor=self.actor)
         elif action == "close":
-            obj = period_close(period=period, actor=self.actor, notes=options["notes"])
+            obj = period_close(month=period, actor=self.actor, notes=options["notes"])
         elif action == "reopen":
-            obj = period_reopen(period=period, actor=self.actor, reason=options["reason"])
+            obj = period_reopen(month=period, actor=self.actor, reason=options["reason"])
         else:
-            obj = period_finalize(period=period, actor=self.actor, notes=options["notes"])
+            obj = period_finalize(month=period, actor=self.actor, notes=options["notes"])
         self.emit(options, {"period": obj.period, "status": obj.status}, f"period {obj.period} is {obj.status}")
 
-    def _check(self, period: str, options: dict[str, Any]) -> None:
-        readiness = period_readiness(period)
-        lines = [f"period {period}: {'ready' if readiness.ready else 'not ready'}"]
+    def _check(self, month: str, options: dict[str, Any]) -> None:
+        readiness = period_readiness(BillingPeriod.of(month))
+        lines = [f"period {month}: {'ready' if readiness.ready else 'not ready'}"]
         lines += [f"  blocker: {p.message}" for p in readiness.blockers]
         lines += [f"  warning: {p.message}" for p in readiness.warnings]
         self.emit(options, readiness.as_dict(), "\n".join(lines))
         if not readiness.ready:
             n = len(readiness.blockers)
-            raise Error(f"period {period} is not ready: {n} blocker{'s' if n != 1 else ''}", returncode=1)
+            raise Error(f"period {month} is not ready: {n} blocker{'s' if n != 1 else ''}", returncode=1)
 
     @staticmethod
     def _table(rows: list[dict[str, Any]]) -> str:

@@ -38,7 +38,7 @@ class Command(ChargebackCommand):
             return
         if action == "approve":
             result = charges_approve(
-                ids=options["ids"], period=options["period"], actor=self.actor, note=options["note"]
+                ids=options["ids"], month=options["period"], actor=self.actor, note=options["note"]
             )
         else:
             result = charges_reject(ids=options["ids"], actor=self.actor, note=options["note"])
@@ -47,7 +47,7 @@ class Command(ChargebackCommand):
     def _list(self, options: dict[str, Any]) -> None:
         rows = []
         total = ZERO
-        for c in review_queue(period=options.get("period")).iterator(chunk_size=2000):
+        for c in review_queue(month=options.get("period")).iterator(chunk_size=2000):
             total += c.billed_cost
             rows.append(
                 {

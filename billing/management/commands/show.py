@@ -22,7 +22,7 @@ class Command(ChargebackCommand):
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        data = pi_period_summary(email=options["pi_email"], period=options["period"])
+        data = pi_period_summary(email=options["pi_email"], month=options["period"])
         if data is None:
             raise Error(f"no PI with email {options['pi_email']!r}", returncode=1)
         lines = [

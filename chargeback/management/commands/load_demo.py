@@ -213,7 +213,7 @@ def review_demo_month(actor: Actor) -> None:
     from billing.selectors import review_queue
     from billing.services.review import charges_approve, charges_reject
 
-    flagged = list(review_queue(period=DEMO_CLOSED_PERIOD))
+    flagged = list(review_queue(month=DEMO_CLOSED_PERIOD))
     expected = {"negative_amount", "pattern_match"}
     approve = [c.pk for c in flagged if {r.partition(":")[0] for r in c.flag_reason_list} <= expected]
     reject = [c.pk for c in flagged if c.pk not in approve]
@@ -238,19 +238,19 @@ def run_demo_month(actor: Actor) -> dict[str, Any]:
         raise Error(f"the demo files have no {DEMO_CLOSED_PERIOD} data")
     if period.status == BillingPeriod.Status.OPEN and not period.statements.exists():
         review_demo_month(actor)
-        period_close(period=DEMO_CLOSED_PERIOD, actor=actor, notes="demo: the month is over")
+        period_close(month=DEMO_CLOSED_PERIOD, actor=actor, notes="demo: the month is over")
         period.refresh_from_db()
     if period.status != BillingPeriod.Status.CLOSED:  # reopened or finalized by hand: leave it alone
         return {"statements": 0, "new_versions": 0, "excluded_flagged_charges": 0, "emails_queued": 0, "journal": ""}
     report = statements_generate(period=DEMO_CLOSED_PERIOD, actor=actor)
-    queued = deliveries_queue(period=DEMO_CLOSED_PERIOD, actor=actor).queued if report.statements else 0
+    queued = deliveries_queue(month=DEMO_CLOSED_PERIOD, actor=actor).queued if report.statements else 0
     journal = JournalExport.objects.filter(period=period).order_by("-sequence").first()
     number = journal.number if journal is not None else ""
     if journal is None and report.statements:
         # The journal needs every PDF; render here what a worker has not rendered yet (idempotent).
         for pk in period.statements.filter(status="draft").values_list("pk", flat=True):
             statement_render(statement_id=pk)
-        number = journal_export(period=DEMO_CLOSED_PERIOD, format_name="gl", actor=actor).number
+        number = journal_export(month=DEMO_CLOSED_PERIOD, format_name="gl", actor=actor).number
     return {**report.as_dict(), "emails_queued": queued, "journal": number}
 
 

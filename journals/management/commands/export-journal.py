@@ -31,7 +31,7 @@ class Command(ChargebackCommand):
         super().add_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = journal_export(period=options["period"], format_name=options["journal_format"], actor=self.actor)
+        report = journal_export(month=options["period"], format_name=options["journal_format"], actor=self.actor)
         if options["output"]:
             target = Path(options["output"])
             if target.is_dir():

@@ -33,10 +33,10 @@ class Command(ChargebackCommand):
         retried: list[int] | None = None
         if options["retry"]:
             retried = deliveries_retry(
-                actor=self.actor, period=period, status=status or Delivery.Status.PENDING,
+                actor=self.actor, month=period, status=status or Delivery.Status.PENDING,
                 force_stuck=options["force_stuck"],
             ).delivery_ids  # fmt: skip
-        rows = outbox_rows(period=period, status=None if retried is not None else status)
+        rows = outbox_rows(month=period, status=None if retried is not None else status)
         if retried is not None:
             rows = [r for r in rows if r["id"] in set(retried)]
         data: dict[str, Any] = {"deliveries": rows}

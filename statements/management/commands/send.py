@@ -26,9 +26,9 @@ class Command(ChargebackCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         period = options["period"]
-        result = deliveries_queue(period=period, actor=self.actor, pi_email=options["pi"], resend=options["resend"])
-        outbox = outbox_summary(period=period)
-        stuck = outbox_stuck(period=period)
+        result = deliveries_queue(month=period, actor=self.actor, pi_email=options["pi"], resend=options["resend"])
+        outbox = outbox_summary(month=period)
+        stuck = outbox_stuck(month=period)
         data = {"period": period, "queued": result.queued, "skipped": result.skipped,
                 "delivery_ids": result.delivery_ids, "resumed_ids": result.resumed_ids, "outbox": outbox,
                 "stuck": stuck}  # fmt: skip

@@ -32,7 +32,7 @@ class Command(ChargebackCommand):
             data = statement_detail(number=options["number"], version=options["version"])
             self.emit(options, data, self._statement_text(data))
             return
-        rows = statement_rows(period=options["period"], pi_email=options["pi"], include_superseded=options["all"])
+        rows = statement_rows(month=options["period"], pi_email=options["pi"], include_superseded=options["all"])
         lines = [f"{'number':<16} {'v':>2} {'status':<10} {'PI':<32} {'project':<22} {'amount due':>16}"]
         for r in rows:
             lines.append(
