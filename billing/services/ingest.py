@@ -35,6 +35,7 @@ from billing.models import (
     Source,
     validate_period,
 )
+from billing.pricing import SubsidyLedger
 from billing.selectors import batch_replacement
 from billing.selectors.funding import FundingMap
 from chargeback.audit import Actor, audit_record
@@ -48,7 +49,7 @@ from .ingest_report import IngestReport
 from .input_checks import input_file_check
 from .originals import original_store
 from .periods import period_get_or_open
-from .rates import SubsidyLedger, subsidy_usage_record
+from .rates import subsidy_usage_record
 
 PERIOD_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(0[1-9]|1[0-2])(?!\d)")
 ProgressCallback = Callable[[int, int], None]  # (bytes read, total bytes)
