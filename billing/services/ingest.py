@@ -9,24 +9,18 @@ import fnmatch
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
 from decimal import localcontext
 from pathlib import Path
-from typing import Any
 
-from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from billing.ingest.pipeline import Job, parse
-from billing.ingest.reader import FileReader, IngestError, Limits, file_sha256
-from billing.ingest.rows import SLOT, Combo, Tally, combo_reasons, parse_date, row_patterns
-from billing.ingest.rules import Attribution, Attributor, RuleSnapshot
-from billing.ingest.stage import NullSink
-from billing.ingest.staging import staging_dir, staging_sweep
-from billing.ingest.writer import ChargeWriter, MasterData, flavor, staging_on_disk
+from billing.ingest.engine import ingest_rows
+from billing.ingest.reader import FileReader, IngestError, file_sha256
+from billing.ingest.rows import parse_date
+from billing.ingest.writer import ChargeWriter, staging_on_disk
 from billing.models import (
     BillingPeriod,
     Charge,
@@ -40,7 +34,6 @@ from billing.selectors import batch_replacement
 from billing.selectors.funding import FundingMap
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError, ChoiceNeeded
-from chargeback.money import from_scaled
 
 from .after_import import schedule as after_import_schedule
 from .carry_over import DecisionCounter, carry_over_decisions, recount_flags
@@ -251,7 +244,9 @@ def _batch_ingest(
             raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
         previous = _applied_batch(source, period_obj) if period_obj is not None else None
         counter = DecisionCounter(previous) if previous is not None else None
-        _process(paths, names, report, period=period, writer=None, progress=progress, counter=counter)
+        report.add_figures(
+            ingest_rows(paths=paths, names=names, period=period, writer=None, progress=progress, dry_run_sink=counter)
+        )
         if previous is not None and counter is not None:
             report.replaced_batch_id = previous.pk
             report.carried_decisions = counter.matched
@@ -281,8 +276,9 @@ def _batch_ingest(
                     stored.append(stored_name)
                 ImportFile.objects.create(batch=batch, name=name, sha256=sha, size=size, stored=stored_name)
             writer = ChargeWriter(batch_id=batch.pk, period_id=period_obj.pk, source_id=source.pk)
-            per_file = _process(paths, names, report, period=period, writer=writer, progress=progress)
-            for import_file, rows in zip(batch.files.order_by("id"), per_file, strict=True):
+            result = ingest_rows(paths=paths, names=names, period=period, writer=writer, progress=progress)
+            report.add_figures(result)
+            for import_file, rows in zip(batch.files.order_by("id"), result.rows_per_file, strict=True):
                 import_file.rows = rows
                 import_file.save(update_fields=["rows"])
             for path, name in usage_files:
@@ -354,152 +350,3 @@ def replacement_refusal(previous: ImportBatch) -> ChoiceNeeded:
     return ChoiceNeeded(
         what, cli="give --replace to replace it", web=f"tick “Replace batch {previous.pk}” to replace it"
     )
-
-
-def _process(
-    paths: Sequence[Path],
-    names: Sequence[str],
-    report: IngestReport,
-    *,
-    period: str,
-    writer: ChargeWriter | None,
-    progress: ProgressCallback | None,
-    counter: DecisionCounter | None = None,
-) -> list[int]:
-    """Parse every row of every file (attributed, flagged, totalled) and, unless a dry run, write it.
-
-    A dry run with a `counter` counts the rows whose review decision would carry over (parsed in
-    this process only, as the counter sees every row)."""
-    master = MasterData() if writer is not None else None
-    snapshot = RuleSnapshot.load(period=period)
-    job = Job(
-        paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
-        chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS), limits=Limits.from_settings(),
-    )  # fmt: skip
-    attributor = Attributor(snapshot, known_pis=MasterData.emails() if master is None else master.known_emails())
-    decider = _Decider(
-        attributor, row_patterns(attributor.flag_patterns, SLOT), master,
-        before_db=writer.pause if writer is not None else None,
-    )  # fmt: skip
-    tally = Tally()
-    rows_per_file = [0] * len(paths)
-    versions: list[set[str]] = [set() for _ in paths]
-    worker_rss: float | None = None
-    # Staging folders of imports killed before they could remove theirs go first.
-    staging_sweep(before=time.time())
-    with staging_dir() as tmp, _ending_copy_on_error(writer):
-        sink: Any = writer.sink(decider.decide) if writer is not None else counter or NullSink()
-        for parsed in parse(
-            job, worker_min_bytes=-1 if counter is not None else settings.OPENCHARGEBACK_PARSE_WORKER_MIN_BYTES,
-            sink=sink,
-            stage_dir=tmp if writer is not None else None, progress=progress,
-        ):  # fmt: skip
-            # Attribution in file order: combinations are decided in order of first sight, this
-            # process's part while it was written, a worker's with each staging file it finished.
-            staged = list(parsed.combos)
-            for part, part_tally, _ in parsed.tallies:
-                base = part.index << 32
-                done = decider.done
-                staged += ((base + k, combo) for k, combo in enumerate(part_tally.combos) if base + k not in done)
-            decided = decider.decide(staged)
-            if writer is not None:
-                if parsed.stages:
-                    writer.load(parsed.stages[0], decided)
-                else:
-                    writer.add_combos(decided)
-                    writer.load_own()
-            for part, part_tally, version in parsed.tallies:
-                tally.merge(part_tally)
-                rows_per_file[part.file_index] += part_tally.rows
-                if version:
-                    versions[part.file_index].add(version)
-                base = part.index << 32
-                for k, count in enumerate(part_tally.combo_rows):
-                    reasons = decider.done[base + k][1]
-                    if reasons:
-                        tally.flagged_rows += count
-                        tally.flagged_units += part_tally.combo_billed[k]
-                        for reason in reasons:
-                            tally.flag_counts[reason.partition(":")[0]] += count
-            worker_rss = parsed.worker_peak_rss_mb or worker_rss
-        if writer is not None:
-            writer.finish()
-            if writer.written != tally.rows:  # every parsed line is a charge, or nothing is imported
-                raise IngestError(
-                    names[0], None, f"{tally.rows} lines were read but {writer.written} stored; nothing was imported"
-                )
-    for name, rows in zip(names, rows_per_file, strict=True):
-        if rows == 0:
-            report.warnings.append(f"{name}: no data lines")
-    report.rows = tally.rows
-    report.list_total, report.billed_total = from_scaled(tally.list_units), from_scaled(tally.billed_units)
-    report.flagged_rows, report.flagged_cost = tally.flagged_rows, from_scaled(tally.flagged_units)
-    report.flag_counts = dict(sorted(tally.flag_counts.items()))
-    report.periods_seen = dict(sorted(tally.periods.items()))
-    report.currencies = sorted(tally.currencies)
-    report.focus_version = ",".join(sorted(set().union(*versions)))
-    report.new_pis, report.new_projects = len(attributor.all_new_pis), len(attributor.all_new_projects)
-    report.worker_peak_rss_mb = worker_rss
-    if tally.rounded_values:
-        report.warnings.append(
-            f"{tally.rounded_values} amounts had more than 10 decimal places and were rounded half-up"
-        )
-    if tally.rounded_quantities:
-        report.warnings.append(
-            f"{tally.rounded_quantities} quantities had more than 10 decimal places and were rounded half-up"
-        )
-    if len(tally.currencies) > 1:
-        report.warnings.append(f"more than one currency in the batch: {', '.join(sorted(tally.currencies))}")
-    return rows_per_file
-
-
-@contextmanager
-def _ending_copy_on_error(writer: ChargeWriter | None) -> Iterator[None]:
-    """A COPY still open when the import fails is ended (failed) so the transaction can roll back."""
-    try:
-        yield
-    except BaseException as exc:
-        if writer is not None:
-            with suppress(Exception):  # the import's own error is the one to report
-                writer.pause(exc)
-        raise
-
-
-class _Decider:
-    """Attributes combinations (tag values, account values, row flags) in the order given, once
-    each: a mapped account where the tags name no project, the flag reasons, and, when writing,
-    the PIs and projects seen for the first time created. `decide` gives the rows the writer
-    needs, (ck, *ATTRIBUTION_COLUMNS); `done` keeps each combination's attribution and reasons."""
-
-    def __init__(
-        self, attributor: Attributor, patterns: list[Any], master: MasterData | None,
-        before_db: Callable[[], None] | None = None,
-    ) -> None:  # fmt: skip
-        self.attributor, self.patterns, self.master, self.before_db = attributor, patterns, master, before_db
-        self.done: dict[int, tuple[Attribution, list[str]]] = {}
-
-    def decide(self, items: list[tuple[int, Combo]]) -> list[tuple[Any, ...]]:
-        attributor = self.attributor
-        for ck, (values, accounts, bits) in items:
-            attr = attributor.attribute_values(values)
-            if accounts and attr.project_code is None:
-                attr = attributor.map_account(attr, accounts)
-            self.done[ck] = (attr, combo_reasons(attr, bits, self.patterns))
-        if self.master is None:
-            return []
-        events = attributor.take_events()
-        if events:
-            if self.before_db is not None:
-                self.before_db()  # the writer's COPY, if one is open, ends first
-            self.master.apply(events)
-        pis, projects = self.master.pis, self.master.projects
-        rows = []
-        for ck, _ in items:
-            a, reasons = self.done[ck]
-            rows.append((
-                ck, pis[a.pi_email] if a.pi_email is not None else None,
-                projects[a.project_code] if a.project_code is not None else None,
-                a.fund_org, a.cost_center, a.account_code, a.reference_1, a.reference_2, a.rule,
-                "flagged" if reasons else "ok", ("," + ",".join(reasons) + ",") if reasons else "",
-            ))  # fmt: skip
-        return rows
