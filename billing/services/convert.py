@@ -31,7 +31,8 @@ from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.models import Organization
 from chargeback.money import ZERO
 
-from .ingest import PERIOD_IN_NAME, IngestReport, batch_ingest
+from .ingest import IngestReport, batch_ingest
+from .input_checks import PERIOD_IN_NAME
 from .periods import period_validate
 from .rates import subsidy_usage_record
 
