@@ -35,8 +35,8 @@ OWN_TESTS = {
     "statements.services.pdf": ("tests/statements/test_pdf.py", "tests/statements/test_statement_lines.py"),
     "journals.services.build": ("tests/journals/",),
     "billing.services.carry_over": ("tests/billing/test_carry_over.py", "tests/billing/test_ingest.py"),
-    "billing.services.rates": ("tests/billing/test_convert_slurm.py", "tests/billing/test_convert_storage.py",
-                               "tests/billing/test_rates.py"),
+    "billing.pricing": ("tests/billing/test_convert_slurm.py", "tests/billing/test_convert_storage.py",
+                        "tests/billing/test_rates.py"),
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing.account_values import normalise_account
-from billing.services.rates import Applied, SubsidyLedger, period_bounds
+from billing.pricing import Applied, SubsidyLedger, period_bounds
 from chargeback.money import ZERO
 
 from .focus import FocusLine, decimal, number, utc_z

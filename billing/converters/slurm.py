@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from billing.ingest.reader import IngestError
 from billing.models import Rate
-from billing.services.rates import RateBook
+from billing.pricing import RateBook
 from chargeback.money import ZERO, quantize
 
 from .common import Accounts, Context, ConvertReport, add_applied, json_text, money_columns, subsidy_columns

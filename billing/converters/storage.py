@@ -16,7 +16,7 @@ from pathlib import Path
 
 from billing.ingest.reader import IngestError
 from billing.models import Project, Rate
-from billing.services.rates import RateBook
+from billing.pricing import RateBook
 from chargeback.money import ZERO, quantize
 
 from .common import Accounts, Context, ConvertReport, add_applied, json_text, money_columns, subsidy_columns

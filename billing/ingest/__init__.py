@@ -1,4 +1,5 @@
 """The FOCUS ingest engine: reader (parse), rules (attribute and flag), writer (bulk insert).
 
-The service `billing.services.ingest.batch_ingest` puts them together.
+`engine.ingest_rows` puts them together, the one entry point the service
+`billing.services.ingest.batch_ingest` calls (it keeps the rules around an import).
 """

@@ -25,14 +25,16 @@ from billing.converters.slurm import convert_slurm
 from billing.converters.storage import convert_storage
 from billing.ingest.reader import IngestError
 from billing.models import Source
+from billing.pricing import SubsidyLedger
 from chargeback.audit import Actor
 from chargeback.errors import BillingError, ChoiceNeeded
 from chargeback.models import Organization
 from chargeback.money import ZERO
 
-from .ingest import PERIOD_IN_NAME, IngestReport, batch_ingest
+from .ingest import IngestReport, batch_ingest
+from .input_checks import PERIOD_IN_NAME
 from .periods import period_validate
-from .rates import SubsidyLedger, subsidy_usage_record
+from .rates import subsidy_usage_record
 
 KINDS = {"slurm": "Slurm sacct", "storage": "Storage usage"}
 DEFAULT_SOURCE = {"slurm": "hpc", "storage": "storage"}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargeback.money import ZERO
+
+if TYPE_CHECKING:
+    from billing.ingest.engine import IngestResult
 
 
 @dataclass
@@ -33,6 +36,17 @@ class IngestReport:
     replaces: dict[str, Any] | None = None  # the replaced batch: rows, billed cost, reviewed charges
     seconds: float = 0.0  # wall time of the import
     worker_peak_rss_mb: float | None = None  # the parsing worker's memory, when one was used
+
+    def add_figures(self, result: IngestResult) -> None:
+        """The figures of the ingest engine's run: rows, totals, flags, periods, currencies, warnings."""
+        self.rows = result.rows
+        self.list_total, self.billed_total = result.list_total, result.billed_total
+        self.flagged_rows, self.flagged_cost = result.flagged_rows, result.flagged_cost
+        self.flag_counts, self.periods_seen = result.flag_counts, result.periods_seen
+        self.currencies, self.focus_version = result.currencies, result.focus_version
+        self.new_pis, self.new_projects = result.new_pis, result.new_projects
+        self.worker_peak_rss_mb = result.worker_peak_rss_mb
+        self.warnings += result.warnings
 
     def as_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
