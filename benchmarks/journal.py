@@ -69,7 +69,7 @@ def build_and_measure(path: Path, repeat: int) -> dict[str, Any]:
     else:
         try:
             setup["ingest"], report = timed(
-                "ingest", lambda: batch_ingest(paths=[path], source_name=SOURCE, period=PERIOD, actor=actor)
+                "ingest", lambda: batch_ingest(paths=[path], source_name=SOURCE, month=PERIOD, actor=actor)
             )
             month_ready(PERIOD, actor)
             setup["close"], _ = timed("close", lambda: period_close(month=PERIOD, actor=actor))

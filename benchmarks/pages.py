@@ -101,7 +101,7 @@ def benchmark(args: argparse.Namespace, data_dir: Path) -> list[str]:
         roles_sync(apps)
     started = time.perf_counter()
     try:
-        report = batch_ingest(paths=[path], source_name="aws", period="2025-01", actor=Actor.system("bench"))
+        report = batch_ingest(paths=[path], source_name="aws", month="2025-01", actor=Actor.system("bench"))
     except BillingError as exc:
         raise BenchError(f"the import failed: {exc}") from None
     if report.rows != args.rows:

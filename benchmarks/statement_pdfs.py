@@ -116,7 +116,7 @@ def build_period(args: argparse.Namespace, data_dir: Path) -> None:
         raise BenchError(f"{args.focusgen} failed: {proc.stderr.decode(errors='replace').strip()}")
     actor = Actor.system("bench")
     try:
-        report = batch_ingest(paths=[csv_path], source_name="aws", period="2025-01", actor=actor)
+        report = batch_ingest(paths=[csv_path], source_name="aws", month="2025-01", actor=actor)
         month_ready("2025-01", actor)
         period_close(month="2025-01", actor=actor)
         t = time.perf_counter()

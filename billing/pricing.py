@@ -23,10 +23,10 @@ from chargeback.money import ZERO, quantize
 HUNDRED = Decimal(100)
 
 
-def period_bounds(period: str) -> tuple[date, date]:
+def period_bounds(month: str) -> tuple[date, date]:
     """The first day of a period and the first day of the next (exclusive end)."""
-    year, month = int(period[:4]), int(period[5:7])
-    return date(year, month, 1), date(year + month // 12, month % 12 + 1, 1)
+    year, number = int(month[:4]), int(month[5:7])
+    return date(year, number, 1), date(year + number // 12, number % 12 + 1, 1)
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ class Applied:
 class RateBook:
     """The rates of one kind (Slurm partitions, storage tiers) that overlap a period."""
 
-    def __init__(self, *, kind: str, period: str) -> None:  # pragma: no mutate block
-        start, end = period_bounds(period)
-        self.period = period
+    def __init__(self, *, kind: str, month: str) -> None:  # pragma: no mutate block
+        start, end = period_bounds(month)
+        self.period = month
         rates = Rate.objects.filter(kind=kind, effective_from__lt=end).filter(
             Q(effective_to__isnull=True) | Q(effective_to__gte=start)
         )
@@ -77,8 +77,8 @@ class SubsidyLedger:
     used_now: dict[int, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, *, source: Source, period: str) -> SubsidyLedger:  # pragma: no mutate block
-        start, end = period_bounds(period)
+    def load(cls, *, source: Source, month: str) -> SubsidyLedger:  # pragma: no mutate block
+        start, end = period_bounds(month)
         rules = list(
             SubsidyRule.objects.filter(enabled=True, effective_from__lt=end)
             .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=start))
@@ -86,13 +86,13 @@ class SubsidyLedger:
             .select_related("project", "pi")
             .order_by("priority", "code")
         )
-        ledger = cls(source=source, period=period, rules=rules)
+        ledger = cls(source=source, period=month, rules=rules)
         for rule in rules:
             if rule.cap is None:
                 continue
             # What the rest of the window used: other periods, and other sources this period.
-            window = rule.window(period)
-            others = SubsidyUsage.objects.filter(rule=rule, window=window).exclude(period=period, source=source)
+            window = rule.window(month)
+            others = SubsidyUsage.objects.filter(rule=rule, window=window).exclude(period=month, source=source)
             ledger.used_before[rule.pk] = sum((u.amount for u in others), ZERO)
         return ledger
 

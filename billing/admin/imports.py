@@ -81,12 +81,12 @@ def _import(
     """The staged files imported (or previewed): FOCUS as they are, usage files converted first."""
     if not kind:
         return batch_ingest(
-            paths=staged.paths, source_name=source, period=month, actor=_actor(request), dry_run=dry_run,
+            paths=staged.paths, source_name=source, month=month, actor=_actor(request), dry_run=dry_run,
             display_names=staged.names, replace=replace,
         )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
         _, report = convert_and_ingest(
-            kind=kind, paths=staged.paths, period=month, source_name=source, actor=_actor(request),
+            kind=kind, paths=staged.paths, month=month, source_name=source, actor=_actor(request),
             folder=Path(folder), dry_run=dry_run, display_names=staged.names, replace=replace,
         )  # fmt: skip
     return report

@@ -53,7 +53,7 @@ def ingest_rows(
     *,
     paths: Sequence[Path],
     names: Sequence[str],
-    period: str,
+    month: str,
     writer: ChargeWriter | None,
     progress: Callable[[int, int], None] | None = None,
     dry_run_sink: Sink | None = None,
@@ -64,7 +64,7 @@ def ingest_rows(
     review decisions that would carry over are counted so), so the batch is then parsed in this
     process only. Raises IngestError (a bad line, named with its file, line and column)."""
     master = MasterData() if writer is not None else None
-    snapshot = RuleSnapshot.load(period=period)
+    snapshot = RuleSnapshot.load(month=month)
     job = Job(
         paths=[str(p) for p in paths], names=list(names), flavor=flavor(), snapshot=snapshot,
         chunk_rows=max(100, settings.OPENCHARGEBACK_IMPORT_CHUNK_ROWS), limits=Limits.from_settings(),

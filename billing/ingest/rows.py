@@ -154,11 +154,11 @@ def row_flags(
     row: Sequence[Any],
     attr: Attribution,
     tags_json: str,
-    month: str,
+    row_month: str,
     currency: str,
     billed: int | Decimal,
     category: str,
-    period: str,
+    month: str,
     expected_currency: str,
     patterns: list[RowPattern],
 ) -> list[str]:
@@ -169,7 +169,7 @@ def row_flags(
     arguments because it is on the import's hot path.
     """
     found: list[str] = []
-    if month != period:
+    if row_month != month:
         found.append(PERIOD_MISMATCH)
     if currency.upper() != expected_currency:
         found.append(CURRENCY_MISMATCH)

@@ -47,7 +47,7 @@ class RuleSnapshot:
     accounts: AccountMap = field(default_factory=AccountMap)
 
     @classmethod
-    def load(cls, *, period: str) -> RuleSnapshot:
+    def load(cls, *, month: str) -> RuleSnapshot:
         from billing.models import FlagPattern, FundOrgPattern, Project, TagMapping
         from chargeback.models import Organization
 
@@ -55,7 +55,7 @@ class RuleSnapshot:
         for m in TagMapping.objects.order_by("priority", "id"):
             keys.setdefault(m.field, []).append(m.tag_key)
         return cls(
-            period=period,
+            period=month,
             expected_currency=Organization.current().expected_currency.upper(),
             tag_keys=keys,
             flag_patterns=[

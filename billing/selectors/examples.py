@@ -56,7 +56,7 @@ def pattern_examples(*, sample: int = SAMPLE) -> PatternExamples:
     found.tag_keys = keys.most_common(12)
     for name in EXAMPLE_FIELDS:
         found.values[name] = _distinct((r[name] for r in rows), PER_FIELD)
-    attributor = Attributor(RuleSnapshot.load(period=found.period))
+    attributor = Attributor(RuleSnapshot.load(month=found.period))
     found.fund_orgs = [(f, attributor.fund_org_valid(f)) for f in _distinct((r["fund_org"] for r in rows), PER_FIELD)]
     for name, regex, fields in attributor.flag_patterns:
         hit = PatternHit(name=name, fields=fields, matches=0)

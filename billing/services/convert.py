@@ -44,7 +44,7 @@ def usage_convert(
     *,
     kind: str,
     paths: Sequence[Path],
-    period: str,
+    month: str,
     actor: Actor,
     output: Path | None = None,
     source_name: str | None = None,
@@ -59,7 +59,7 @@ def usage_convert(
     line) or BillingError (unknown kind, source or period). Nothing is written then.
     """
     report, ledger = _convert(
-        kind=kind, paths=paths, period=period, output=output, source_name=source_name, display_names=display_names,
+        kind=kind, paths=paths, month=month, output=output, source_name=source_name, display_names=display_names,
         options=options,
     )  # fmt: skip
     if record_usage:
@@ -71,7 +71,7 @@ def _convert(
     *,
     kind: str,
     paths: Sequence[Path],
-    period: str,
+    month: str,
     output: Path | None,
     source_name: str | None,
     display_names: Sequence[str] | None,
@@ -82,7 +82,7 @@ def _convert(
         raise BillingError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     if not paths:
         raise BillingError("no files given")
-    period_validate(period)
+    period_validate(month)
     names = list(display_names or [p.name for p in paths])
     for path, name in zip(paths, names, strict=True):
         if not path.is_file():
@@ -93,10 +93,10 @@ def _convert(
         raise BillingError(f"unknown source {source_name!r}; add it with 'openchargeback sources add {source_name}'")
     org = Organization.current()
     ctx = Context(
-        period=period, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
-        ledger=SubsidyLedger.load(source=source, period=period), invoice_id=f"{source.name}-{period}",
+        period=month, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
+        ledger=SubsidyLedger.load(source=source, month=month), invoice_id=f"{source.name}-{month}",
     )  # fmt: skip
-    report = ConvertReport(kind=kind, source=source.name, period=period, inputs=names, dry_run=output is None)
+    report = ConvertReport(kind=kind, source=source.name, period=month, inputs=names, dry_run=output is None)
     opts = dict(options or {})
     with localcontext() as dec:
         dec.prec = 60
@@ -139,7 +139,7 @@ def convert_and_ingest(
     *,
     kind: str,
     paths: Sequence[Path],
-    period: str | None,
+    month: str | None,
     source_name: str | None,
     actor: Actor,
     folder: Path,
@@ -155,21 +155,21 @@ def convert_and_ingest(
     record nothing.
     """
     names = list(display_names or [p.name for p in paths])
-    if period is None:
+    if month is None:
         found = [m for m in (PERIOD_IN_NAME.search(n) for n in names) if m]
         if not found:
             raise ChoiceNeeded(
                 "cannot tell the billing period from the file names", cli="give --period", web="choose the period"
             )
-        period = f"{found[0].group(1)}-{found[0].group(2)}"
+        month = f"{found[0].group(1)}-{found[0].group(2)}"
     source_name = source_name or DEFAULT_SOURCE.get(kind)
-    output = folder / f"{source_name}-{period}-{kind}.csv"
+    output = folder / f"{source_name}-{month}-{kind}.csv"
     converted, ledger = _convert(
-        kind=kind, paths=paths, period=period, output=output, source_name=source_name, display_names=names,
+        kind=kind, paths=paths, month=month, output=output, source_name=source_name, display_names=names,
         options=options,
     )  # fmt: skip
     report = batch_ingest(
-        paths=[output], source_name=converted.source, period=period, actor=actor, dry_run=dry_run,
+        paths=[output], source_name=converted.source, month=month, actor=actor, dry_run=dry_run,
         usage_files=list(zip(paths, names, strict=True)), subsidy_ledger=ledger, replace=replace,
     )  # fmt: skip
     return converted, report

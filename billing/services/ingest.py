@@ -51,7 +51,7 @@ def batch_ingest(
     *,
     paths: Sequence[Path],
     source_name: str | None,
-    period: str | None = None,
+    month: str | None = None,
     actor: Actor,
     dry_run: bool = False,
     display_names: Sequence[str] | None = None,
@@ -81,7 +81,7 @@ def batch_ingest(
     with localcontext() as ctx:
         ctx.prec = 60  # totals of 18-digit amounts with 10 decimals stay exact
         report = _batch_ingest(
-            paths=paths, source_name=source_name, period=period, actor=actor, dry_run=dry_run,
+            paths=paths, source_name=source_name, month=month, actor=actor, dry_run=dry_run,
             display_names=display_names, progress=progress, usage_files=usage_files, subsidy_ledger=subsidy_ledger,
             replace=replace,
         )  # fmt: skip
@@ -95,7 +95,7 @@ def _batch_ingest(
     *,
     paths: Sequence[Path],
     source_name: str | None,
-    period: str | None,
+    month: str | None,
     actor: Actor,
     dry_run: bool,
     display_names: Sequence[str] | None,
@@ -104,25 +104,23 @@ def _batch_ingest(
     subsidy_ledger: SubsidyLedger | None = None,
     replace: bool = False,
 ) -> IngestReport:
-    names, source, period = _check_inputs(
-        paths=paths, display_names=display_names, source_name=source_name, period=period
-    )
+    names, source, month = _check_inputs(paths=paths, display_names=display_names, source_name=source_name, month=month)
     hashes = _file_hashes(paths, names)
     content_sha = hashlib.sha256("".join(sorted(h for h, _ in hashes)).encode()).hexdigest()
-    report = IngestReport(status="dry_run" if dry_run else "applied", source=source.name, period=period, files=names)
-    already = _already_imported(report, source=source, period=period, content_sha=content_sha)
+    report = IngestReport(status="dry_run" if dry_run else "applied", source=source.name, period=month, files=names)
+    already = _already_imported(report, source=source, month=month, content_sha=content_sha)
     if already is not None:
         return already
     if dry_run:
-        return _dry_run(report, paths=paths, names=names, source=source, period=period, progress=progress)
+        return _dry_run(report, paths=paths, names=names, source=source, month=month, progress=progress)
     return _apply(
         report, paths=paths, names=names, hashes=hashes, content_sha=content_sha, usage_files=usage_files,
-        source=source, period=period, actor=actor, progress=progress, subsidy_ledger=subsidy_ledger, replace=replace,
+        source=source, month=month, actor=actor, progress=progress, subsidy_ledger=subsidy_ledger, replace=replace,
     )  # fmt: skip
 
 
 def _check_inputs(
-    *, paths: Sequence[Path], display_names: Sequence[str] | None, source_name: str | None, period: str | None
+    *, paths: Sequence[Path], display_names: Sequence[str] | None, source_name: str | None, month: str | None
 ) -> tuple[list[str], Source, str]:
     """The files' names, the source and the period, once every rule about them holds."""
     if not paths:
@@ -137,7 +135,7 @@ def _check_inputs(
         if not path.is_file():
             raise IngestError(name, None, "no such file")
         input_file_check(path=path, name=name)  # size limit; CSV or gzip'd CSV by content
-    return names, source, _billing_period(paths, period)
+    return names, source, _billing_period(paths, month)
 
 
 def _enabled_source(source_name: str) -> Source:
@@ -152,19 +150,19 @@ def _enabled_source(source_name: str) -> Source:
     return source
 
 
-def _billing_period(paths: Sequence[Path], period: str | None) -> str:
-    if period is None:
-        period = detect_period(paths)
-        if period is None:
+def _billing_period(paths: Sequence[Path], month: str | None) -> str:
+    if month is None:
+        month = detect_period(paths)
+        if month is None:
             raise ChoiceNeeded(
                 "cannot tell the billing period from the file names or contents", cli="give --period",
                 web="choose the period",
             )  # fmt: skip
     try:
-        validate_period(period)
+        validate_period(month)
     except Exception:
-        raise BillingError(f"{period!r} is not a billing period (use YYYY-MM)") from None
-    return period
+        raise BillingError(f"{month!r} is not a billing period (use YYYY-MM)") from None
+    return month
 
 
 def _file_hashes(paths: Sequence[Path], names: Sequence[str]) -> list[tuple[str, int]]:
@@ -178,7 +176,7 @@ def _file_hashes(paths: Sequence[Path], names: Sequence[str]) -> list[tuple[str,
     return hashes
 
 
-def _already_imported(report: IngestReport, *, source: Source, period: str, content_sha: str) -> IngestReport | None:
+def _already_imported(report: IngestReport, *, source: Source, month: str, content_sha: str) -> IngestReport | None:
     """The same files again: the report of the batch they are already in (a no-op), else None.
     Refused when that batch is of another source or period."""
     existing = (
@@ -188,7 +186,7 @@ def _already_imported(report: IngestReport, *, source: Source, period: str, cont
     )
     if existing is None:
         return None
-    if (existing.source_id, existing.period.period) != (source.pk, period):
+    if (existing.source_id, existing.period.period) != (source.pk, month):
         raise BillingError(
             f"these files were already imported as batch {existing.pk} for source {existing.source.name}, "
             f"period {existing.period.period}; roll that batch back first to import them elsewhere"
@@ -204,17 +202,17 @@ def _already_imported(report: IngestReport, *, source: Source, period: str, cont
 
 
 def _dry_run(
-    report: IngestReport, *, paths: Sequence[Path], names: Sequence[str], source: Source, period: str,
+    report: IngestReport, *, paths: Sequence[Path], names: Sequence[str], source: Source, month: str,
     progress: ProgressCallback | None,
 ) -> IngestReport:  # fmt: skip
     """What the import would do, writing nothing: its figures, and the batch it would replace with
     the review decisions that would carry over."""
-    period_obj = BillingPeriod.objects.filter(period=period).first()
+    period_obj = BillingPeriod.objects.filter(period=month).first()
     if period_obj is not None and not period_obj.accepts_changes:
-        raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
+        raise BillingError(f"period {month} is {period_obj.status}; imports are refused")
     previous = _applied_batch(source, period_obj) if period_obj is not None else None
     counter = DecisionCounter(previous) if previous is not None else None
-    result = ingest_rows(paths=paths, names=names, period=period, writer=None, progress=progress, dry_run_sink=counter)
+    result = ingest_rows(paths=paths, names=names, month=month, writer=None, progress=progress, dry_run_sink=counter)
     report.add_figures(result)
     if previous is not None and counter is not None:
         report.replaced_batch_id = previous.pk
@@ -225,7 +223,7 @@ def _dry_run(
 
 def _apply(
     report: IngestReport, *, paths: Sequence[Path], names: Sequence[str], hashes: Sequence[tuple[str, int]],
-    content_sha: str, usage_files: Sequence[tuple[Path, str]], source: Source, period: str, actor: Actor,
+    content_sha: str, usage_files: Sequence[tuple[Path, str]], source: Source, month: str, actor: Actor,
     progress: ProgressCallback | None, subsidy_ledger: SubsidyLedger | None, replace: bool,
 ) -> IngestReport:  # fmt: skip
     """The import, in one transaction: the batch and its originals, its rows, the batch it replaces
@@ -235,7 +233,7 @@ def _apply(
     writer: ChargeWriter | None = None
     try:
         with staging_on_disk(), transaction.atomic():
-            period_obj, previous = _lock_period(source=source, period=period, actor=actor, replace=replace)
+            period_obj, previous = _lock_period(source=source, month=month, actor=actor, replace=replace)
             if previous is not None:
                 report.replaces = batch_replacement(previous)
             batch = ImportBatch.objects.create(
@@ -246,7 +244,7 @@ def _apply(
             for path, name, (sha, size) in zip(paths, names, hashes, strict=True):
                 _keep_original(batch=batch, path=path, name=name, sha=sha, size=size, stored=stored)
             writer = ChargeWriter(batch_id=batch.pk, period_id=period_obj.pk, source_id=source.pk)
-            result = ingest_rows(paths=paths, names=names, period=period, writer=writer, progress=progress)
+            result = ingest_rows(paths=paths, names=names, month=month, writer=writer, progress=progress)
             report.add_figures(result)
             for import_file, rows in zip(batch.files.order_by("id"), result.rows_per_file, strict=True):
                 import_file.rows = rows
@@ -271,13 +269,13 @@ def _apply(
 
 
 def _lock_period(
-    *, source: Source, period: str, actor: Actor, replace: bool
+    *, source: Source, month: str, actor: Actor, replace: bool
 ) -> tuple[BillingPeriod, ImportBatch | None]:
     """The period (opened if new), locked, and the source's applied batch in it, locked too.
     Refused when the period takes no more changes, or a batch is there and `replace` was not given."""
-    period_obj = period_get_or_open(month=period, actor=actor, for_update=True)
+    period_obj = period_get_or_open(month=month, actor=actor, for_update=True)
     if not period_obj.accepts_changes:
-        raise BillingError(f"period {period} is {period_obj.status}; imports are refused")
+        raise BillingError(f"period {month} is {period_obj.status}; imports are refused")
     previous = _applied_batch(source, period_obj, for_update=True)
     if previous is not None and not replace:
         raise replacement_refusal(previous)

@@ -197,7 +197,7 @@ def charges_reattribute(
             attributor = attributors.get(period_code)
             if attributor is None:
                 attributor = attributors[period_code] = Attributor(
-                    RuleSnapshot.load(period=period_code), known_pis=master.known_emails()
+                    RuleSnapshot.load(month=period_code), known_pis=master.known_emails()
                 )
             before = _attribution(charge)
             state_before = charge.review_state

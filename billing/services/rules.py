@@ -164,7 +164,7 @@ class _Evaluation:
         self.period_obj, self.write, self.progress = period_obj, write, progress
         self.period = period_obj.period
         self.master = MasterData()
-        self.snapshot = RuleSnapshot.load(period=self.period)
+        self.snapshot = RuleSnapshot.load(month=self.period)
         self.attributor = Attributor(self.snapshot, known_pis=self.master.known_emails())
         searched = {f for _, _, fields in self.snapshot.flag_patterns for f in fields if f in STRING_FIELDS}
         self.columns = (*BASE_COLUMNS, *sorted(searched - set(BASE_COLUMNS)))

@@ -76,7 +76,7 @@ class Command(ChargebackCommand):
             raise Error("give -o OUT.csv, or --dry-run to see the summary only", returncode=1)
         kind = options["kind"]
         report = usage_convert(
-            kind=kind, paths=[Path(f) for f in options["files"]], period=options["period"], actor=self.actor,
+            kind=kind, paths=[Path(f) for f in options["files"]], month=options["period"], actor=self.actor,
             output=None if options["dry_run"] else Path(options["output"]), source_name=options["source"],
             record_usage=not options["dry_run"], options=converter_options(options, kind),
         )  # fmt: skip

@@ -68,7 +68,7 @@ class Command(ChargebackCommand):
         report = batch_ingest(
             paths=paths,
             source_name=options["source"],
-            period=options["period"],
+            month=options["period"],
             actor=self.actor,
             dry_run=options["dry_run"],
             progress=progress,
@@ -84,7 +84,7 @@ class Command(ChargebackCommand):
         kind = options["from_kind"]
         with tempfile.TemporaryDirectory(prefix="openchargeback-convert-") as folder:
             converted, report = convert_and_ingest(
-                kind=kind, paths=paths, period=options["period"], source_name=options["source"],
+                kind=kind, paths=paths, month=options["period"], source_name=options["source"],
                 actor=self.actor, dry_run=options["dry_run"], folder=Path(folder),
                 options=converter_options(options, kind), replace=options["replace"],
             )  # fmt: skip

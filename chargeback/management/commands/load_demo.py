@@ -288,7 +288,7 @@ class Command(ChargebackCommand):
             changes = apply_rules(organization, actor) + apply_roles() + apply_users()
             if changes:
                 audit_record(actor=actor, action="demo.load", after={"changes": changes})
-        reports = [batch_ingest(paths=[f.path], source_name=f.source, period=f.period, actor=actor) for f in files]
+        reports = [batch_ingest(paths=[f.path], source_name=f.source, month=f.period, actor=actor) for f in files]
         with transaction.atomic():
             linked, warnings = link_pis([r.batch_id for r in reports if r.batch_id is not None])
             if linked:
