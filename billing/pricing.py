@@ -43,7 +43,7 @@ class RateBook:
 
     def __init__(self, *, kind: str, month: str) -> None:  # pragma: no mutate block
         start, end = period_bounds(month)
-        self.period = month
+        self.month = month
         rates = Rate.objects.filter(kind=kind, effective_from__lt=end).filter(
             Q(effective_to__isnull=True) | Q(effective_to__gte=start)
         )
@@ -71,7 +71,7 @@ class SubsidyLedger:
     """The subsidy rules of a source for a period, and their caps' balances as lines are priced."""
 
     source: Source
-    period: str
+    month: str
     rules: list[SubsidyRule] = field(default_factory=list)
     used_before: dict[int, Decimal] = field(default_factory=dict)
     used_now: dict[int, Decimal] = field(default_factory=dict)
@@ -86,7 +86,7 @@ class SubsidyLedger:
             .select_related("project", "pi")
             .order_by("priority", "code")
         )
-        ledger = cls(source=source, period=month, rules=rules)
+        ledger = cls(source=source, month=month, rules=rules)
         for rule in rules:
             if rule.cap is None:
                 continue

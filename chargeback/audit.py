@@ -5,8 +5,9 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -15,6 +16,8 @@ from django.http import HttpRequest
 
 from .logging import request_id_var
 from .models import AuditEvent
+
+P = ParamSpec("P")
 
 log = logging.getLogger("openchargeback.audit")
 
@@ -44,12 +47,6 @@ class Actor:
         return cls(label=f"system:{what}")
 
 
-def audit_record(**kwargs: Any) -> AuditEvent:
-    event = audit_build(**kwargs)
-    event.save()
-    return event
-
-
 def actor_for(request: HttpRequest) -> Actor:
     """The signed-in person behind an admin or portal request, with their address."""
     return Actor.for_user(request.user, source_ip=request.META.get("REMOTE_ADDR"))
@@ -60,7 +57,7 @@ def audit_build(
     actor: Actor,
     action: str,
     obj: models.Model | None = None,
-    period: str = "",
+    month: str = "",
     before: Any = None,
     after: Any = None,
 ) -> AuditEvent:
@@ -76,7 +73,7 @@ def audit_build(
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         object_repr=str(obj)[:300] if obj is not None else "",
-        period=period,
+        period=month,
         before=before,
         after=after,
     )
@@ -85,6 +82,19 @@ def audit_build(
         request_id = request_id_var.get()
         transaction.on_commit(lambda: _log(event, request_id))
     return event
+
+
+def _saved(build: Callable[P, AuditEvent]) -> Callable[P, AuditEvent]:
+    def record(*args: P.args, **kwargs: P.kwargs) -> AuditEvent:
+        event = build(*args, **kwargs)
+        event.save()
+        return event
+
+    record.__doc__ = "Record an audit event now: `audit_build`'s arguments, saved at once."
+    return record
+
+
+audit_record = _saved(audit_build)
 
 
 # -- edits people make to rules and master data -------------------------------------------------

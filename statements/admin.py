@@ -66,9 +66,9 @@ class StatementAdmin(ReadOnlyAdmin):
         view = self.admin_site.admin_view
         own = [
             path("<int:pk>/pdf/", view(self.pdf_view), name="statements_statement_pdf"),
-            path("period/<str:period>/", view(self.period_view), name="statements_statement_period"),
+            path("period/<str:month>/", view(self.period_view), name="statements_statement_period"),
             path(
-                "period/<str:period>/preview/<int:pi_id>/<str:project_id>/",
+                "period/<str:month>/preview/<int:pi_id>/<str:project_id>/",
                 view(self.preview_view),
                 name="statements_statement_preview",
             ),
@@ -154,19 +154,19 @@ class StatementAdmin(ReadOnlyAdmin):
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(SEND)
 
-    def period_view(self, request: HttpRequest, period: str) -> HttpResponse:
+    def period_view(self, request: HttpRequest, month: str) -> HttpResponse:
         """A period's statements: generate (confirmed), progress, DRAFT previews, send all unsent."""
-        obj = get_object_or_404(BillingPeriod, period=period)
+        obj = get_object_or_404(BillingPeriod, period=month)
         if not self.has_view_permission(request):
             raise PermissionDenied
-        here = reverse("admin:statements_statement_period", args=[period])
+        here = reverse("admin:statements_statement_period", args=[month])
         if request.method == "POST":
             action = request.POST.get("action")
             try:
                 if action == "generate" and request.POST.get("confirm") == "yes":
                     if not self.has_generate_permission(request):
                         raise PermissionDenied
-                    report = statements_generate(period=period, actor=actor_for(request))
+                    report = statements_generate(period=month, actor=actor_for(request))
                     self.message_user(
                         request,
                         f"{report.statements} statements ({report.new_versions} new or new versions, "
@@ -177,7 +177,7 @@ class StatementAdmin(ReadOnlyAdmin):
                 elif action == "send":
                     if not self.has_send_permission(request):
                         raise PermissionDenied
-                    result = deliveries_queue(month=period, actor=actor_for(request))
+                    result = deliveries_queue(month=month, actor=actor_for(request))
                     self.message_user(
                         request, f"{result.queued} emails queued ({result.skipped} PIs already sent or queued).",
                         messages.SUCCESS,
@@ -185,7 +185,7 @@ class StatementAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(here)
-        progress = generation_progress(month=period)
+        progress = generation_progress(month=month)
         current = (
             Statement.objects.filter(period=obj).exclude(status=Statement.Status.SUPERSEDED)
             .select_related("pi", "project").order_by("number")
@@ -198,7 +198,7 @@ class StatementAdmin(ReadOnlyAdmin):
                 plan_error = str(exc)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Statements for {period}",
+            "title": f"Statements for {month}",
             "opts": self.model._meta,
             "period": obj,
             "progress": progress,
@@ -207,7 +207,7 @@ class StatementAdmin(ReadOnlyAdmin):
             "plan_error": plan_error,
             "pis": {p.pk: p for p in PI.objects.filter(pk__in=[p.pi_id for p in planned])},
             "projects": {p.pk: p for p in Project.objects.filter(pk__in=[p.project_id for p in planned])},
-            "outbox": outbox_summary(month=period),
+            "outbox": outbox_summary(month=month),
             "failed": Delivery.objects.filter(period=obj, status__in=["failed", "sending"]).select_related("pi"),
             "runs": GenerationRun.objects.filter(period=obj)[:5],
             "can_generate": self.has_generate_permission(request) and obj.status == BillingPeriod.Status.CLOSED,
@@ -216,19 +216,19 @@ class StatementAdmin(ReadOnlyAdmin):
         }  # fmt: skip
         return TemplateResponse(request, "admin/statements/statement/period.html", context)
 
-    def preview_view(self, request: HttpRequest, period: str, pi_id: int, project_id: str) -> HttpResponse:
+    def preview_view(self, request: HttpRequest, month: str, pi_id: int, project_id: str) -> HttpResponse:
         """One statement as it would be today: a DRAFT for an open period. Nothing is saved."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        get_object_or_404(BillingPeriod, period=period)
+        get_object_or_404(BillingPeriod, period=month)
         pi = get_object_or_404(PI, pk=pi_id)
         if project_id != "none" and not (project_id.isascii() and project_id.isdigit()):
             raise Http404("no such project (a project id or none)")
         try:
-            report = statements_generate(period=period, actor=actor_for(request), pi_email=pi.email, dry_run=True)
+            report = statements_generate(period=month, actor=actor_for(request), pi_email=pi.email, dry_run=True)
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
-            return HttpResponseRedirect(reverse("admin:statements_statement_period", args=[period]))
+            return HttpResponseRedirect(reverse("admin:statements_statement_period", args=[month]))
         wanted = None if project_id == "none" else int(project_id)
         try:
             for preview in report.previews:

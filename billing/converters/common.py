@@ -69,7 +69,7 @@ class Accounts:
 class Context:
     """The fixed parts of every output line for a source and period."""
 
-    period: str
+    month: str
     currency: str
     issuer: str  # the organization: provider, publisher and invoice issuer of every line
     provider: str  # the source's display name (in the billing account's name)
@@ -78,11 +78,11 @@ class Context:
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(period_bounds(self.period)[0], datetime.min.time(), tzinfo=UTC)
+        return datetime.combine(period_bounds(self.month)[0], datetime.min.time(), tzinfo=UTC)
 
     @property
     def end(self) -> datetime:
-        return datetime.combine(period_bounds(self.period)[1], datetime.min.time(), tzinfo=UTC)
+        return datetime.combine(period_bounds(self.month)[1], datetime.min.time(), tzinfo=UTC)
 
     def line(self, **values: str) -> FocusLine:
         base = {

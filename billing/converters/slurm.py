@@ -164,7 +164,7 @@ def convert_slurm(
 ) -> tuple[list[FocusLine], tuple[str, ...]]:  # fmt: skip
     zone = ZoneInfo(timezone)
     jobs = read_jobs(paths, names, zone=zone, report=report, billable=frozenset(s.upper() for s in billable))
-    rates = RateBook(kind=Rate.Kind.SLURM, month=ctx.period)
+    rates = RateBook(kind=Rate.Kind.SLURM, month=ctx.month)
     accounts = Accounts("slurm_account")
     slices: list[Slice] = []
     seen: dict[str, bool] = {}

@@ -104,7 +104,7 @@ def convert_storage(
     paths: Sequence[Path], names: Sequence[str], *, ctx: Context, report: ConvertReport
 ) -> tuple[list[FocusLine], tuple[str, ...]]:
     usages = read_usage(paths, names, report=report)
-    rates = RateBook(kind=Rate.Kind.STORAGE, month=ctx.period)
+    rates = RateBook(kind=Rate.Kind.STORAGE, month=ctx.month)
     mapped = Accounts("storage_path")
     known = {code: (email, fund) for code, email, fund in Project.objects.values_list("code", "pi__email", "fund_org")}
     lines: list[FocusLine] = []

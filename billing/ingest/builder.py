@@ -133,7 +133,7 @@ class RowBuilder:
         self.names = plan.names
         self.sqlite = flavor == Flavor.SQLITE
         self.ck_base = ck_base
-        self.period = attributor.snapshot.period
+        self.month = attributor.snapshot.month
         self.expected_currency = attributor.snapshot.expected_currency
         template: list[Any] = [None if c in NULLABLE else "" for c in STAGE_COLUMNS]
         template[SLOT["file_index"]] = file_index
@@ -248,11 +248,11 @@ class RowBuilder:
             src += ["    extras(cells, out)"]
         src += [
             f"    start = out[{PERIOD_START_SLOT}]",
-            "    month = start[:7] if start else 'unknown'",
+            "    row_month = start[:7] if start else 'unknown'",
             f"    currency = out[{CURRENCY_SLOT}]",
             "    if not currency:",
             f"        currency = out[{CURRENCY_SLOT}] = expected",
-            f"    bits = {PERIOD_BIT} if month != period else 0",
+            f"    bits = {PERIOD_BIT} if row_month != month else 0",
             "    if currency.upper() != expected:",
             f"        bits |= {CURRENCY_BIT}",
             f"    if billed < 0 or out[{CATEGORY_SLOT}].lower() == 'credit':",
@@ -278,7 +278,7 @@ class RowBuilder:
             "    tally.rows += 1",
             "    tally.billed_units += billed",
             "    tally.list_units += listed",
-            "    periods[month] += 1",
+            "    periods[row_month] += 1",
             "    currencies.add(currency)",
             "    return out",
         ]
@@ -290,7 +290,7 @@ class RowBuilder:
             "template": self.template, "blake2b": hashlib.blake2b, "fingerprint_cells": self.fingerprint_cells,
             "string_cells": self.string_cells, "gt": operator.gt, "STRING_LIMITS": STRING_LIMITS,
             "tag_cache": self.tag_cache, "tag_values": self._tag_values,
-            "extras": self._extras, "expected": self.expected_currency, "period": self.period,
+            "extras": self._extras, "expected": self.expected_currency, "month": self.month,
             "pattern_bits": self._pattern_bits, "combo_index": self.combo_index, "new_combo": self._new_combo,
             "combo_rows": tally.combo_rows, "combo_billed": tally.combo_billed, "ck_base": self.ck_base,
             "tally": tally, "periods": tally.periods, "currencies": tally.currencies,
@@ -433,12 +433,12 @@ class RowBuilder:
 
         # The row's own flags (attribution flags come with its combination)
         start = out[PERIOD_START_SLOT]
-        month = start[:7] if start else "unknown"
+        row_month = start[:7] if start else "unknown"
         currency = out[CURRENCY_SLOT]
         if not currency:
             currency = out[CURRENCY_SLOT] = self.expected_currency
         bits = 0
-        if month != self.period:
+        if row_month != self.month:
             bits = PERIOD_BIT
         if currency.upper() != self.expected_currency:
             bits |= CURRENCY_BIT
@@ -459,7 +459,7 @@ class RowBuilder:
         tally.billed_units += billed
         listed = units[self.list_k] if self.list_k is not None else None
         tally.list_units += billed if listed is None else listed
-        tally.periods[month] += 1
+        tally.periods[row_month] += 1
         tally.currencies.add(currency)
         return out
 

@@ -38,7 +38,7 @@ PROJECT_OWNER_CHANGE = "project_owner_change"
 class RuleSnapshot:
     """Everything an import's rules need, as plain data (picklable for a worker process)."""
 
-    period: str
+    month: str
     expected_currency: str = "USD"
     tag_keys: dict[str, list[str]] = field(default_factory=dict)
     flag_patterns: list[tuple[str, str, list[str]]] = field(default_factory=list)  # name, regex, fields
@@ -55,7 +55,7 @@ class RuleSnapshot:
         for m in TagMapping.objects.order_by("priority", "id"):
             keys.setdefault(m.field, []).append(m.tag_key)
         return cls(
-            period=month,
+            month=month,
             expected_currency=Organization.current().expected_currency.upper(),
             tag_keys=keys,
             flag_patterns=[

@@ -44,7 +44,7 @@ class Span:
 
     key: str
     label: str
-    period: str | None = None
+    month: str | None = None
     start: date | None = None
     end: date | None = None
 
@@ -52,7 +52,7 @@ class Span:
 def budget_span(budget: Budget, *, month: str) -> Span | None:
     """The span of `budget` that `month` falls in; None when the award's dates are unknown."""
     if budget.span == Budget.Span.MONTH:
-        return Span(key=month, label=month, period=month)
+        return Span(key=month, label=month, month=month)
     award: tuple[date | None, date] | None = None
     if budget.project_id:
         end = budget.project.fund_end_date if budget.project else None
@@ -70,9 +70,9 @@ def budget_span(budget: Budget, *, month: str) -> Span | None:
 
 def budget_charges(budget: Budget, span: Span) -> QuerySet[Charge]:
     """The charges the budget counts in `span` (billed and pending review, in its currency)."""
-    qs = unrejected_charges(month=span.period).filter(billing_currency=budget.currency)
+    qs = unrejected_charges(month=span.month).filter(billing_currency=budget.currency)
     qs = qs.filter(project_id=budget.project_id) if budget.project_id else qs.filter(fund_org=budget.fund_org)
-    if span.period is None:
+    if span.month is None:
         assert span.end is not None
         dated = Q(charge_period_start__isnull=False, charge_period_start__date__lte=span.end)
         undated = Q(charge_period_start__isnull=True, period__period__lte=f"{span.end:%Y-%m}")
@@ -91,7 +91,7 @@ def charge_sum(qs: QuerySet[Charge]) -> Decimal:
 class RunRate:
     """A month to date: spend per charge day (cumulative) and the month-end forecast."""
 
-    period: str
+    month: str
     days_in_month: int
     spend: Decimal = ZERO
     charge_days: int = 0  # the newest charge day of the month (1-based)
@@ -107,7 +107,7 @@ class RunRate:
 def month_run_rate(qs: QuerySet[Charge], *, month: str) -> RunRate:
     """`qs`'s charges of `month` by the day they were used."""
     year, number = (int(x) for x in month.split("-"))
-    rate = RunRate(period=month, days_in_month=calendar.monthrange(year, number)[1])
+    rate = RunRate(month=month, days_in_month=calendar.monthrange(year, number)[1])
     rows = (
         qs.filter(period__period=month)
         .annotate(day=TruncDate("charge_period_start"))
@@ -139,7 +139,7 @@ def month_run_rate(qs: QuerySet[Charge], *, month: str) -> RunRate:
 class BudgetStatus:
     budget: Budget
     span: Span | None
-    period: str
+    month: str
     spend: Decimal = ZERO
     forecast: Decimal = ZERO
     run_rate: RunRate | None = None
@@ -169,12 +169,12 @@ class BudgetStatus:
 def budget_status(budget: Budget, *, month: str) -> BudgetStatus:
     """Spend and forecast of `budget` in the span that holds `month`."""
     span = budget_span(budget, month=month)
-    status = BudgetStatus(budget=budget, span=span, period=month)
+    status = BudgetStatus(budget=budget, span=span, month=month)
     if span is None:
         return status
     charges = budget_charges(budget, span)
     status.run_rate = month_run_rate(charges, month=month)
-    status.spend = status.run_rate.spend if span.period else charge_sum(charges)
+    status.spend = status.run_rate.spend if span.month else charge_sum(charges)
     status.forecast = status.spend - status.run_rate.spend + status.run_rate.forecast
     return status
 

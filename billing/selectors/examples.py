@@ -33,7 +33,7 @@ class PatternHit:
 @dataclass
 class PatternExamples:
     sample: int = 0  # how many charges the examples were read from
-    period: str = ""  # the newest of their periods
+    month: str = ""  # the newest of their periods
     tag_keys: list[tuple[str, int]] = field(default_factory=list)  # key, charges carrying it
     values: dict[str, list[str]] = field(default_factory=dict)  # field -> a few distinct values
     fund_orgs: list[tuple[str, bool]] = field(default_factory=list)  # value, valid under the current patterns
@@ -48,7 +48,7 @@ def pattern_examples(*, sample: int = SAMPLE) -> PatternExamples:
     found = PatternExamples(sample=len(rows))
     if not rows:
         return found
-    found.period = max(r["period__period"] for r in rows)
+    found.month = max(r["period__period"] for r in rows)
     keys: Counter[str] = Counter()
     for r in rows:
         if isinstance(r["tags"], dict):
@@ -56,7 +56,7 @@ def pattern_examples(*, sample: int = SAMPLE) -> PatternExamples:
     found.tag_keys = keys.most_common(12)
     for name in EXAMPLE_FIELDS:
         found.values[name] = _distinct((r[name] for r in rows), PER_FIELD)
-    attributor = Attributor(RuleSnapshot.load(month=found.period))
+    attributor = Attributor(RuleSnapshot.load(month=found.month))
     found.fund_orgs = [(f, attributor.fund_org_valid(f)) for f in _distinct((r["fund_org"] for r in rows), PER_FIELD)]
     for name, regex, fields in attributor.flag_patterns:
         hit = PatternHit(name=name, fields=fields, matches=0)

@@ -73,7 +73,7 @@ def batch_rollback(*, batch_id: int, actor: Actor, reason: str) -> ImportBatch:
         if released:
             before["subsidy_usage_released"] = released
         audit_record(
-            actor=actor, action="batch.rollback", obj=batch, period=period.period, before=before,
+            actor=actor, action="batch.rollback", obj=batch, month=period.period, before=before,
             after={"status": ImportBatch.Status.ROLLED_BACK, "reason": reason},
         )  # fmt: skip
         after_import_schedule(month=period.period, batch_id=batch.pk)  # spend fell: budget alerts may clear

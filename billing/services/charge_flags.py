@@ -70,7 +70,7 @@ def charges_flag(*, ids: list[int], reason: str, actor: Actor, note: str) -> Fla
             )  # fmt: skip
             events.append(
                 audit_build(
-                    actor=actor, action="charge.flag", obj=charge, period=charge.period.period,
+                    actor=actor, action="charge.flag", obj=charge, month=charge.period.period,
                     before={"review_state": before}, after={"review_state": State.FLAGGED, "reason": reason},
                 )
             )  # fmt: skip
@@ -96,7 +96,7 @@ def charges_unflag(*, ids: list[int], reason: str, actor: Actor) -> int:
                 charge.review_state = State.OK
             events.append(
                 audit_build(
-                    actor=actor, action="charge.unflag", obj=charge, period=charge.period.period,
+                    actor=actor, action="charge.unflag", obj=charge, month=charge.period.period,
                     before={"review_state": before, "reason": reason}, after={"review_state": charge.review_state},
                 )
             )  # fmt: skip

@@ -93,7 +93,7 @@ def _convert(
         raise BillingError(f"unknown source {source_name!r}; add it with 'openchargeback sources add {source_name}'")
     org = Organization.current()
     ctx = Context(
-        period=month, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
+        month=month, currency=org.expected_currency.upper(), issuer=org.name, provider=str(source),
         ledger=SubsidyLedger.load(source=source, month=month), invoice_id=f"{source.name}-{month}",
     )  # fmt: skip
     report = ConvertReport(kind=kind, source=source.name, period=month, inputs=names, dry_run=output is None)

@@ -335,7 +335,7 @@ def _after_apply(
     source.save(update_fields=["last_import_status", "last_import_at"])
     report.batch_id = batch.pk
     audit_record(
-        actor=actor, action="batch.import", obj=batch, period=report.period,
+        actor=actor, action="batch.import", obj=batch, month=report.period,
         before={"batch": previous.pk} if previous else None,
         after=report.as_dict(),
     )  # fmt: skip

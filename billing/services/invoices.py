@@ -79,7 +79,7 @@ def invoice_record(
             actor=actor,
             action="providerinvoice.record",
             obj=invoice,
-            period=month,
+            month=month,
             before=before,
             after=_state(invoice),
         )
@@ -111,7 +111,7 @@ def invoice_explain(*, month: str, invoice_id: str, note: str, actor: Actor, sou
         invoice.explained_at = timezone.now() if note else None
         invoice.save(update_fields=["explanation", "explained_by", "explained_at"])
         audit_record(
-            actor=actor, action="providerinvoice.explain", obj=invoice, period=month, before=before,
+            actor=actor, action="providerinvoice.explain", obj=invoice, month=month, before=before,
             after={"explanation": note, "explained_by": invoice.explained_by},
         )  # fmt: skip
         return invoice
@@ -133,7 +133,7 @@ def batch_mark_final(*, batch_id: int, actor: Actor, final: bool = True) -> Impo
         batch.save(update_fields=["final"])
         audit_record(
             actor=actor, action="batch.final" if final else "batch.provisional", obj=batch,
-            period=batch.period.period, before={"final": not final}, after={"final": final},
+            month=batch.period.period, before={"final": not final}, after={"final": final},
         )  # fmt: skip
         return batch
 

@@ -27,7 +27,7 @@ def period_get_or_open(*, month: str, actor: Actor, for_update: bool = False) ->
         PeriodTransition.objects.create(
             period=obj, from_status="", to_status=Status.OPEN, actor=actor.label, user_id=actor.user_id
         )
-        audit_record(actor=actor, action="period.open", obj=obj, period=month, after={"status": Status.OPEN})
+        audit_record(actor=actor, action="period.open", obj=obj, month=month, after={"status": Status.OPEN})
         return obj
 
 
@@ -66,7 +66,7 @@ def period_transition(*, month: str, to_status: str, actor: Actor, reason: str =
             actor=actor.label, user_id=actor.user_id,
         )  # fmt: skip
         audit_record(
-            actor=actor, action=f"period.{to_status}", obj=obj, period=month,
+            actor=actor, action=f"period.{to_status}", obj=obj, month=month,
             before={"status": from_status}, after={"status": to_status, "reason": reason},
         )  # fmt: skip
         return obj

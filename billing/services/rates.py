@@ -17,15 +17,15 @@ def subsidy_usage_record(*, ledger: SubsidyLedger, actor: Actor) -> None:  # pra
     """Keep what this conversion of the source and period used of each capped subsidy, replacing
     an earlier conversion of the same source and period (so converting again is not counted twice)."""
     with transaction.atomic():
-        SubsidyUsage.objects.filter(period=ledger.period, source=ledger.source).delete()
+        SubsidyUsage.objects.filter(period=ledger.month, source=ledger.source).delete()
         rows = [
-            SubsidyUsage(rule=rule, window=rule.window(ledger.period), period=ledger.period, source=ledger.source,
+            SubsidyUsage(rule=rule, window=rule.window(ledger.month), period=ledger.month, source=ledger.source,
                          amount=ledger.used_now[rule.pk])
             for rule in ledger.rules
             if ledger.used_now.get(rule.pk)
         ]  # fmt: skip
         SubsidyUsage.objects.bulk_create(rows)
         audit_record(
-            actor=actor, action="subsidy.usage", obj=ledger.source, period=ledger.period,
+            actor=actor, action="subsidy.usage", obj=ledger.source, month=ledger.month,
             after={r.rule.code: format(r.amount, "f") for r in rows},
         )  # fmt: skip

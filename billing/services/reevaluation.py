@@ -54,7 +54,7 @@ def reevaluation_request(*, month: str, actor: Actor) -> Reevaluation:
         run = Reevaluation.objects.create(
             period=period_obj, actor=actor.label, user_id=actor.user_id, source_ip=actor.source_ip
         )
-        audit_record(actor=actor, action="period.reevaluate_queued", obj=run, period=month)
+        audit_record(actor=actor, action="period.reevaluate_queued", obj=run, month=month)
         transaction.on_commit(partial(reevaluate_period.delay, run.pk))
     return run
 

@@ -69,7 +69,7 @@ def _decide(*, charges: Iterable[Charge], decision: str, actor: Actor, note: str
                 actor=actor,
                 action=f"charge.{decision}",
                 obj=d.charge,
-                period=d.charge.period.period,
+                month=d.charge.period.period,
                 before={"review_state": d.state_before},
                 after={"review_state": target, "note": note},
             )  # fmt: skip
@@ -245,7 +245,7 @@ def charges_reattribute(
         AuditEvent.objects.bulk_create(
             [
                 audit_build(
-                    actor=actor, action="charge.reattribute", obj=c, period=c.period.period,
+                    actor=actor, action="charge.reattribute", obj=c, month=c.period.period,
                     before=before, after={**after, "reason": reason},
                 )
                 for c, _, before, after in results

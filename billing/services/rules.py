@@ -140,7 +140,7 @@ def period_reevaluate(*, month: str, actor: Actor, progress: Callable[[int, int]
         period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=month).first(), month)
         report = _Evaluation(period_obj, write=True, progress=progress).run()
         audit_record(
-            actor=actor, action="period.reevaluate", obj=period_obj, period=month,
+            actor=actor, action="period.reevaluate", obj=period_obj, month=month,
             after=report.as_dict(sample=False),
         )  # fmt: skip
         return report

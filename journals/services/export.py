@@ -180,7 +180,7 @@ def journal_export(*, month: str, format_name: str, actor: Actor) -> JournalRepo
             lines=export.line_count, sha256=export.sha256, file=export.file.name or "", export_id=export.pk,
         )  # fmt: skip
         audit_record(
-            actor=actor, action="journal.export", obj=export, period=obj.period,
+            actor=actor, action="journal.export", obj=export, month=obj.period,
             after={k: v for k, v in report.as_dict().items() if k not in ("export_id", "output")},
         )  # fmt: skip
     return report

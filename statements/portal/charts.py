@@ -44,7 +44,7 @@ def budget_chart(status: BudgetStatus) -> SafeString:
     currency = budget.currency
     label = (
         f"{budget.subject}, {status.span.label}: spend {money(status.spend, currency)} of a budget of "
-        f"{money(budget.amount, currency)}; forecast {money(status.forecast, currency)} by the end of {rate.period}"
+        f"{money(budget.amount, currency)}; forecast {money(status.forecast, currency)} by the end of {rate.month}"
     )
     parts = [
         format_html(
@@ -91,7 +91,7 @@ def budget_chart(status: BudgetStatus) -> SafeString:
             '<text x="{}" y="{}" font-size="10" text-anchor="end" fill="#555">{}</text>',
             WIDTH - RIGHT,
             HEIGHT - 6,
-            f"{rate.period}-{days:02d}",
+            f"{rate.month}-{days:02d}",
         ),  # fmt: skip
         mark_safe("</svg>"),  # noqa: S308 (a constant)
     ]

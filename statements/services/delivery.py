@@ -96,7 +96,7 @@ def deliveries_queue(*, month: str, actor: Actor, pi_email: str | None = None, r
             )  # fmt: skip
             d.statements.set(statements)
             audit_record(
-                actor=actor, action="delivery.resend" if resend else "delivery.queue", obj=d, period=month,
+                actor=actor, action="delivery.resend" if resend else "delivery.queue", obj=d, month=month,
                 after={"recipient": d.recipient, "copies": d.copies, "statements": [s.number for s in statements]},
             )  # fmt: skip
             created.append(d)
@@ -225,7 +225,7 @@ def delivery_send(*, delivery_id: int) -> SendOutcome:
             status=Statement.Status.SENT, sent_at=timezone.now()
         )
         audit_record(
-            actor=Actor.system("outbox"), action="delivery.sent", obj=d, period=d.period.period,
+            actor=Actor.system("outbox"), action="delivery.sent", obj=d, month=d.period.period,
             after={"recipient": d.recipient, "attempts": d.attempts},
         )  # fmt: skip
     return SendOutcome("sent")
@@ -248,7 +248,7 @@ def _fail(d: Delivery, reason: str) -> SendOutcome:
         status=Delivery.Status.FAILED, last_error=reason
     )
     audit_record(
-        actor=Actor.system("outbox"), action="delivery.failed", obj=d, period=d.period.period,
+        actor=Actor.system("outbox"), action="delivery.failed", obj=d, month=d.period.period,
         after={"recipient": d.recipient, "error": reason},
     )  # fmt: skip
     return SendOutcome("failed", error=reason)
@@ -259,7 +259,7 @@ def _hold(d: Delivery, reason: str) -> SendOutcome:
     reason = f"{reason}; check with the recipient before sending it again (outbox --retry --force-stuck)"
     Delivery.objects.filter(pk=d.pk, status=Delivery.Status.SENDING).update(last_error=reason)
     audit_record(
-        actor=Actor.system("outbox"), action="delivery.unknown", obj=d, period=d.period.period,
+        actor=Actor.system("outbox"), action="delivery.unknown", obj=d, month=d.period.period,
         after={"recipient": d.recipient, "error": reason},
     )  # fmt: skip
     return SendOutcome("unknown", error=reason)

@@ -70,7 +70,7 @@ def dispute_raise(
         dispute.charges.set(charges)
         charges_flag(ids=[c.pk for c in charges], reason=DISPUTED, actor=actor, note=comment)
         audit_record(
-            actor=actor, action="dispute.raise", obj=dispute, period=period.period,
+            actor=actor, action="dispute.raise", obj=dispute, month=period.period,
             after={"project": project.code, "charges": [c.pk for c in charges], "comment": comment},
         )  # fmt: skip
     return dispute
@@ -111,7 +111,7 @@ def dispute_resolve(
         dispute.resolved_by, dispute.resolved_at = actor.label, timezone.now()
         dispute.save(update_fields=["status", "outcome", "reply", "resolved_by", "resolved_at"])
         audit_record(
-            actor=actor, action="dispute.resolve", obj=dispute, period=dispute.period.period,
+            actor=actor, action="dispute.resolve", obj=dispute, month=dispute.period.period,
             before={"status": Dispute.Status.OPEN}, after={"outcome": outcome, "reply": reply, "charges": ids},
         )  # fmt: skip
         recipients = {dispute.pi.email}

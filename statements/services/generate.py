@@ -339,7 +339,7 @@ def statements_generate(
             if new or current or dry_run:  # the run records an unchanged generation; the audit trail, changes
                 audit_record(
                     actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj,
-                    period=period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
+                    month=period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
                 )  # fmt: skip
         if dry_run:
             # What the DRAFTs show is read here, in the transaction that made them; their PDFs are
@@ -417,7 +417,7 @@ def _create(
         for fund, percent, amount in ln.shares
     )
     audit_record(
-        actor=actor, action="statement.create", obj=st, period=period.period,
+        actor=actor, action="statement.create", obj=st, month=period.period,
         after={"number": st.number, "version": version, "amount_due": f"{st.amount_due:.2f}",
                "currency": st.currency, "supersedes": supersedes.pk if supersedes else None},
     )  # fmt: skip

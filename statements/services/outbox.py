@@ -53,7 +53,7 @@ def deliveries_retry(
             else:
                 again.update(status=Delivery.Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None)
             audit_record(
-                actor=actor, action="delivery.retry", obj=d, period=d.period.period, before=before,
+                actor=actor, action="delivery.retry", obj=d, month=d.period.period, before=before,
                 after={"status": Delivery.Status.PENDING, "forced": status == Delivery.Status.SENDING},
             )  # fmt: skip
             transaction.on_commit(partial(send_delivery.delay, d.pk))

@@ -109,7 +109,7 @@ def test_the_generated_builder_gives_the_rows_of_the_careful_path(focus_files, f
     lines.append(minimal_row("-2.25", period="2024-12", tag_json='{"pi_email": "NULL"}'))
     lines.append(minimal_row("4", tag_json=""))
     path = focus_files.write("same.csv", lines)
-    attributor = Attributor(RuleSnapshot(period="2025-01"))
+    attributor = Attributor(RuleSnapshot(month="2025-01"))
     with FileReader(path) as reader:
         builder = None
         for cells in reader.lines():

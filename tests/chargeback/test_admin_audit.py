@@ -20,7 +20,7 @@ def events(run):
     run("periods", "open", "2025-01")
     run("periods", "close", "2025-01")
     audit_record(
-        actor=Actor(label="finance@example.edu"), action="flagpattern.change", period="",
+        actor=Actor(label="finance@example.edu"), action="flagpattern.change", month="",
         before={"pattern": "gpu"}, after={"pattern": "gpu|p4d", "note": "Zürich <lab>"},
     )  # fmt: skip
     return {e.action: e for e in AuditEvent.objects.all()}

@@ -64,7 +64,7 @@ DEMO_USERS = (
 class DemoFile:
     path: Path
     source: str
-    period: str
+    month: str
 
 
 def fixtures_dir() -> Path:
@@ -83,7 +83,7 @@ def demo_files(folder: Path) -> list[DemoFile]:
         files.append(DemoFile(path, match["source"], match["period"]))
     if not files:
         raise Error(f"{folder}: no demo files")
-    return sorted(files, key=lambda f: (f.period, f.source))
+    return sorted(files, key=lambda f: (f.month, f.source))
 
 
 def _assign(obj: models.Model, values: dict[str, Any], what: str) -> list[str]:
@@ -288,7 +288,7 @@ class Command(ChargebackCommand):
             changes = apply_rules(organization, actor) + apply_roles() + apply_users()
             if changes:
                 audit_record(actor=actor, action="demo.load", after={"changes": changes})
-        reports = [batch_ingest(paths=[f.path], source_name=f.source, month=f.period, actor=actor) for f in files]
+        reports = [batch_ingest(paths=[f.path], source_name=f.source, month=f.month, actor=actor) for f in files]
         with transaction.atomic():
             linked, warnings = link_pis([r.batch_id for r in reports if r.batch_id is not None])
             if linked:
