@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 
 from billing.models import PI, BillingPeriod, Charge, Project
 from billing.selectors import Basis, billed_amount
@@ -123,6 +124,9 @@ class PlannedStatement:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+Planned = dict[tuple[int, int | None], PlannedStatement]  # by PI and project
+
+
 @dataclass
 class GenerationReport:
     period: str
@@ -165,14 +169,39 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
     charges = billed_charges(period, basis=basis)
     if pi is not None:
         charges = charges.filter(pi=pi)
-    # pragma: no mutate start
+    _refuse_orphans(period, charges, basis)  # pragma: no mutate
+    rows = _grouped_rows(period=period, charges=charges, basis=basis)
+    planned = _merge(period=period, rows=rows, basis=basis, default_currency=default_currency)
+    _refuse_mixed_currencies(period, planned)  # pragma: no mutate
+    result = sorted(planned.values(), key=lambda s: (s.pi_id, s.project_id or 0))
+    for st in result:
+        st.finish()
+    return result
+
+
+# A refusal's wording decides no figure: `make mutate` leaves the refusals alone.
+def _refuse_orphans(period: BillingPeriod, charges: QuerySet[Charge], basis: Basis) -> None:  # pragma: no mutate block
     orphans = charges.filter(pi__isnull=True).aggregate(n=Count("id"), cost=billed_amount(basis))
     if orphans["n"]:
         raise BillingError(
             f"period {period.period}: {orphans['n']} approved charges ({orphans['cost']:.2f}) have no PI; "
             "fix their attribution in the review queue (or reject them) before generating statements"
         )
-    # pragma: no mutate end
+
+
+def _refuse_mixed_currencies(period: BillingPeriod, planned: Planned) -> None:  # pragma: no mutate block
+    mixed = [st for st in planned.values() if len(st.currencies) > 1]
+    if mixed:
+        st = mixed[0]
+        project = Project.objects.filter(pk=st.project_id).first() if st.project_id else None
+        raise BillingError(
+            f"period {period.period}: project {project or '(none)'} has charges in {', '.join(sorted(st.currencies))}; "
+            "a statement is in one currency — reject or correct the other charges before generating"
+        )
+
+
+def _grouped_rows(*, period: BillingPeriod, charges: QuerySet[Charge], basis: Basis) -> Iterable[dict[str, Any]]:
+    """The charges' sums per statement line; split-funded projects' rows per fund (`funded_rows`)."""
     funding = FundingMap.load()
     split_charges = charges.filter(project_id__in=list(funding.splits))
     if funding.splits:
@@ -183,9 +212,14 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
         .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
         .order_by()
     )
-    planned: dict[tuple[int, int | None], PlannedStatement] = {}
+    return chain(rows, funded_rows(split_charges, period, funding, basis) if funding.splits else ())
+
+
+def _merge(*, period: BillingPeriod, rows: Iterable[dict[str, Any]], basis: Basis, default_currency: str) -> Planned:
+    """The rows added up into statements per PI and project, and into their lines."""
+    planned: Planned = {}
     merged: dict[tuple[Any, ...], PlannedLine] = {}
-    for r in chain(rows, funded_rows(split_charges, period, funding, basis) if funding.splits else ()):
+    for r in rows:
         key = (r["pi_id"], r["project_id"])
         currency = r["billing_currency"] or default_currency
         st = planned.get(key)
@@ -206,20 +240,7 @@ def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[Plan
         line.charge_count += r["n"]
         line.list_exact += r["listed"]
         line.billed_exact += r["billed"]
-    # pragma: no mutate start
-    mixed = [st for st in planned.values() if len(st.currencies) > 1]
-    if mixed:
-        st = mixed[0]
-        project = Project.objects.filter(pk=st.project_id).first() if st.project_id else None
-        raise BillingError(
-            f"period {period.period}: project {project or '(none)'} has charges in {', '.join(sorted(st.currencies))}; "
-            "a statement is in one currency — reject or correct the other charges before generating"
-        )
-    # pragma: no mutate end
-    result = sorted(planned.values(), key=lambda s: (s.pi_id, s.project_id or 0))
-    for st in result:
-        st.finish()
-    return result
+    return planned
 
 
 def _excluded(period: BillingPeriod, pi: PI | None) -> tuple[int, Decimal, int]:
@@ -269,91 +290,129 @@ def statements_generate(
         report.closed_first = True
     drafts: list[tuple[Statement, dict[str, Any]]] = []
     with transaction.atomic():
-        obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
-        if obj is None:
-            raise BillingError(f"period {period} does not exist")
-        if obj.status == BillingPeriod.Status.OPEN and not dry_run:
-            raise BillingError(
-                f"period {period} is open; close it before generating statements (or use a dry run for a DRAFT preview)"
-            )
-        if obj.status == BillingPeriod.Status.FINALIZED and not dry_run:
-            raise BillingError(f"period {period} is finalized; its statements are permanent")
-        if not dry_run:  # a dry run is a preview: it shows the month as it is
-            readiness_require(obj, step="have its statements generated")
+        obj = _period_for_generation(period, dry_run=dry_run)
         report.draft = obj.status == BillingPeriod.Status.OPEN
-        pi = None
-        if pi_email:
-            pi = PI.objects.filter(email=pi_email.strip().lower()).first()
-            if pi is None:
-                raise BillingError(f"no PI with email {pi_email!r}")
+        pi = _pi_filter(pi_email)
         plans = plan_statements(period=obj, pi=pi)
         report.excluded_flagged_charges, report.excluded_flagged_cost, report.rejected_charges = _excluded(obj, pi)
-        current = {
-            (s.pi_id, s.project_id): s
-            for s in Statement.objects.select_for_update()
-            .filter(period=obj)
-            .exclude(status=Statement.Status.SUPERSEDED)
-            .filter(**({"pi": pi} if pi else {}))
-        }
-        next_seq = (Statement.objects.filter(period=obj).aggregate(m=Max("sequence"))["m"] or 0) + 1
-        new: list[Statement] = []
-        touched: list[Statement] = []
-        unrendered: list[Statement] = []
-        for plan in plans:
-            sha = plan.content_sha256()
-            old = current.pop((plan.pi_id, plan.project_id), None)
-            if old is not None and old.content_sha256 == sha and not force:
-                report.unchanged += 1
-                touched.append(old)
-                if old.status == Statement.Status.DRAFT:  # its render task was lost: queue it again
-                    unrendered.append(old)
-                continue
-            if old is not None:
-                sequence, version = old.sequence, old.version + 1
-                _supersede(old)
-            else:
-                sequence, version = next_seq, 1
-                next_seq += 1
-            st = _create(
-                period=obj, plan=plan, sha=sha, sequence=sequence, version=version, supersedes=old, actor=actor
-            )
-            new.append(st)
-            touched.append(st)
-        # A PI or project with no billed charges left (all rejected, say) keeps no current statement.
-        for stale in current.values():
-            _supersede(stale)
-        report.statements = len(touched)
-        report.new_versions = len(new)
-        report.statement_ids = [s.pk for s in touched]
-        report.pis = len({s.pi_id for s in touched})
-        for st in touched:
-            report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
-        # A whole period generated again is recorded even when nothing changed: it is what shows the
-        # statements are those of the charges after a reopening (journals.services.export).
-        if new or current or dry_run or not report.pi_email:
-            run = GenerationRun.objects.create(period=obj, actor=actor.label)
-            run.statements.set(touched)
-            report.run_id = run.pk
-            run.report = report.as_dict()
-            run.save(update_fields=["report"])
-            if new or current or dry_run:  # the run records an unchanged generation; the audit trail, changes
-                audit_record(
-                    actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj,
-                    period=period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
-                )  # fmt: skip
+        applied = _apply_plans(period=obj, pi=pi, plans=plans, force=force, actor=actor)
+        applied.report_to(report)
+        _record_run(period=obj, report=report, applied=applied, actor=actor)
         if dry_run:
             # What the DRAFTs show is read here, in the transaction that made them; their PDFs are
             # laid out after it has ended, so the period's lock is not held while they render.
-            drafts = [(st, statement_context(st, draft=report.draft)) for st in touched]
+            drafts = [(st, statement_context(st, draft=report.draft)) for st in applied.touched]
             transaction.set_rollback(True)
         else:
-            for st in new + unrendered:
+            for st in applied.new + applied.unrendered:
                 transaction.on_commit(partial(render_statement.delay, st.pk))
             if send:
                 report.deliveries_queued = deliveries_queue(period=period, actor=actor, pi_email=pi_email).queued
     if dry_run:
         return _render_drafts(report, drafts)
     return report
+
+
+def _period_for_generation(period: str, *, dry_run: bool) -> BillingPeriod:
+    """The period, locked, if its status lets it be generated (or, with `dry_run`, previewed)."""
+    obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
+    if obj is None:
+        raise BillingError(f"period {period} does not exist")
+    if obj.status == BillingPeriod.Status.OPEN and not dry_run:
+        raise BillingError(
+            f"period {period} is open; close it before generating statements (or use a dry run for a DRAFT preview)"
+        )
+    if obj.status == BillingPeriod.Status.FINALIZED and not dry_run:
+        raise BillingError(f"period {period} is finalized; its statements are permanent")
+    if not dry_run:  # a dry run is a preview: it shows the month as it is
+        readiness_require(obj, step="have its statements generated")
+    return obj
+
+
+def _pi_filter(pi_email: str | None) -> PI | None:
+    """The PI whose statements alone are generated, or None for the whole period."""
+    if not pi_email:
+        return None
+    pi = PI.objects.filter(email=pi_email.strip().lower()).first()
+    if pi is None:
+        raise BillingError(f"no PI with email {pi_email!r}")
+    return pi
+
+
+@dataclass
+class _Applied:
+    """What generating did to the current statements (of one PI with `pi_email`)."""
+
+    new: list[Statement] = field(default_factory=list)  # new statements and new versions
+    touched: list[Statement] = field(default_factory=list)  # the current statements afterwards
+    unrendered: list[Statement] = field(default_factory=list)  # unchanged, but their PDF is not rendered yet
+    stale: list[Statement] = field(default_factory=list)  # current ones without billed charges left, superseded
+
+    def report_to(self, report: GenerationReport) -> None:
+        report.unchanged = len(self.touched) - len(self.new)
+        report.statements = len(self.touched)
+        report.new_versions = len(self.new)
+        report.statement_ids = [s.pk for s in self.touched]
+        report.pis = len({s.pi_id for s in self.touched})
+        for st in self.touched:
+            report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
+
+
+def _apply_plans(
+    *, period: BillingPeriod, pi: PI | None, plans: list[PlannedStatement], force: bool, actor: Actor
+) -> _Applied:
+    """Each plan made current: an unchanged statement is kept (unless `force`), a changed one gets a new version,
+    a new one its first; current statements no plan is left for are superseded."""
+    current = {
+        (s.pi_id, s.project_id): s
+        for s in Statement.objects.select_for_update()
+        .filter(period=period)
+        .exclude(status=Statement.Status.SUPERSEDED)
+        .filter(**({"pi": pi} if pi else {}))
+    }
+    next_seq = (Statement.objects.filter(period=period).aggregate(m=Max("sequence"))["m"] or 0) + 1
+    applied = _Applied()
+    for plan in plans:
+        sha = plan.content_sha256()
+        old = current.pop((plan.pi_id, plan.project_id), None)
+        if old is not None and old.content_sha256 == sha and not force:
+            applied.touched.append(old)
+            if old.status == Statement.Status.DRAFT:  # its render task was lost: queue it again
+                applied.unrendered.append(old)
+            continue
+        if old is not None:
+            sequence, version = old.sequence, old.version + 1
+            _supersede(old)
+        else:
+            sequence, version = next_seq, 1
+            next_seq += 1
+        st = _create(period=period, plan=plan, sha=sha, sequence=sequence, version=version, supersedes=old, actor=actor)
+        applied.new.append(st)
+        applied.touched.append(st)
+    # A PI or project with no billed charges left (all rejected, say) keeps no current statement.
+    for stale in current.values():
+        _supersede(stale)
+        applied.stale.append(stale)
+    return applied
+
+
+def _record_run(*, period: BillingPeriod, report: GenerationReport, applied: _Applied, actor: Actor) -> None:
+    """The generation run, and an audit event when something changed (or for a dry run)."""
+    # A whole period generated again is recorded even when nothing changed: it is what shows the
+    # statements are those of the charges after a reopening (journals.services.export).
+    changed = bool(applied.new or applied.stale or report.dry_run)
+    if not changed and report.pi_email:
+        return
+    run = GenerationRun.objects.create(period=period, actor=actor.label)
+    run.statements.set(applied.touched)
+    report.run_id = run.pk
+    run.report = report.as_dict()
+    run.save(update_fields=["report"])
+    if changed:  # the run records an unchanged generation; the audit trail, changes
+        audit_record(
+            actor=actor, action="statements.generate" + (".dry_run" if report.dry_run else ""), obj=period,
+            period=period.period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
+        )  # fmt: skip
 
 
 def _render_drafts(report: GenerationReport, drafts: list[tuple[Statement, dict[str, Any]]]) -> GenerationReport:
