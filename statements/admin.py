@@ -31,7 +31,8 @@ from chargeback.formatting import money, money_html
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.selectors import generation_progress
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
-from statements.services.generate import plan_statements, statements_generate
+from statements.services.generate import statements_generate
+from statements.services.plan import plan_statements
 from statements.services.render import amount_label
 
 GENERATE = "statements.generate_statement"
