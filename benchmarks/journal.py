@@ -73,7 +73,7 @@ def build_and_measure(path: Path, repeat: int) -> dict[str, Any]:
             )
             month_ready(PERIOD, actor)
             setup["close"], _ = timed("close", lambda: period_close(month=PERIOD, actor=actor))
-            setup["generate"], generated = timed("generate", lambda: statements_generate(period=PERIOD, actor=actor))
+            setup["generate"], generated = timed("generate", lambda: statements_generate(month=PERIOD, actor=actor))
         except BillingError as exc:
             raise BenchError(f"the period could not be built: {exc}") from None
         rows = report.rows

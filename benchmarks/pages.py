@@ -208,7 +208,7 @@ def portal_pages(pi_email: str, repeat: int) -> list[str]:
         month_ready("2025-01", actor)
         period_transition(month="2025-01", to_status="closed", actor=actor)
         with mock.patch("statements.tasks.render_statement.delay"):
-            report = statements_generate(period="2025-01", actor=actor)
+            report = statements_generate(month="2025-01", actor=actor)
     except BillingError as exc:
         raise BenchError(f"the statements could not be generated: {exc}") from None
     print(f"generated {report.statements:,} statements (no PDFs) in {time.perf_counter() - started:.1f} s")

@@ -120,7 +120,7 @@ def build_period(args: argparse.Namespace, data_dir: Path) -> None:
         month_ready("2025-01", actor)
         period_close(month="2025-01", actor=actor)
         t = time.perf_counter()
-        gen = statements_generate(period="2025-01", actor=actor)
+        gen = statements_generate(month="2025-01", actor=actor)
     except BillingError as exc:
         raise BenchError(f"the period could not be built: {exc}") from None
     freeze_s = time.perf_counter() - t

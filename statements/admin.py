@@ -31,7 +31,8 @@ from chargeback.formatting import money, money_html
 from statements.models import Delivery, GenerationRun, Statement, StatementLine
 from statements.selectors import generation_progress
 from statements.services.delivery import deliveries_queue, delivery_resend, outbox_summary
-from statements.services.generate import plan_statements, statements_generate
+from statements.services.generate import statements_generate
+from statements.services.plan import plan_statements
 from statements.services.render import amount_label
 
 GENERATE = "statements.generate_statement"
@@ -125,7 +126,7 @@ class StatementAdmin(ReadOnlyAdmin):
         done = 0
         for pi_email, period in sorted(set(queryset.values_list("pi__email", "period__period"))):
             try:
-                report = statements_generate(period=period, actor=actor_for(request), pi_email=pi_email, force=True)
+                report = statements_generate(month=period, actor=actor_for(request), pi_email=pi_email, force=True)
             except DomainError as exc:
                 self.message_user(
                     request, f"{pi_email}, {period}: {exc} ({done} new statement versions made before it are kept)",
@@ -166,7 +167,7 @@ class StatementAdmin(ReadOnlyAdmin):
                 if action == "generate" and request.POST.get("confirm") == "yes":
                     if not self.has_generate_permission(request):
                         raise PermissionDenied
-                    report = statements_generate(period=month, actor=actor_for(request))
+                    report = statements_generate(month=month, actor=actor_for(request))
                     self.message_user(
                         request,
                         f"{report.statements} statements ({report.new_versions} new or new versions, "
@@ -225,7 +226,7 @@ class StatementAdmin(ReadOnlyAdmin):
         if project_id != "none" and not (project_id.isascii() and project_id.isdigit()):
             raise Http404("no such project (a project id or none)")
         try:
-            report = statements_generate(period=month, actor=actor_for(request), pi_email=pi.email, dry_run=True)
+            report = statements_generate(month=month, actor=actor_for(request), pi_email=pi.email, dry_run=True)
         except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:statements_statement_period", args=[month]))

@@ -30,6 +30,7 @@ _snapshot: list[bytes] = []  # the migrated database, taken in the process's fir
 # The test files that check each mutated module's figures.
 OWN_TESTS = {
     "chargeback.money": ("tests/chargeback/test_money.py", "tests/statements/test_statement_lines.py"),
+    "statements.services.plan": ("tests/statements/test_statement_lines.py", "tests/statements/test_generate.py"),
     "statements.services.generate": ("tests/statements/test_statement_lines.py", "tests/statements/test_generate.py"),
     "statements.services.render": ("tests/statements/test_statement_lines.py", "tests/statements/test_pdf.py"),
     "statements.services.pdf": ("tests/statements/test_pdf.py", "tests/statements/test_statement_lines.py"),

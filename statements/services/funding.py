@@ -25,7 +25,7 @@ from billing.selectors.funding import HUNDRED, FundingMap, Split, charge_day, sp
 from chargeback.money import allocate
 from statements.selectors import corrected_month, line_kind
 
-# How statement lines are grouped, for every project (generate.plan_statements uses it too).
+# How statement lines are grouped, for every project (plan.plan_statements uses it too).
 GROUPING = (
     "pi_id",
     "project_id",

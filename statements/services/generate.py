@@ -1,126 +1,31 @@
 """Generate a period's statements: one per PI and project, frozen, versioned, rendered by workers.
 
-Only approved and unflagged charges of active batches are billed; flagged charges are excluded
-and reported. The amount due and the discount are rounded once per statement (`round_cents`) and
-spread over its lines by largest remainder (`allocate_lines`), so every statement's lines add up
-exactly to its amount due and discount, and each line's list price is its amount plus its discount.
+The statements are those `plan_statements` (`statements.services.plan`) makes of the billed
+charges; flagged charges are excluded and reported. A statement whose content did not change
+keeps its version; a changed one gets a new version and the old one is superseded, never edited.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Max
 
-from billing.models import PI, BillingPeriod, Charge, Project
+from billing.models import PI, BillingPeriod, Charge
 from billing.selectors import Basis, billed_amount
-from billing.selectors.figures import list_or_billed
-from billing.selectors.funding import FundingMap, Split
 from billing.selectors.readiness import readiness_require
 from billing.services.periods import period_close, period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
-from chargeback.models import Organization
-from chargeback.money import ZERO, allocate_lines, round_cents
+from chargeback.money import ZERO
 from statements.models import GenerationRun, Statement, StatementLine, StatementLineShare
-from statements.selectors import billed_charges, corrected_month, line_kind, month_text
-from statements.services.funding import GROUPING, funded_rows, split_shares
-
-Kind = StatementLine.Kind
-
-
-@dataclass
-class PlannedLine:
-    kind: str
-    source: str
-    service_name: str
-    fund_org: str
-    account_code: str
-    charge_count: int
-    list_exact: Decimal
-    billed_exact: Decimal
-    list_amount: Decimal = ZERO
-    amount: Decimal = ZERO
-    # Split funding (statements.services.funding): the funds' percentages and, once rounded, shares.
-    split: Split = ()
-    shares: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)
-
-    @property
-    def funds(self) -> list[str]:
-        return [fund for fund, _ in self.split] if self.split else [self.fund_org]
-
-    amortized: bool = False
-    corrects: str = ""
-
-    def key(self) -> list[str]:  # pragma: no mutate block
-        key = [self.kind, self.source, self.service_name, self.fund_org, self.account_code,
-               str(self.charge_count), format(self.list_exact, "f"), format(self.billed_exact, "f")]  # fmt: skip
-        # Only where they apply, so a statement generated before they existed keeps its content hash.
-        if self.amortized:
-            key.append("amortized")
-        if self.corrects:
-            key.append(f"corrects {self.corrects}")
-        return key
-
-
-@dataclass
-class PlannedStatement:
-    pi_id: int
-    project_id: int | None
-    currency: str
-    lines: list[PlannedLine] = field(default_factory=list)
-    currencies: set[str] = field(default_factory=set)
-
-    @property
-    def list_exact(self) -> Decimal:
-        return sum((ln.list_exact for ln in self.lines), ZERO)
-
-    @property
-    def billed_exact(self) -> Decimal:
-        return sum((ln.billed_exact for ln in self.lines), ZERO)
-
-    def finish(self) -> None:
-        """Round the amount due and the discount once each, then spread the cents over the lines.
-
-        Every line's list price is its amount plus its discount, so a line billed at list shows
-        no discount, and the lines add up exactly to the amount due, the discount and the list total.
-        """
-        order = {k: i for i, k in enumerate(Kind.values)}
-        self.lines.sort(
-            key=lambda ln: (order[ln.kind], ln.source, ln.service_name, ln.fund_org, ln.account_code, ln.corrects)
-        )
-        shares = allocate_lines(
-            amount_due=round_cents(self.billed_exact),
-            discount_total=round_cents(self.list_exact - self.billed_exact),
-            billed=[ln.billed_exact for ln in self.lines],
-            listed=[ln.list_exact for ln in self.lines],
-        )
-        for ln, (amount, discount) in zip(self.lines, shares, strict=True):
-            ln.amount, ln.list_amount = amount, amount + discount
-            if ln.split:
-                ln.shares = split_shares(amount, ln.split)
-
-    @property
-    def amount_due(self) -> Decimal:
-        return sum((ln.amount for ln in self.lines), ZERO)
-
-    @property
-    def list_total(self) -> Decimal:
-        return sum((ln.list_amount for ln in self.lines), ZERO)
-
-    def content_sha256(self) -> str:  # pragma: no mutate block
-        data = {"pi": self.pi_id, "project": self.project_id, "currency": self.currency,
-                "lines": [ln.key() for ln in self.lines]}  # fmt: skip
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+from statements.services.plan import PlannedStatement, plan_statements
 
 
 @dataclass
@@ -158,70 +63,6 @@ class GenerationReport:
         }  # fmt: skip
 
 
-def plan_statements(*, period: BillingPeriod, pi: PI | None = None) -> list[PlannedStatement]:
-    """The statements a period's billed charges make, rounded and allocated, in a stable order."""
-    default_currency = Organization.current().expected_currency
-    basis = Basis.of()
-    charges = billed_charges(period, basis=basis)
-    if pi is not None:
-        charges = charges.filter(pi=pi)
-    # pragma: no mutate start
-    orphans = charges.filter(pi__isnull=True).aggregate(n=Count("id"), cost=billed_amount(basis))
-    if orphans["n"]:
-        raise BillingError(
-            f"period {period.period}: {orphans['n']} approved charges ({orphans['cost']:.2f}) have no PI; "
-            "fix their attribution in the review queue (or reject them) before generating statements"
-        )
-    # pragma: no mutate end
-    funding = FundingMap.load()
-    split_charges = charges.filter(project_id__in=list(funding.splits))
-    if funding.splits:
-        charges = charges.exclude(project_id__in=list(funding.splits))
-    rows = (
-        charges.annotate(kind=line_kind(), corrects=corrected_month())
-        .values(*GROUPING)  # the same line grouping as split-funded projects' rows
-        .annotate(n=Count("id"), billed=billed_amount(basis), listed=list_or_billed(basis))
-        .order_by()
-    )
-    planned: dict[tuple[int, int | None], PlannedStatement] = {}
-    merged: dict[tuple[Any, ...], PlannedLine] = {}
-    for r in chain(rows, funded_rows(split_charges, period, funding, basis) if funding.splits else ()):
-        key = (r["pi_id"], r["project_id"])
-        currency = r["billing_currency"] or default_currency
-        st = planned.get(key)
-        if st is None:
-            st = planned[key] = PlannedStatement(pi_id=r["pi_id"], project_id=r["project_id"], currency=currency)
-        st.currencies.add(currency)
-        corrects = month_text(r["corrects"])
-        corrects = corrects if corrects and corrects < period.period else ""
-        line_key = (key, r["kind"], r["source__name"], r["service_name"], r["fund_org"], r["account_code"], corrects)
-        line = merged.get(line_key)
-        if line is None:
-            line = merged[line_key] = PlannedLine(
-                kind=r["kind"], source=r["source__name"], service_name=r["service_name"], fund_org=r["fund_org"],
-                account_code=r["account_code"], charge_count=0, list_exact=ZERO, billed_exact=ZERO,
-                split=r.get("split", ()), amortized=basis.is_effective(r["source_id"]), corrects=corrects,
-            )  # fmt: skip
-            st.lines.append(line)
-        line.charge_count += r["n"]
-        line.list_exact += r["listed"]
-        line.billed_exact += r["billed"]
-    # pragma: no mutate start
-    mixed = [st for st in planned.values() if len(st.currencies) > 1]
-    if mixed:
-        st = mixed[0]
-        project = Project.objects.filter(pk=st.project_id).first() if st.project_id else None
-        raise BillingError(
-            f"period {period.period}: project {project or '(none)'} has charges in {', '.join(sorted(st.currencies))}; "
-            "a statement is in one currency — reject or correct the other charges before generating"
-        )
-    # pragma: no mutate end
-    result = sorted(planned.values(), key=lambda s: (s.pi_id, s.project_id or 0))
-    for st in result:
-        st.finish()
-    return result
-
-
 def _excluded(period: BillingPeriod, pi: PI | None) -> tuple[int, Decimal, int]:
     qs = Charge.objects.filter(period=period, active=True)
     if pi is not None:
@@ -238,7 +79,7 @@ def _excluded(period: BillingPeriod, pi: PI | None) -> tuple[int, Decimal, int]:
 # pragma: no mutate start
 def statements_generate(
     *,
-    period: str,
+    month: str,
     actor: Actor,
     pi_email: str | None = None,
     dry_run: bool = False,
@@ -258,102 +99,140 @@ def statements_generate(
     from statements.services.render import statement_context
     from statements.tasks import render_statement
 
-    period_validate(period)
-    report = GenerationReport(period=period, dry_run=dry_run, pi_email=(pi_email or "").strip().lower())
+    period_validate(month)
+    report = GenerationReport(period=month, dry_run=dry_run, pi_email=(pi_email or "").strip().lower())
     if (
         close_open
         and not dry_run
-        and BillingPeriod.objects.filter(period=period, status=BillingPeriod.Status.OPEN).exists()
+        and BillingPeriod.objects.filter(period=month, status=BillingPeriod.Status.OPEN).exists()
     ):
-        period_close(month=period, actor=actor, notes="closed by generate")
+        period_close(month=month, actor=actor, notes="closed by generate")
         report.closed_first = True
     drafts: list[tuple[Statement, dict[str, Any]]] = []
     with transaction.atomic():
-        obj = BillingPeriod.objects.select_for_update().filter(period=period).first()
-        if obj is None:
-            raise BillingError(f"period {period} does not exist")
-        if obj.status == BillingPeriod.Status.OPEN and not dry_run:
-            raise BillingError(
-                f"period {period} is open; close it before generating statements (or use a dry run for a DRAFT preview)"
-            )
-        if obj.status == BillingPeriod.Status.FINALIZED and not dry_run:
-            raise BillingError(f"period {period} is finalized; its statements are permanent")
-        if not dry_run:  # a dry run is a preview: it shows the month as it is
-            readiness_require(obj, step="have its statements generated")
+        obj = _period_for_generation(month, dry_run=dry_run)
         report.draft = obj.status == BillingPeriod.Status.OPEN
-        pi = None
-        if pi_email:
-            pi = PI.objects.filter(email=pi_email.strip().lower()).first()
-            if pi is None:
-                raise BillingError(f"no PI with email {pi_email!r}")
+        pi = _pi_filter(pi_email)
         plans = plan_statements(period=obj, pi=pi)
         report.excluded_flagged_charges, report.excluded_flagged_cost, report.rejected_charges = _excluded(obj, pi)
-        current = {
-            (s.pi_id, s.project_id): s
-            for s in Statement.objects.select_for_update()
-            .filter(period=obj)
-            .exclude(status=Statement.Status.SUPERSEDED)
-            .filter(**({"pi": pi} if pi else {}))
-        }
-        next_seq = (Statement.objects.filter(period=obj).aggregate(m=Max("sequence"))["m"] or 0) + 1
-        new: list[Statement] = []
-        touched: list[Statement] = []
-        unrendered: list[Statement] = []
-        for plan in plans:
-            sha = plan.content_sha256()
-            old = current.pop((plan.pi_id, plan.project_id), None)
-            if old is not None and old.content_sha256 == sha and not force:
-                report.unchanged += 1
-                touched.append(old)
-                if old.status == Statement.Status.DRAFT:  # its render task was lost: queue it again
-                    unrendered.append(old)
-                continue
-            if old is not None:
-                sequence, version = old.sequence, old.version + 1
-                _supersede(old)
-            else:
-                sequence, version = next_seq, 1
-                next_seq += 1
-            st = _create(
-                period=obj, plan=plan, sha=sha, sequence=sequence, version=version, supersedes=old, actor=actor
-            )
-            new.append(st)
-            touched.append(st)
-        # A PI or project with no billed charges left (all rejected, say) keeps no current statement.
-        for stale in current.values():
-            _supersede(stale)
-        report.statements = len(touched)
-        report.new_versions = len(new)
-        report.statement_ids = [s.pk for s in touched]
-        report.pis = len({s.pi_id for s in touched})
-        for st in touched:
-            report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
-        # A whole period generated again is recorded even when nothing changed: it is what shows the
-        # statements are those of the charges after a reopening (journals.services.export).
-        if new or current or dry_run or not report.pi_email:
-            run = GenerationRun.objects.create(period=obj, actor=actor.label)
-            run.statements.set(touched)
-            report.run_id = run.pk
-            run.report = report.as_dict()
-            run.save(update_fields=["report"])
-            if new or current or dry_run:  # the run records an unchanged generation; the audit trail, changes
-                audit_record(
-                    actor=actor, action="statements.generate" + (".dry_run" if dry_run else ""), obj=obj,
-                    month=period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
-                )  # fmt: skip
+        applied = _apply_plans(period=obj, pi=pi, plans=plans, force=force, actor=actor)
+        applied.report_to(report)
+        _record_run(period=obj, report=report, applied=applied, actor=actor)
         if dry_run:
             # What the DRAFTs show is read here, in the transaction that made them; their PDFs are
             # laid out after it has ended, so the period's lock is not held while they render.
-            drafts = [(st, statement_context(st, draft=report.draft)) for st in touched]
+            drafts = [(st, statement_context(st, draft=report.draft)) for st in applied.touched]
             transaction.set_rollback(True)
         else:
-            for st in new + unrendered:
+            for st in applied.new + applied.unrendered:
                 transaction.on_commit(partial(render_statement.delay, st.pk))
             if send:
-                report.deliveries_queued = deliveries_queue(month=period, actor=actor, pi_email=pi_email).queued
+                report.deliveries_queued = deliveries_queue(month=month, actor=actor, pi_email=pi_email).queued
     if dry_run:
         return _render_drafts(report, drafts)
     return report
+
+
+def _period_for_generation(month: str, *, dry_run: bool) -> BillingPeriod:
+    """The period, locked, if its status lets it be generated (or, with `dry_run`, previewed)."""
+    obj = BillingPeriod.objects.select_for_update().filter(period=month).first()
+    if obj is None:
+        raise BillingError(f"period {month} does not exist")
+    if obj.status == BillingPeriod.Status.OPEN and not dry_run:
+        raise BillingError(
+            f"period {month} is open; close it before generating statements (or use a dry run for a DRAFT preview)"
+        )
+    if obj.status == BillingPeriod.Status.FINALIZED and not dry_run:
+        raise BillingError(f"period {month} is finalized; its statements are permanent")
+    if not dry_run:  # a dry run is a preview: it shows the month as it is
+        readiness_require(obj, step="have its statements generated")
+    return obj
+
+
+def _pi_filter(pi_email: str | None) -> PI | None:
+    """The PI whose statements alone are generated, or None for the whole period."""
+    if not pi_email:
+        return None
+    pi = PI.objects.filter(email=pi_email.strip().lower()).first()
+    if pi is None:
+        raise BillingError(f"no PI with email {pi_email!r}")
+    return pi
+
+
+@dataclass
+class _Applied:
+    """What generating did to the current statements (of one PI with `pi_email`)."""
+
+    new: list[Statement] = field(default_factory=list)  # new statements and new versions
+    touched: list[Statement] = field(default_factory=list)  # the current statements afterwards
+    unrendered: list[Statement] = field(default_factory=list)  # unchanged, but their PDF is not rendered yet
+    stale: list[Statement] = field(default_factory=list)  # current ones without billed charges left, superseded
+
+    def report_to(self, report: GenerationReport) -> None:
+        report.unchanged = len(self.touched) - len(self.new)
+        report.statements = len(self.touched)
+        report.new_versions = len(self.new)
+        report.statement_ids = [s.pk for s in self.touched]
+        report.pis = len({s.pi_id for s in self.touched})
+        for st in self.touched:
+            report.total_due[st.currency] = report.total_due.get(st.currency, ZERO) + st.amount_due
+
+
+def _apply_plans(
+    *, period: BillingPeriod, pi: PI | None, plans: list[PlannedStatement], force: bool, actor: Actor
+) -> _Applied:
+    """Each plan made current: an unchanged statement is kept (unless `force`), a changed one gets a new version,
+    a new one its first; current statements no plan is left for are superseded."""
+    current = {
+        (s.pi_id, s.project_id): s
+        for s in Statement.objects.select_for_update()
+        .filter(period=period)
+        .exclude(status=Statement.Status.SUPERSEDED)
+        .filter(**({"pi": pi} if pi else {}))
+    }
+    next_seq = (Statement.objects.filter(period=period).aggregate(m=Max("sequence"))["m"] or 0) + 1
+    applied = _Applied()
+    for plan in plans:
+        sha = plan.content_sha256()
+        old = current.pop((plan.pi_id, plan.project_id), None)
+        if old is not None and old.content_sha256 == sha and not force:
+            applied.touched.append(old)
+            if old.status == Statement.Status.DRAFT:  # its render task was lost: queue it again
+                applied.unrendered.append(old)
+            continue
+        if old is not None:
+            sequence, version = old.sequence, old.version + 1
+            _supersede(old)
+        else:
+            sequence, version = next_seq, 1
+            next_seq += 1
+        st = _create(period=period, plan=plan, sha=sha, sequence=sequence, version=version, supersedes=old, actor=actor)
+        applied.new.append(st)
+        applied.touched.append(st)
+    # A PI or project with no billed charges left (all rejected, say) keeps no current statement.
+    for stale in current.values():
+        _supersede(stale)
+        applied.stale.append(stale)
+    return applied
+
+
+def _record_run(*, period: BillingPeriod, report: GenerationReport, applied: _Applied, actor: Actor) -> None:
+    """The generation run, and an audit event when something changed (or for a dry run)."""
+    # A whole period generated again is recorded even when nothing changed: it is what shows the
+    # statements are those of the charges after a reopening (journals.services.export).
+    changed = bool(applied.new or applied.stale or report.dry_run)
+    if not changed and report.pi_email:
+        return
+    run = GenerationRun.objects.create(period=period, actor=actor.label)
+    run.statements.set(applied.touched)
+    report.run_id = run.pk
+    run.report = report.as_dict()
+    run.save(update_fields=["report"])
+    if changed:  # the run records an unchanged generation; the audit trail, changes
+        audit_record(
+            actor=actor, action="statements.generate" + (".dry_run" if report.dry_run else ""), obj=period,
+            month=period.period, after={k: v for k, v in report.as_dict().items() if k != "statement_ids"},
+        )  # fmt: skip
 
 
 def _render_drafts(report: GenerationReport, drafts: list[tuple[Statement, dict[str, Any]]]) -> GenerationReport:

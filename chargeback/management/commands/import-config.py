@@ -6,7 +6,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from chargeback.command import ChargebackCommand
-from journals.services.config_import import KINDS, ConfigImportReport, config_import, config_load
+from journals.services.config_import import config_import
+from journals.services.config_plan import KINDS, ConfigImportReport, config_load
 
 LABELS = {
     "tag_mappings": "tag mappings",

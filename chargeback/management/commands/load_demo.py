@@ -242,7 +242,7 @@ def run_demo_month(actor: Actor) -> dict[str, Any]:
         period.refresh_from_db()
     if period.status != BillingPeriod.Status.CLOSED:  # reopened or finalized by hand: leave it alone
         return {"statements": 0, "new_versions": 0, "excluded_flagged_charges": 0, "emails_queued": 0, "journal": ""}
-    report = statements_generate(period=DEMO_CLOSED_PERIOD, actor=actor)
+    report = statements_generate(month=DEMO_CLOSED_PERIOD, actor=actor)
     queued = deliveries_queue(month=DEMO_CLOSED_PERIOD, actor=actor).queued if report.statements else 0
     journal = JournalExport.objects.filter(period=period).order_by("-sequence").first()
     number = journal.number if journal is not None else ""

@@ -35,7 +35,7 @@ class Command(ChargebackCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = statements_generate(
-            period=options["period"], actor=self.actor, pi_email=options["pi"], dry_run=options["dry_run"],
+            month=options["period"], actor=self.actor, pi_email=options["pi"], dry_run=options["dry_run"],
             send=options["send"], force=options["force"],
             close_open=options["close"] or settings.OPENCHARGEBACK_GENERATE_CLOSES_OPEN,
         )  # fmt: skip
