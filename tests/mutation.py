@@ -36,6 +36,8 @@ OWN_TESTS = {
     "statements.services.pdf": ("tests/statements/test_pdf.py", "tests/statements/test_statement_lines.py"),
     "journals.services.build": ("tests/journals/",),
     "billing.services.carry_over": ("tests/billing/test_carry_over.py", "tests/billing/test_ingest.py"),
+    "statements.services.funding": ("tests/funding/test_split_statements.py",
+                                    "tests/statements/test_statement_lines.py"),
     "billing.pricing": ("tests/billing/test_convert_slurm.py", "tests/billing/test_convert_storage.py",
                         "tests/billing/test_rates.py"),
 }  # fmt: skip
