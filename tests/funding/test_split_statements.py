@@ -101,3 +101,55 @@ def test_a_project_without_a_split_keeps_its_fund_org_on_one_line(lab, bill):
     [line] = StatementLine.objects.all()
     assert (line.fund_org, line.amount) == ("NIH-R01", D("12.34"))
     assert not StatementLineShare.objects.exists()
+
+
+def test_split_lines_count_bill_and_list_on_the_sources_basis_by_each_charges_utc_day(lab, bill, run, settings):
+    """A split that changes on 16 January, the source billed on its effective cost, a charge tagged
+    with a fund outside the split, and the server's clock in New York.
+
+    Worked by hand (aws on the effective basis: a line bills EffectiveCost; its list is ListCost, or
+    the EffectiveCost when ListCost is blank):
+    - i-1 (10 Jan): list 12.00, billed 10.00, effective 8.00; i-2 (10 Jan): list blank, billed 20.00,
+      effective 15.00. Both in the 60/40 split: one line of 2 charges, amount 8.00 + 15.00 = 23.00,
+      list 12.00 + 15.00 = 27.00; shares 60 % = 13.80 and 40 % = 9.20.
+    - i-3 (16 Jan, midnight UTC, 19:00 on the 15th in New York): the day is the UTC day, so the
+      100 % NSF-CAREER split applies: its own line, 30.00.
+    - i-4 (10 Jan) is tagged DEPT-ACE, a fund that is neither the project's nor in the split: it
+      keeps its own fund, 5.00.
+    Amount due 23.00 + 30.00 + 5.00 = 58.00.
+    """
+    settings.TIME_ZONE = "America/New_York"
+    lab("genomics,NIH-R01,60,2025-01-01,2025-01-15\ngenomics,NSF-CAREER,40,2025-01-01,2025-01-15\n"
+        "genomics,NSF-CAREER,100,2025-01-16,\n")  # fmt: skip
+    assert run("sources", "set", "aws", "--billing-basis", "effective").code == 0
+
+    def row(listed: str, billed: str, effective: str, day: str, resource: str, fund: str = "NIH-R01") -> list[str]:
+        cells = charge(billed, day, resource, fund=fund)
+        cells[4], cells[7] = listed, effective
+        return cells
+
+    bill(aws=[row("12.00", "10.00", "8.00", "2025-01-10", "i-1"), row("", "20.00", "15.00", "2025-01-10", "i-2"),
+              row("30.00", "30.00", "30.00", "2025-01-16", "i-3"),
+              row("5.00", "5.00", "5.00", "2025-01-10", "i-4", fund="DEPT-ACE")])  # fmt: skip
+
+    [st] = Statement.objects.filter(period__period=PERIOD)
+    lines = {ln.fund_org: (ln.charge_count, ln.list_amount, ln.amount) for ln in st.lines.all()}
+    assert lines == {
+        "NIH-R01 60% / NSF-CAREER 40%": (2, D("27.00"), D("23.00")),
+        "NSF-CAREER": (1, D("30.00"), D("30.00")),
+        "DEPT-ACE": (1, D("5.00"), D("5.00")),
+    }
+    assert st.amount_due == D("58.00")
+    assert per_fund(st) == {"NIH-R01": D("13.80"), "NSF-CAREER": D("39.20"), "DEPT-ACE": D("5.00")}
+
+
+def test_a_charge_without_a_usage_date_takes_the_split_of_the_months_first_day(lab, bill):
+    """A blank ChargePeriodStart: the charge is dated the 1st, when the 60/40 split holds (not the
+    100 % split from the 16th): 10.01 is 6.006 / 4.004, the odd cent to the larger remainder."""
+    lab("genomics,NIH-R01,60,2025-01-01,2025-01-15\ngenomics,NSF-CAREER,40,2025-01-01,2025-01-15\n"
+        "genomics,NSF-CAREER,100,2025-01-16,\n")  # fmt: skip
+    bill(aws=[charge("10.01", "", "i-1")])
+
+    [line] = StatementLine.objects.all()
+    assert (line.fund_org, line.amount) == ("NIH-R01 60% / NSF-CAREER 40%", D("10.01"))
+    assert {s.fund_org: s.amount for s in line.shares.all()} == {"NIH-R01": D("6.01"), "NSF-CAREER": D("4.00")}
