@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
-from billing.models import Charge, ImportBatch
+from billing.models import Charge, FlagPattern, ImportBatch
 from tests.billing.test_admin_review import post_action
 from tests.conftest import minimal_row, tags
 
@@ -125,3 +127,31 @@ def test_the_decision_taken_on_the_replacing_batch_is_the_one_that_carries_next(
     report = run("ingest", str(v3), "-s", "aws", "-p", "2025-01", "--replace", "--format", "json").json()
     assert report["carried_decisions"] == 1
     assert [c.review_state for c in active("job-7")] == ["rejected"]
+
+
+def test_after_a_carry_over_rows_flagged_by_two_patterns_count_under_one_reason(run, focus_files):
+    """Two flag patterns, gpu and spot, each flag one row (gpu-node-1 8.00, spot-1 0.25); the orphan
+    copy is approved. The replacing file adds i-2 (2.00, nothing to flag): the approval carries over,
+    so the flagged figures are counted again from the new batch's charges: 2 rows, 8.00 + 0.25 = 8.25,
+    both for the reason pattern_match (the pattern's name after the colon is not a reason of its own)."""
+    FlagPattern.objects.create(name="gpu", pattern="gpu", fields="resource_name")
+    FlagPattern.objects.create(name="spot", pattern="spot", fields="resource_name")
+    rows = [
+        minimal_row("1"),
+        ORPHAN,
+        minimal_row("8.00", resource="gpu-node-1"),
+        minimal_row("0.25", resource="spot-1"),
+    ]
+    assert run("ingest", str(focus_files.write("v1.csv", rows)), "-s", "aws", "-p", "2025-01").code == 0
+    (orphan,) = active("job-7")
+    assert run("review", "approve", "--id", str(orphan.pk), "--note", "lab confirmed").code == 0
+
+    v2 = focus_files.write("v2.csv", [*rows, minimal_row("2.00", resource="i-2")])
+    report = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--replace", "--format", "json").json()
+
+    assert report["carried_decisions"] == 1
+    assert (report["flagged_rows"], report["flagged_cost"], report["flag_counts"]) == (
+        2, "8.2500000000", {"pattern_match": 2},
+    )  # fmt: skip
+    batch = ImportBatch.objects.get(pk=report["batch_id"])
+    assert (batch.flagged_rows, batch.flagged_cost, batch.flag_counts) == (2, Decimal("8.25"), {"pattern_match": 2})
