@@ -252,3 +252,77 @@ def test_charges_by_service_add_a_services_lines_and_credits_are_listed_apart(ru
     row = [c for c in credits[credits.index("Credit") :] if c]  # the source's display name may wrap
     at = row.index("Compute")
     assert row[at + 1 : at + 4] == ["-0.25", "0.00", "-0.25"]
+
+
+KIND_HEADER = [*MINIMAL_HEADER, "ChargeCategory", "ChargeClass", "PricingQuantity", "PricingUnit"]
+
+
+def kind_row(billed, resource, service="Compute", *, category="Usage", cls="", qty="", unit="", start=None):
+    """A row at list with its FOCUS category and class, and a usage quantity in `unit`."""
+    row = [*minimal_row(billed, resource=resource, service=service), category, cls, qty, unit]
+    if start:
+        row[MINIMAL_HEADER.index("ChargePeriodStart")] = start
+    return row
+
+
+def test_detail_lines_sum_quantities_list_usage_first_and_fold_only_beyond_the_limit(
+    run, focus_files, seeded, settings
+):
+    """All at list (no discount). vm-1 has two usage charges, 1.005 for 2.5 Hours and 0.50 for 1.25
+    Hours: one line "vm-1 ×2", 3.75 Hours, billed 1.505. st-1 bills 0.25 for 10 GB-Mo. vm-1 also has a
+    correction of December, 0.10, a line of its own "vm-1 (correction)" listed under "Credits and
+    adjustments" as "Compute (corrects 2024-12)". Tax tax-1 bills 1.505. Usage lines come first.
+
+    Amount due 1.505 + 0.25 + 0.10 + 1.505 = 3.36. Cut to cents 1.50 + 0.25 + 0.10 + 1.50 = 3.35; the
+    missing cent goes to the largest remainder, a tie of 0.005 between vm-1 and tax-1 that the earlier
+    line, vm-1's usage, wins: 1.51, 0.25, 0.10, 1.50.
+
+    At most 4 lines: the four are shown, nothing folded. At most 2: the largest is kept (vm-1 and tax-1
+    tie at 1.505, vm-1 is the earlier) and st-1, the correction and tax-1 make "3 other resources ×3",
+    billed 0.25 + 0.10 + 1.505 = 1.855, no service and no quantity. Cut 1.50 + 1.85 = 3.35, the cent to
+    vm-1 (a tie of 0.005 again, the earlier line): 1.51 and 1.85.
+    """
+    from statements.services.render import statement_context, statement_render_to_bytes
+
+    settings.OPENCHARGEBACK_STATEMENT_DETAIL_LINES = 4
+    path = focus_files.write("aws-2025-01.csv", [
+        kind_row("1.005", "vm-1", qty="2.5", unit="Hours"),
+        kind_row("0.50", "vm-1", qty="1.25", unit="Hours"),
+        kind_row("0.25", "st-1", "Storage", qty="10", unit="GB-Mo"),
+        kind_row("0.10", "vm-1", cls="Correction", start="2024-12-10"),
+        kind_row("1.505", "tax-1", "Tax", category="Tax"),
+    ], KIND_HEADER)  # fmt: skip
+    assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+    assert run("periods", "close", "2025-01").code == 0
+    assert run("generate", "-p", "2025-01").code == 0
+    st = Statement.objects.exclude(status="superseded").get()
+    assert st.amount_due == Decimal("3.36")
+
+    text = " ".join(pdf_text(st.pdf.read()).split())
+    assert text.split("Charge details ", 1)[1].startswith(
+        "Date Resource Service Quantity List Discount Amount "
+        "2025-01-01 vm-1 ×2 Compute 3.75 Hours 1.51 0.00 1.51 "
+        "2025-01-01 st-1 Storage 10 GB-Mo 0.25 0.00 0.25 "
+        "2024-12-10 vm-1 (correction) Compute 0.10 0.00 0.10 "
+        "2025-01-01 tax-1 (tax) Tax 1.50 0.00 1.50 "
+        "Total 3.36 0.00 3.36 Amounts and discounts"
+    )
+    assert "Tax Kind Source Service List Discount Amount Tax Amazon Web Services Tax 1.50 0.00 1.50" in text
+    assert "Correction Amazon Web Services Compute (corrects 2024-12) 0.10 0.00 0.10" in text
+    context = statement_context(st, draft=False)
+    assert context["folded"] == 0
+    assert [(s["title"], [(ln["kind"], ln["source"], ln["service"], ln["amount"]) for ln in s["lines"]])
+            for s in context["sections"]] == [
+        ("Tax", [("Tax", "Amazon Web Services", "Tax", Decimal("1.50"))]),
+        ("Credits and adjustments", [("Correction", "Amazon Web Services", "Compute (corrects 2024-12)",
+                                     Decimal("0.10"))]),
+    ]  # fmt: skip
+
+    settings.OPENCHARGEBACK_STATEMENT_DETAIL_LINES = 2
+    text = " ".join(pdf_text(statement_render_to_bytes(st)[0]).split())
+    assert text.split("Charge details ", 1)[1].startswith(
+        "Date Resource Service Quantity List Discount Amount "
+        "2025-01-01 vm-1 ×2 Compute 3.75 Hours 1.51 0.00 1.51 "
+        "— 3 other resources ×3 1.85 0.00 1.85 "
+        "Total 3.36 0.00 3.36 The 3 smallest resources are summed on one line"
+    )
