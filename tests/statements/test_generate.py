@@ -263,3 +263,57 @@ def test_a_months_statements_and_excluded_figures_count_that_month_and_that_pi_o
     assert (one["statements"], one["pis"], one["total_due"]) == (1, 1, {"USD": "10.00"})
     assert (one["excluded_flagged_charges"], Decimal(one["excluded_flagged_cost"])) == (1, Decimal("-1.25"))
     assert one["rejected_charges"] == 1
+
+
+def test_a_preview_bills_each_statement_in_its_charges_currency_and_refuses_to_add_two(run, focus_files, seeded):
+    """A dry run previews an open month as it stands, before `periods check` would refuse a currency
+    other than the organization's (USD). Bob's climate is billed only in EUR: its preview is a statement
+    of 5.00 EUR. Alice's genomics has 1.00 USD and 2.00 EUR: a statement adds up one currency, so
+    previewing the whole month is refused rather than showing 3.00 of either."""
+    header = [*MINIMAL_HEADER, "BillingCurrency"]
+    alice, bob = tags(ALICE, "genomics", "BIO-1"), tags(BOB, "climate", "GEO-7")
+    rows = [
+        [*minimal_row("1.00", resource="vm-a", tag_json=alice), "USD"],
+        [*minimal_row("2.00", resource="vm-b", tag_json=alice), "EUR"],
+        [*minimal_row("5.00", resource="job-c", tag_json=bob), "EUR"],
+    ]
+    path = focus_files.write("aws-2025-01.csv", rows, header)
+    assert run("ingest", str(path), "-s", "aws", "-p", "2025-01").code == 0
+    assert run("review", "approve", "-p", "2025-01").code == 0  # the EUR charges were flagged for their currency
+
+    bob_only = run("generate", "-p", "2025-01", "--dry-run", "--pi", BOB, "--format", "json").json()
+    assert (bob_only["statements"], bob_only["total_due"]) == (1, {"EUR": "5.00"})
+    refused = run("generate", "-p", "2025-01", "--dry-run")
+    assert refused.code == 1 and "project genomics has charges in EUR, USD" in refused.err
+
+
+def test_excluded_charges_count_the_applied_file_only_at_the_sources_basis(run, focus_files, seeded):
+    """aws bills on the effective basis. The month's file has usage (billed 10.00, effective 8.00), a
+    refund left flagged (billed -5.00, effective -4.00) and a refund rejected (billed -2.00, effective
+    -1.50). A corrected file replaces it: the same rows, whose decisions carry over, and usage of 1.00
+    more; the first file's charges stay stored but no longer count.
+
+    Worked by hand: the statement bills 8.00 + 1.00 = 9.00; excluded are 1 flagged charge of -4.00
+    (its effective cost) and 1 rejected charge. Counting the replaced file's charges too would give 2
+    flagged (-8.00) and 2 rejected; the flagged cost at BilledCost would be -5.00."""
+    assert run("sources", "set", "aws", "--billing-basis", "effective").code == 0
+    effective = MINIMAL_HEADER.index("EffectiveCost")
+
+    def row(billed, eff, resource):
+        cells = minimal_row(billed, resource=resource, tag_json=tags(ALICE, "genomics", "BIO-1"))
+        cells[effective] = eff
+        return cells
+
+    rows = [row("10.00", "8.00", "vm-a"), row("-5.00", "-4.00", "refund-a"), row("-2.00", "-1.50", "refund-b")]
+    assert run("ingest", str(focus_files.write("aws-v1.csv", rows)), "-s", "aws", "-p", "2025-01").code == 0
+    rejected = Charge.objects.get(resource_id="refund-b")
+    assert run("review", "reject", "--id", str(rejected.pk), "--note", "not ours").code == 0
+    v2 = focus_files.write("aws-v2.csv", [*rows, row("1.00", "1.00", "vm-b")])
+    replaced = run("ingest", str(v2), "-s", "aws", "-p", "2025-01", "--replace")
+    assert replaced.code == 0, replaced.err
+    assert Charge.objects.filter(active=False).count() == 3
+
+    report = run("generate", "-p", "2025-01", "--dry-run", "--format", "json").json()
+    assert report["total_due"] == {"USD": "9.00"}
+    assert (report["excluded_flagged_charges"], Decimal(report["excluded_flagged_cost"])) == (1, Decimal("-4.00"))
+    assert report["rejected_charges"] == 1

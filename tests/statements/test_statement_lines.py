@@ -326,3 +326,133 @@ def test_detail_lines_sum_quantities_list_usage_first_and_fold_only_beyond_the_l
         "— 3 other resources ×3 1.85 0.00 1.85 "
         "Total 3.36 0.00 3.36 The 3 smallest resources are summed on one line"
     )
+
+
+# A FOCUS file with the columns that pick a line's kind, the month a correction corrects and the
+# effective basis: (category, class, list, billed, effective, resource, service, tags, charge start).
+MIXED_HEADER = [
+    "BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ChargeCategory",
+    "ChargeClass", "ListCost", "BilledCost", "EffectiveCost", "ResourceId", "ServiceName", "Tags",
+]  # fmt: skip
+
+
+def focus(category, cls, listed, billed, effective, resource, service, tag_json, start="2025-01-01"):
+    return ["2025-01-01", "2025-01-31", start, "2025-01-31", category, cls, listed, billed, effective, resource,
+            service, tag_json]  # fmt: skip
+
+
+def data_import(run, tmp_path, kind, text):
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text)
+    result = run("data", "import", kind, str(path))
+    assert result.code == 0, result.err
+
+
+def shown_lines(run, number):
+    """(kind, source, service, fund/org, charges, list, discount, amount, amortized, corrects) of each line
+    of `statements show`, in statement order."""
+    detail = run("statements", "show", number, "--format", "json").json()
+    return [
+        (ln["kind"], ln["source"], ln["service"], ln["fund_org"], ln["charges"], *d(ln["list"], ln["discount"],
+         ln["amount"]), ln["amortized"], ln["corrects"])
+        for ln in detail["lines"]
+    ]  # fmt: skip
+
+
+def test_a_mixed_month_groups_counts_and_allocates_every_line_on_each_sources_basis(run, focus_files, seeded, tmp_path):
+    """Alice has two projects: proteins (imported first, so the lower id) is split 60/40 between NIH-R01
+    and NSF-CAREER; genomics is not split. aws bills on the effective basis (amortized), hpc on BilledCost.
+
+    genomics, its lines in statement order (kind, then source, service, fund/org, account, corrected month):
+      1 usage aws Compute BIO-1: a1 (list 3.00, billed 2.00, effective 1.2345) and a2 (no ListCost, billed
+        0, effective 0.5055, so its list is its effective cost): 2 charges, billed 1.74, list 3.5055
+      2 usage aws Compute BIO-1 account 61000: a4, list 0.40, effective 0.335
+      3 usage aws Compute BIO-2: a3, list 1.00, effective 0.999
+      4 usage hpc Slurm BIO-1: h1, no ListCost, billed 0.335 (its EffectiveCost 0.20 is not hpc's basis)
+      5 credit hpc Slurm BIO-1: h2, -0.255
+      6 correction aws Compute BIO-1 of this month (January): 0.05, which corrects no earlier month
+      7 correction of 2024-11: 0.206
+      8 correction of 2024-12: -0.104
+    Amount due: 1.74 + 0.335 + 0.999 + 0.335 - 0.255 + 0.05 + 0.206 - 0.104 = 3.306 -> 3.31. Cut to cents
+    (floor) 1.74, 0.33, 0.99, 0.33, -0.26, 0.05, 0.20, -0.11 = 3.27; the 4 missing cents go to the largest
+    remainders: line 3 (0.009), 7 and 8 (0.006 each), then 2 (0.005, the earliest of 2, 4 and 5):
+    amounts 1.74, 0.34, 1.00, 0.33, -0.26, 0.05, 0.21, -0.10.
+    Discounts: 3.5055 - 1.74 = 1.7655, 0.40 - 0.335 = 0.065, 1.00 - 0.999 = 0.001, the rest 0; total 1.8315
+    -> 1.83. Cut to cents 1.76 + 0.06 + 0.00 = 1.82, the cent to line 1 (remainder 0.0055): 1.77, 0.06, 0.00.
+    Lists (amount + discount): 3.51, 0.40, 1.00, 0.33, -0.26, 0.05, 0.21, -0.10 = 5.14. Charges: 9.
+
+    proteins, every charge funded by the split in force on its day (fund/org "NIH-R01 60% / NSF-CAREER 40%"):
+      1 usage aws Compute: p1 on 5 January (list 12.00, billed 10.00, effective 7.005) and p2 on 6 January
+        (no ListCost, effective 3.0025): two days' rows merged, 2 charges, billed 10.0075, list 15.0025
+      2 usage hpc Slurm: p3 on 6 January, 0.03 at list
+    Amount due 10.0375 -> 10.04: cut 10.00 + 0.03, the cent to line 1 (0.0075): 10.01 and 0.03. Discount
+    4.995 -> 5.00, all line 1's: list 15.01. Shares: 10.01 x 60/40 = 6.006 / 4.004 -> 6.00 + 4.00, the cent
+    to NIH-R01 (0.006): 6.01 and 4.00; 0.03 -> 0.018 / 0.012 -> 0.01 + 0.01, the cent to NIH-R01: 0.02, 0.01.
+    Statements are numbered by PI, then project: proteins 2025-01-000001, genomics 2025-01-000002.
+    """
+    data_import(run, tmp_path, "pis", "email,name\nalice@example.edu,Alice Ng\n")
+    data_import(run, tmp_path, "projects", "code,pi_email,title,fund_org\nproteins,alice@example.edu,Proteins,"
+                "NIH-R01\ngenomics,alice@example.edu,Genomics,BIO-1\n")  # fmt: skip
+    data_import(run, tmp_path, "funds", "fund_org,title,sponsor,federal,start,end\n"
+                "NIH-R01,Folding,NIH,yes,2024-01-01,2026-12-31\n"
+                "NSF-CAREER,Dynamics,NSF,yes,2024-01-01,2026-12-31\n")  # fmt: skip
+    data_import(run, tmp_path, "funding", "project_code,fund_org,percent,effective_from,effective_to\n"
+                "proteins,NIH-R01,60,2025-01-01,\nproteins,NSF-CAREER,40,2025-01-01,\n")  # fmt: skip
+    assert run("sources", "set", "aws", "--billing-basis", "effective").code == 0
+    bio1, bio2 = tags(project="genomics", fund="BIO-1"), tags(project="genomics", fund="BIO-2")
+    split = tags(project="proteins", fund="NIH-R01")
+    aws = [
+        focus("Usage", "", "3.00", "2.00", "1.2345", "a1", "Compute", bio1),
+        focus("Usage", "", "", "0", "0.5055", "a2", "Compute", bio1),
+        focus("Usage", "", "1.00", "1.00", "0.999", "a3", "Compute", bio2),
+        focus("Usage", "", "0.40", "0.40", "0.335", "a4", "Compute", tags(project="genomics", fund="BIO-1",
+                                                                            account_code="61000")),
+        focus("Usage", "Correction", "0.05", "0.05", "0.05", "a7", "Compute", bio1, start="2025-01-07"),
+        focus("Usage", "Correction", "0.206", "0.206", "0.206", "a6", "Compute", bio1, start="2024-11-03"),
+        focus("Usage", "Correction", "-0.104", "-0.104", "-0.104", "a5", "Compute", bio1, start="2024-12-10"),
+        focus("Usage", "", "12.00", "10.00", "7.005", "p1", "Compute", split, start="2025-01-05"),
+        focus("Usage", "", "", "0", "3.0025", "p2", "Compute", split, start="2025-01-06"),
+    ]  # fmt: skip
+    hpc = [
+        focus("Usage", "", "", "0.335", "0.20", "h1", "Slurm", bio1),
+        focus("Credit", "", "-0.255", "-0.255", "-0.255", "h2", "Slurm", bio1),
+        focus("Usage", "", "0.03", "0.03", "0.03", "p3", "Slurm", split, start="2025-01-06"),
+    ]
+    for source, rows in (("aws", aws), ("hpc", hpc)):
+        path = focus_files.write(f"{source}-2025-01.csv", rows, MIXED_HEADER)
+        assert run("ingest", str(path), "-s", source, "-p", "2025-01").code == 0
+    assert run("review", "approve", "-p", "2025-01").code == 0  # the credit and the negative correction
+    assert run("periods", "close", "2025-01").code == 0
+    result = run("generate", "-p", "2025-01")
+    assert result.code == 0, result.err
+
+    listed = run("statements", "list", "-p", "2025-01", "--format", "json").json()
+    assert [(s["number"], s["project_id"], s["charges"], s["list_total"], s["discount_total"], s["amount_due"])
+            for s in listed] == [("2025-01-000001", "proteins", 3, "15.04", "5.00", "10.04"),
+                                 ("2025-01-000002", "genomics", 9, "5.14", "1.83", "3.31")]  # fmt: skip
+
+    usage, credit, correction = "usage", "credit", "correction"
+    assert shown_lines(run, "2025-01-000002") == [
+        (usage, "aws", "Compute", "BIO-1", 2, *d("3.51", "1.77", "1.74"), True, ""),
+        (usage, "aws", "Compute", "BIO-1", 1, *d("0.40", "0.06", "0.34"), True, ""),
+        (usage, "aws", "Compute", "BIO-2", 1, *d("1.00", "0.00", "1.00"), True, ""),
+        (usage, "hpc", "Slurm", "BIO-1", 1, *d("0.33", "0.00", "0.33"), False, ""),
+        (credit, "hpc", "Slurm", "BIO-1", 1, *d("-0.26", "0.00", "-0.26"), False, ""),
+        (correction, "aws", "Compute", "BIO-1", 1, *d("0.05", "0.00", "0.05"), True, ""),
+        (correction, "aws", "Compute", "BIO-1", 1, *d("0.21", "0.00", "0.21"), True, "2024-11"),
+        (correction, "aws", "Compute", "BIO-1", 1, *d("-0.10", "0.00", "-0.10"), True, "2024-12"),
+    ]
+    genomics = Statement.objects.get(number="2025-01-000002")
+    assert [ln.account_code for ln in genomics.lines.all()] == ["", "61000", "", "", "", "", "", ""]
+
+    label = "NIH-R01 60% / NSF-CAREER 40%"
+    assert shown_lines(run, "2025-01-000001") == [
+        (usage, "aws", "Compute", label, 2, *d("15.01", "5.00", "10.01"), True, ""),
+        (usage, "hpc", "Slurm", label, 1, *d("0.03", "0.00", "0.03"), False, ""),
+    ]
+    proteins = Statement.objects.get(number="2025-01-000001")
+    assert proteins.fund_orgs == "NIH-R01, NSF-CAREER"
+    assert [[(s.fund_org, s.amount) for s in ln.shares.order_by("fund_org")] for ln in proteins.lines.all()] == [
+        [("NIH-R01", Decimal("6.01")), ("NSF-CAREER", Decimal("4.00"))],
+        [("NIH-R01", Decimal("0.02")), ("NSF-CAREER", Decimal("0.01"))],
+    ]
