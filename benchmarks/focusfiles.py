@@ -83,7 +83,7 @@ def focus_file(rows: int, focusgen: Path) -> Path:
     return target
 
 
-def month_ready(period: str, actor: Any) -> None:
+def month_ready(month: str, actor: Any) -> None:
     """What a finance office does before it closes a month, so `periods check` finds no blocker:
     each source has its journal credit side, and the flagged charges are decided (approved here)."""
     from billing.models import Source
@@ -91,4 +91,4 @@ def month_ready(period: str, actor: Any) -> None:
 
     Source.objects.filter(credit_fund_org="").update(credit_fund_org="RC-OPS")
     Source.objects.filter(gl_account="").update(gl_account="54000")
-    charges_approve(month=period, actor=actor, note="benchmark: decided before the close")
+    charges_approve(month=month, actor=actor, note="benchmark: decided before the close")

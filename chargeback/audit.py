@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import logging
@@ -85,11 +86,13 @@ def audit_build(
 
 
 def _saved(build: Callable[P, AuditEvent]) -> Callable[P, AuditEvent]:
+    @functools.wraps(build)
     def record(*args: P.args, **kwargs: P.kwargs) -> AuditEvent:
         event = build(*args, **kwargs)
         event.save()
         return event
 
+    record.__name__ = record.__qualname__ = "audit_record"  # its signature stays audit_build's (__wrapped__)
     record.__doc__ = "Record an audit event now: `audit_build`'s arguments, saved at once."
     return record
 

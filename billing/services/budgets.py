@@ -70,8 +70,8 @@ def budget_alerts_evaluate(*, actor: Actor, periods: Iterable[str] = (), dry_run
     for budget in Budget.objects.select_related("project").order_by("pk"):
         report.budgets += 1
         # A monthly budget has a span per month; an award budget one span (the newest month's forecast).
-        for period in months if budget.span == Budget.Span.MONTH else months[-1:]:
-            status = budget_status(budget, month=period)
+        for month in months if budget.span == Budget.Span.MONTH else months[-1:]:
+            status = budget_status(budget, month=month)
             if status.span is None:
                 report.unknown_spans.append(budget.subject)
                 continue

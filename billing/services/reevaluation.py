@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingPeriod, Reevaluation
+from billing.models import Reevaluation
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 
@@ -40,7 +40,7 @@ def reevaluation_request(*, month: str, actor: Actor) -> Reevaluation:
     from billing.tasks import reevaluate_period
 
     with transaction.atomic():
-        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=month).first(), month)
+        period_obj = period_reevaluable(month)
         busy = (
             Reevaluation.objects.filter(period=period_obj, status__in=[Status.QUEUED, Status.RUNNING])
             .filter(created_at__gte=timezone.now() - STALE_AFTER)

@@ -113,15 +113,15 @@ def rules_preview(*, month: str) -> RulesReport:
     return _Evaluation(BillingPeriod.of(month), write=False).run()
 
 
-def period_reevaluable(period_obj: BillingPeriod | None, month: str) -> BillingPeriod:
-    """The period, if its rules may be re-evaluated (it is open); else a BillingError saying why."""
-    if period_obj is None:
-        raise BillingError(f"period {month} does not exist")
-    if period_obj.status == BillingPeriod.Status.FINALIZED:
+def period_reevaluable(month: str) -> BillingPeriod:
+    """The period of `month`, locked, if its rules may be re-evaluated (it is open); else a
+    BillingError saying why."""
+    period = BillingPeriod.of(month, for_update=True)
+    if period.status == BillingPeriod.Status.FINALIZED:
         raise BillingError(f"period {month} is finalized; its charges can no longer change")
-    if period_obj.status != BillingPeriod.Status.OPEN:
-        raise BillingError(f"period {month} is {period_obj.status}; reopen it (with a reason) to re-evaluate it")
-    return period_obj
+    if period.status != BillingPeriod.Status.OPEN:
+        raise BillingError(f"period {month} is {period.status}; reopen it (with a reason) to re-evaluate it")
+    return period
 
 
 def period_reevaluate(*, month: str, actor: Actor, progress: Callable[[int, int], None] | None = None) -> RulesReport:
@@ -137,7 +137,7 @@ def period_reevaluate(*, month: str, actor: Actor, progress: Callable[[int, int]
     `progress(done, total)` is called after each chunk of charges.
     """
     with transaction.atomic():
-        period_obj = period_reevaluable(BillingPeriod.objects.select_for_update().filter(period=month).first(), month)
+        period_obj = period_reevaluable(month)
         report = _Evaluation(period_obj, write=True, progress=progress).run()
         audit_record(
             actor=actor, action="period.reevaluate", obj=period_obj, month=month,
@@ -162,9 +162,9 @@ class _Evaluation:
         self, period_obj: BillingPeriod, *, write: bool, progress: Callable[[int, int], None] | None = None
     ) -> None:
         self.period_obj, self.write, self.progress = period_obj, write, progress
-        self.period = period_obj.period
+        self.month = period_obj.period
         self.master = MasterData()
-        self.snapshot = RuleSnapshot.load(month=self.period)
+        self.snapshot = RuleSnapshot.load(month=self.month)
         self.attributor = Attributor(self.snapshot, known_pis=self.master.known_emails())
         searched = {f for _, _, fields in self.snapshot.flag_patterns for f in fields if f in STRING_FIELDS}
         self.columns = (*BASE_COLUMNS, *sorted(searched - set(BASE_COLUMNS)))
@@ -172,7 +172,7 @@ class _Evaluation:
         self.patterns = row_patterns(self.attributor.flag_patterns, self.slot)
         self.kept_attribution = _reviewer_fixed(period_obj)
         self.funding = FundingMap.load()
-        self.report = RulesReport(period=self.period, period_status=period_obj.status, applied=write)
+        self.report = RulesReport(period=self.month, period_status=period_obj.status, applied=write)
         self.by_reason_now: Counter[str] = Counter()
         self.by_reason: Counter[str] = Counter()
         self.state_changes: Counter[str] = Counter()
@@ -245,13 +245,13 @@ class _Evaluation:
                 attr.reference_2, attr.reasons, row[self.slot["attribution_rule"]],
             )  # fmt: skip
         expected = self.snapshot.expected_currency
-        month = start[:7] if start else "unknown"
+        row_month = start[:7] if start else "unknown"
         extra = row_flags(
-            row, attr, tags_json, month, currency or expected, billed, category, self.period, expected, self.patterns
+            row, attr, tags_json, row_month, currency or expected, billed, category, self.month, expected, self.patterns
         )
         reasons = (*attr.reasons, *extra) if extra else attr.reasons
         if self.funding:
-            day = charge_day(row[self.slot["charge_period_start"]], self.period)
+            day = charge_day(row[self.slot["charge_period_start"]], self.month)
             project_id = self.funding.project_id(attr.project_code)
             award = self.funding.award_reasons(project_id, attr.fund_org, day)
             reasons = (*reasons, *award) if award else reasons

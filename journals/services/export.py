@@ -17,7 +17,6 @@ from django.db.models import Count, Max, Q
 from billing.models import BillingPeriod, PeriodTransition, Source
 from billing.selectors.figures import billed_charges
 from billing.selectors.readiness import Problem, readiness_require
-from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.money import CENT
@@ -80,10 +79,7 @@ def journal_format_get(name: str) -> JournalFormat:
 
 def journal_prepare(*, month: str, format_name: str) -> tuple[BillingPeriod, Journal]:
     """Check the period and its statements, then build the journal (nothing is written)."""
-    period_validate(month)
-    obj = BillingPeriod.objects.filter(period=month).first()
-    if obj is None:
-        raise BillingError(f"period {month} does not exist")
+    obj = BillingPeriod.of(month)
     if obj.status == BillingPeriod.Status.OPEN:
         raise BillingError(
             f"period {month} is open; a journal is built from statements, which exist only for closed periods: "

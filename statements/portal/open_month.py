@@ -74,23 +74,23 @@ def _amounts(access: Access, month: str, project_ids: list[int]) -> dict[int, di
 
 def open_month(access: Access, *, project: Project | None = None) -> OpenMonth | None:
     """The open month's charges to date of the user's projects (or one of them), not yet billed."""
-    period = open_period()
-    if period is None:
+    month = open_period()
+    if month is None:
         return None
     projects = Project.objects.filter(access.projects_q()).select_related("pi").order_by("code")
     if project is not None:
         projects = projects.filter(pk=project.pk)
     by_pk = {p.pk: p for p in projects}
-    month = OpenMonth(period=period, as_of=data_as_of(period))
-    amounts = _amounts(access, period, list(by_pk))
+    result = OpenMonth(period=month, as_of=data_as_of(month))
+    amounts = _amounts(access, month, list(by_pk))
     for pk, currencies in amounts.items():
         if pk in by_pk:
             ordered = sorted(currencies.values(), key=lambda m: m.currency)
-            month.projects.append(ProjectMonth(project=by_pk[pk], amounts=ordered))
-    month.projects.sort(key=lambda pm: pm.project.code)
-    if project is not None and month.projects:
-        month.projects[0].services = _services(access, period, project)
-    return month
+            result.projects.append(ProjectMonth(project=by_pk[pk], amounts=ordered))
+    result.projects.sort(key=lambda pm: pm.project.code)
+    if project is not None and result.projects:
+        result.projects[0].services = _services(access, month, project)
+    return result
 
 
 def _services(access: Access, month: str, project: Project) -> list[dict[str, object]]:

@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from billing.models import PI, BillingPeriod
 from billing.selectors.readiness import readiness_require
-from billing.services.periods import period_validate
 from chargeback.audit import Actor, audit_record
 from chargeback.errors import BillingError
 from chargeback.mail import refusal
@@ -54,11 +53,8 @@ def deliveries_queue(*, month: str, actor: Actor, pi_email: str | None = None, r
     """Write one pending delivery per PI with unsent statements (all current ones with `resend`)."""
     from statements.tasks import send_delivery
 
-    period_validate(month)
     with transaction.atomic():
-        obj = BillingPeriod.objects.select_for_update().filter(period=month).first()
-        if obj is None:
-            raise BillingError(f"period {month} does not exist")
+        obj = BillingPeriod.of(month, for_update=True)
         if obj.status == BillingPeriod.Status.OPEN:
             raise BillingError(f"period {month} is open; statements are sent once it is closed")
         readiness_require(obj, step="have its statements sent")

@@ -135,9 +135,7 @@ def statements_generate(
 
 def _period_for_generation(month: str, *, dry_run: bool) -> BillingPeriod:
     """The period, locked, if its status lets it be generated (or, with `dry_run`, previewed)."""
-    obj = BillingPeriod.objects.select_for_update().filter(period=month).first()
-    if obj is None:
-        raise BillingError(f"period {month} does not exist")
+    obj = BillingPeriod.of(month, for_update=True)
     if obj.status == BillingPeriod.Status.OPEN and not dry_run:
         raise BillingError(
             f"period {month} is open; close it before generating statements (or use a dry run for a DRAFT preview)"
