@@ -40,7 +40,7 @@ def budget_award_span(fund_org: str) -> tuple[date | None, date] | None:
 
 @dataclass(frozen=True)
 class Span:
-    """The charges a budget counts: a month (`period`) or an award's dates."""
+    """The charges a budget counts: a month (`month`) or an award's dates."""
 
     key: str
     label: str

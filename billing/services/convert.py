@@ -52,7 +52,7 @@ def usage_convert(
     display_names: Sequence[str] | None = None,
     options: dict[str, Any] | None = None,
 ) -> ConvertReport:
-    """Convert `paths` of `kind` for `period`; write `output` when given; with `record_usage`,
+    """Convert `paths` of `kind` for `month`; write `output` when given; with `record_usage`,
     keep what the subsidies' caps spent (replacing an earlier conversion of the source and period).
 
     Raises IngestError (a bad input file, or a partition or tier without a rate, named with its

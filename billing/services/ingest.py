@@ -60,7 +60,7 @@ def batch_ingest(
     subsidy_ledger: SubsidyLedger | None = None,
     replace: bool = False,
 ) -> IngestReport:
-    """Import `paths` as one batch of `source_name` for `period`.
+    """Import `paths` as one batch of `source_name` for `month`.
 
     Replacing is never silent: when the source already has an applied batch for the period, a dry
     run reports it (`report.replaces`: its rows, billed cost and the review decisions that will
@@ -73,7 +73,7 @@ def batch_ingest(
     transaction (not on a dry run, nor when the files were already imported).
 
     Without a source name, the source is detected from the first file name (each source's file
-    pattern); without a period, from the file names or else the first data row.
+    pattern); without a month, from the file names or else the first data row.
     Raises IngestError (bad file: file, line and column named) or BillingError (a rule refused
     it: unknown source, locked period). In both cases the database is untouched.
     """
