@@ -31,9 +31,9 @@ def charge(amount: str, day: str, resource: str, service: str = "Amazon EC2", fu
     return row
 
 
-@pytest.fixture
-def lab(run: Callable[..., Result], tmp_path: Path, db: Any) -> Callable[[str], None]:
-    """PI alice, project genomics (default fund/org NIH-R01), the funds; returns a split importer."""
+def lab_set_up(run: Callable[..., Result], tmp_path: Path) -> None:
+    """The sources' credit side and GL accounts, PI alice, project genomics (default fund/org
+    NIH-R01) and the funds, through `data import`."""
     Source.objects.filter(name="aws").update(credit_fund_org="RC-CLOUD", gl_account="54100")
     Source.objects.filter(name="hpc").update(credit_fund_org="RC-HPC", gl_account="54200")
     for kind, text in (
@@ -43,6 +43,12 @@ def lab(run: Callable[..., Result], tmp_path: Path, db: Any) -> Callable[[str], 
     ):
         result = run("data", "import", kind, write(tmp_path, f"{kind}.csv", text))
         assert result.code == 0, result.err
+
+
+@pytest.fixture
+def lab(run: Callable[..., Result], tmp_path: Path, db: Any) -> Callable[[str], None]:
+    """PI alice, project genomics (default fund/org NIH-R01), the funds; returns a split importer."""
+    lab_set_up(run, tmp_path)
 
     def split(rows: str) -> None:
         text = "project_code,fund_org,percent,effective_from,effective_to\n" + rows

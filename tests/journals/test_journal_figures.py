@@ -34,10 +34,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
 
-from billing.models import BillingPeriod, Source
+from billing.models import BillingPeriod
 from statements.models import Statement
 from tests.conftest import FocusFiles, Result, minimal_row, tags
-from tests.funding.conftest import FUNDS, charge, write
+from tests.funding.conftest import charge, lab_set_up, write
 
 PERIOD = "2025-01"
 D = Decimal
@@ -52,18 +52,12 @@ def two_statements(
     db: Any,
 ) -> dict[str, str]:
     """The period closed with its statements final; the statement number of each project ("" for none)."""
-    Source.objects.filter(name="aws").update(credit_fund_org="RC-CLOUD", gl_account="54100")
-    Source.objects.filter(name="hpc").update(credit_fund_org="RC-HPC", gl_account="54200")
-    for kind, text in (
-        ("pis", "email,name\nalice@example.edu,Alice Ng\n"),
-        ("projects", "code,pi_email,title,fund_org\ngenomics,alice@example.edu,Genomics,NIH-R01\n"),
-        ("funds", FUNDS),
-        ("funding", "project_code,fund_org,percent,effective_from,effective_to\n"
-                    "genomics,NIH-R01,60,2025-01-01,2025-01-15\ngenomics,NSF-CAREER,40,2025-01-01,2025-01-15\n"
-                    "genomics,NSF-CAREER,100,2025-01-16,\n"),
-    ):  # fmt: skip
-        result = run("data", "import", kind, write(tmp_path, f"{kind}.csv", text))
-        assert result.code == 0, result.err
+    lab_set_up(run, tmp_path)
+    funding = ("project_code,fund_org,percent,effective_from,effective_to\n"
+               "genomics,NIH-R01,60,2025-01-01,2025-01-15\ngenomics,NSF-CAREER,40,2025-01-01,2025-01-15\n"
+               "genomics,NSF-CAREER,100,2025-01-16,\n")  # fmt: skip
+    result = run("data", "import", "funding", write(tmp_path, "funding.csv", funding))
+    assert result.code == 0, result.err
     dept = tags("alice@example.edu", None, "DEPT-ACE")
     for source, rows in (
         ("aws", [charge("10.00", "2025-01-10", "i-1"), charge("30.00", "2025-01-20", "i-2"),
